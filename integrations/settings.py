@@ -1,0 +1,72 @@
+"""Settings from the environment (and an optional `.env`), read once per process.
+
+Without `STRIPE_API_KEY` / `SHIPPO_API_TOKEN` the system talks to the local sandboxes
+(`returns-sandboxes`); with real test keys the same code talks to Stripe and Shippo.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SANDBOX_STRIPE_KEY = "sk_test_sandbox"
+SANDBOX_SHIPPO_TOKEN = "shippo_test_sandbox"
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORTS = {"stripe": 12111, "shippo": 12112, "inventory": 12113}
+
+
+def sandbox_url(name: str) -> str:
+    return f"http://{SANDBOX_HOST}:{SANDBOX_PORTS[name]}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "returns"
+
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None  # None: Stripe itself with a key, the sandbox without
+    stripe_api_version: str | None = None  # None: the version the SDK was built for
+    stripe_max_network_retries: int = 2
+    stripe_timeout_seconds: float = 20.0
+
+    shippo_api_token: SecretStr | None = None
+    shippo_api_base: str | None = None
+    shippo_connect_timeout_seconds: float = 5.0
+    shippo_read_timeout_seconds: float = 30.0
+    shippo_label_file_type: str = "PDF_4x6"
+
+    inventory_api_base: str = sandbox_url("inventory")
+    inventory_timeout_seconds: float = 10.0
+
+    log_format: str = "console"  # or "json"
+    log_level: str = "INFO"
+
+    @property
+    def stripe_key(self) -> str:
+        return self.stripe_api_key.get_secret_value() if self.stripe_api_key else SANDBOX_STRIPE_KEY
+
+    @property
+    def stripe_base(self) -> str | None:
+        if self.stripe_api_base:
+            return self.stripe_api_base
+        return None if self.stripe_api_key else sandbox_url("stripe")
+
+    @property
+    def shippo_token(self) -> str:
+        return self.shippo_api_token.get_secret_value() if self.shippo_api_token else SANDBOX_SHIPPO_TOKEN
+
+    @property
+    def shippo_base(self) -> str | None:
+        if self.shippo_api_base:
+            return self.shippo_api_base
+        return None if self.shippo_api_token else sandbox_url("shippo")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,121 @@
+"""Shared fixtures: real sandboxes on loopback, real Temporal servers, a real worker.
+
+Tool paths come from `.tools.env` (written by scripts/setup.sh); without them the
+Temporal SDK downloads its own server builds.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from integrations.sandboxes import inventory_sandbox, shippo_sandbox, stripe_sandbox
+from integrations.sandboxes.server import serve_in_thread
+from integrations.settings import Settings
+from workers.main import build_worker
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_tools_env() -> None:
+    tools_env = ROOT / ".tools.env"
+    if not tools_env.exists():
+        return
+    for line in tools_env.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        os.environ.setdefault(name.strip(), value.strip())
+
+
+_load_tools_env()
+
+
+@dataclass
+class Sandboxes:
+    stripe_url: str
+    shippo_url: str
+    inventory_url: str
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings(
+            stripe_api_base=self.stripe_url,
+            shippo_api_base=self.shippo_url,
+            inventory_api_base=self.inventory_url,
+            **overrides,
+        )
+
+    def admin(self, vendor: str, path: str) -> object:
+        """Reads a sandbox's admin view (what the vendor would show in its dashboard)."""
+        base = getattr(self, f"{vendor}_url")
+        response = httpx.get(f"{base}{path}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def fault(self, vendor: str, **fault: object) -> None:
+        base = getattr(self, f"{vendor}_url")
+        httpx.post(f"{base}/_sandbox/faults", json=fault, timeout=10).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[Sandboxes]:
+    with (
+        serve_in_thread(stripe_sandbox.create_app()) as stripe_url,
+        serve_in_thread(shippo_sandbox.create_app()) as shippo_url,
+        serve_in_thread(inventory_sandbox.create_app()) as inventory_url,
+    ):
+        yield Sandboxes(stripe_url, shippo_url, inventory_url)
+
+
+@pytest.fixture
+def settings(sandboxes: Sandboxes) -> Settings:
+    return sandboxes.settings(task_queue=f"returns-test-{uuid.uuid4().hex[:8]}")
+
+
+async def start_time_skipping() -> WorkflowEnvironment:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=os.environ.get("TEMPORAL_TEST_SERVER_PATH") or None,
+        test_server_startup_timeout=timedelta(seconds=90),  # a cold JVM on 2 cores
+    )
+    await register_search_attributes(env.client)
+    return env
+
+
+async def register_search_attributes(client: Client) -> None:
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server per test module (never one for the whole session)."""
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def worker(time_skipping_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Worker]:
+    """The production worker (workflow + real activities) on a fresh task queue."""
+    worker, inventory = build_worker(time_skipping_env.client, settings)
+    async with worker:
+        yield worker
+    await inventory.aclose()

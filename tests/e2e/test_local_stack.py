@@ -1,0 +1,49 @@
+"""End to end on the real Temporal dev server, with the worker and sandboxes as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from starter.client import ReturnsClient
+from starter.demo import run_demo
+from starter.local_stack import LocalStack, Ports
+from workflows.models import Stage
+from workflows.search_attributes import RETURN_STAGE
+
+pytestmark = pytest.mark.devserver
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    log_dir: Path = tmp_path_factory.mktemp("stack")
+    async with LocalStack(ports=Ports.free(), ui=False, log_dir=log_dir) as stack:
+        yield stack
+
+
+async def test_demo_return_completes_with_exactly_one_refund_of_the_accepted_amount(stack: LocalStack) -> None:
+    client = await stack.client()
+    status = await run_demo(client, return_id="E2E-1")
+
+    assert status.stage is Stage.completed
+    assert status.refund is not None and status.refund.amount == 5000
+    refunds = httpx.get(f"{stack.sandbox_url('stripe')}/_sandbox/refunds").json()
+    assert [(r["amount"], r["metadata"]["return_id"]) for r in refunds] == [(5000, "E2E-1")]
+    restocks = httpx.get(f"{stack.sandbox_url('inventory')}/v1/restocks", params={"reference": "E2E-1"}).json()
+    assert [(r["sku"], r["quantity"]) for r in restocks] == [("TSHIRT-M-BLUE", 2)]
+
+
+async def test_completed_returns_are_found_by_their_search_attributes(stack: LocalStack) -> None:
+    client: ReturnsClient = await stack.client()
+    await run_demo(client, return_id="E2E-2")
+    query = f"{RETURN_STAGE.name} = 'completed' AND ReturnOrderId = 'ORD-E2E-2'"
+    for _ in range(50):  # visibility is eventually consistent
+        found = [w.id async for w in client.temporal.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == ["return-E2E-2"]

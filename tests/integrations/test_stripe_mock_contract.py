@@ -1,0 +1,76 @@
+"""The refund request our Stripe integration sends is accepted by the official stripe-mock,
+which validates every request against Stripe's own OpenAPI description."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import stripe
+
+from integrations.sandboxes.server import free_port
+from integrations.settings import Settings
+from integrations.stripe_payments import StripePayments
+from workflows.models import RefundRequest
+
+STRIPE_MOCK = os.environ.get("STRIPE_MOCK_PATH")
+pytestmark = pytest.mark.skipif(not STRIPE_MOCK, reason="stripe-mock not built (scripts/setup.sh needs Go)")
+
+
+@pytest.fixture(scope="module")
+def stripe_mock_url() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [STRIPE_MOCK, "-http-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/v1/refunds", headers={"Authorization": "Bearer sk_test_mock"}, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _payments(url: str) -> StripePayments:
+    return StripePayments(Settings(stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0))
+
+
+def _refund(amount: int) -> RefundRequest:
+    return RefundRequest(
+        return_id="R-1",
+        order_id="O-1",
+        payment_intent_id="pi_123",
+        amount=amount,
+        currency="USD",
+        idempotency_key="return:R-1:refund:1",
+    )
+
+
+async def test_refund_request_is_accepted_by_stripe_mock(stripe_mock_url: str) -> None:
+    receipt = await _payments(stripe_mock_url).refund(_refund(5000))
+    assert receipt.refund_id.startswith("re_")
+    assert receipt.currency == "USD"
+
+
+async def test_test_payment_request_is_accepted_by_stripe_mock(stripe_mock_url: str) -> None:
+    assert (await _payments(stripe_mock_url).create_test_payment(1000, "USD")).startswith("pi_")
+
+
+async def test_stripe_mock_really_validates(stripe_mock_url: str) -> None:
+    """Proof the check has teeth: a request outside Stripe's schema is refused."""
+    client = _payments(stripe_mock_url)._client
+    with pytest.raises(stripe.InvalidRequestError):
+        await client.v1.refunds.create_async({"payment_intent": "pi_123", "amount": "lots"})  # type: ignore[typeddict-item]

@@ -1,0 +1,69 @@
+"""The returns worker: runs ReturnWorkflow and its activities on the `returns` task queue.
+
+    returns-worker            # or: python -m workers.main
+
+Configured from the environment (see integrations/settings.py); without vendor keys it
+talks to the local sandboxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.returns import ReturnActivities
+from integrations.inventory import InventoryService
+from integrations.log_config import configure_logging
+from integrations.settings import Settings, get_settings
+from integrations.shippo_labels import ShippoLabels
+from integrations.stripe_payments import StripePayments
+from integrations.temporal_client import connect
+from workflows.return_workflow import ReturnWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(client: Client, settings: Settings) -> tuple[Worker, InventoryService]:
+    inventory = InventoryService(settings)
+    activities = ReturnActivities(ShippoLabels(settings), StripePayments(settings), inventory)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ReturnWorkflow],
+        activities=activities.all(),
+    )
+    return worker, inventory
+
+
+async def run(settings: Settings) -> None:
+    client = await connect(settings)
+    worker, inventory = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker started",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+        stripe=settings.stripe_base or "stripe",
+        shippo=settings.shippo_base or "shippo",
+    )
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping: finishing running activities")
+    await inventory.aclose()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()
