@@ -166,7 +166,10 @@ async def _run(args: argparse.Namespace) -> None:
         status = await run_demo(client)
         print_outcome(status)
         print(f"\nTemporal Web UI: http://127.0.0.1:{stack.ports.ui}/namespaces/default/workflows")
-        print(f"Temporal server: 127.0.0.1:{stack.ports.temporal}   (temporal workflow list --address ...)")
+        print(
+            f"Find it again:   temporal workflow list --address 127.0.0.1:{stack.ports.temporal}"
+            f" -q \"ReturnStage = 'completed'\""
+        )
         if args.exit_after_demo:
             return
         print("Everything keeps running; press Ctrl-C to stop it all.", flush=True)

@@ -67,7 +67,8 @@ class ShippoContract:
         try:
             self._openapi.validate_request(request)
         except OpenAPIError as exc:
-            raise ContractViolation(f"{method.upper()} {request.path}: request breaks the Shippo spec: {_explain(exc)}") from exc
+            message = f"{method.upper()} {request.path}: request breaks the Shippo spec: {_explain(exc)}"
+            raise ContractViolation(message) from exc
 
     def validate_response(self, method: str, url: str, status: int, headers: Mapping[str, str], body: Body) -> None:
         """Raises ContractViolation unless the spec documents this answer to `method url`."""
@@ -78,9 +79,8 @@ class ShippoContract:
         try:
             self._openapi.validate_response(request, response)
         except OpenAPIError as exc:
-            raise ContractViolation(
-                f"{method.upper()} {request.path} -> {status}: response breaks the Shippo spec: {_explain(exc)}"
-            ) from exc
+            message = f"{method.upper()} {request.path} -> {status}: response breaks the Shippo spec: {_explain(exc)}"
+            raise ContractViolation(message) from exc
 
     def _request(self, method: str, url: str, headers: Headers, body: Body) -> _Request:
         parts = urlsplit(url)
@@ -100,14 +100,15 @@ def _bytes(body: Body) -> bytes | None:
 
 
 def _explain(exc: OpenAPIError) -> str:
-    """The openapi-core error, with the individual schema errors it wraps spelled out."""
-    causes = [exc, *_causes(exc)]
-    schema_errors = [error for cause in causes for error in getattr(cause, "schema_errors", ())]
+    """The gist of an openapi-core error: its innermost cause, or the schema errors it wraps."""
+    chain = [exc, *_causes(exc)]
+    schema_errors = [error for cause in chain for error in getattr(cause, "schema_errors", ())]
     if not schema_errors:
-        return "; ".join(f"{type(cause).__name__}: {cause}" for cause in causes if str(cause))
-    lines = [f"{type(exc).__name__}:"]
+        return f"{type(chain[-1]).__name__}: {chain[-1]}"
+    parameter = getattr(exc, "name", None)  # set when a path, query or header parameter is invalid
+    lines = [f"{type(exc).__name__}" + (f" ({parameter})" if parameter else "") + ":"]
     for error in schema_errors:
-        where = "/".join(str(part) for part in getattr(error, "absolute_path", ())) or "(body)"
+        where = "/".join(str(part) for part in getattr(error, "absolute_path", ())) or "(top level)"
         lines.append(f"  at {where}: {getattr(error, 'message', error)}")
     return "\n".join(lines)
 

@@ -103,7 +103,7 @@ def _not_found(kind: str, object_id: str) -> ShippoError:
 
 class _Body(BaseModel):
     # Shippo ignores fields it does not use, and takes numbers where it documents strings.
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
 class AddressIn(_Body):
@@ -172,9 +172,12 @@ class TrackIn(_Body):
     metadata: str | None = None
 
 
-class ListQuery(_Body):
+class PageQuery(_Body):
     page: int = Field(default=1, ge=1)
     results: int = Field(default=25, ge=1, le=100)
+
+
+class TransactionQuery(PageQuery):
     rate: str | None = None
     object_status: TransactionStatus | None = None
     tracking_status: TrackingStatus | None = None
@@ -195,6 +198,10 @@ class TrackEventIn(BaseModel):
 
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
+MESSAGES = {
+    "missing": "This field is required.",
+    "model_type": "Expected an object; the sandbox resolves no object_id references.",
+}
 
 
 def _parse(model: type[BodyT], data: object) -> BodyT:
@@ -204,7 +211,7 @@ def _parse(model: type[BodyT], data: object) -> BodyT:
         errors: dict[str, list[str]] = {}
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "non_field_errors"
-            message = "This field is required." if error["type"] == "missing" else error["msg"]
+            message = MESSAGES.get(error["type"], error["msg"])
             errors.setdefault(name, []).append(message)
         raise ShippoError(400, errors) from None
 
@@ -334,20 +341,20 @@ class ShippoState:
     def reset(self) -> None:
         with self._lock:
             self.shipments: dict[str, Shipment] = {}
-            self.rates: dict[str, tuple[dict[str, Any], Shipment]] = {}
+            self.rates: dict[str, Shipment] = {}  # rate object_id -> its shipment
             self.labels: dict[str, Label] = {}
             self.refunds: dict[str, Refund] = {}
             self.tracks: dict[str, Track] = {}  # by tracking number
             self._pending: list[Refund | Label | Shipment] = []
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[ShippoState]:
+    def locked(self) -> Iterator[None]:
         """Holds the lock, first completing the work queued by earlier `async` requests."""
         with self._lock:
             pending, self._pending = self._pending, []
             for item in pending:
                 self._complete(item)
-            yield self
+            yield
 
     def _complete(self, item: Refund | Label | Shipment) -> None:
         if isinstance(item, Shipment):
@@ -369,14 +376,17 @@ class ShippoState:
             ids = {"object_id": _new_id(), "object_owner": OBJECT_OWNER, "object_created": now, "object_updated": now}
             return {**wire, **ids, "test": test}
 
+        def address(given: AddressIn) -> dict[str, Any]:
+            return stamp({**given.model_dump(exclude_none=True), "is_complete": True})
+
         wire: dict[str, Any] = {
             "object_id": object_id,
             "object_owner": OBJECT_OWNER,
             "object_created": now,
             "object_updated": now,
             "test": test,
-            "address_from": stamp({**body.address_from.model_dump(exclude_none=True), "is_complete": True}),
-            "address_to": stamp({**body.address_to.model_dump(exclude_none=True), "is_complete": True}),
+            "address_from": address(body.address_from),
+            "address_to": address(body.address_to),
             "parcels": [stamp({**p.model_dump(exclude_none=True), "object_state": "VALID"}) for p in body.parcels],
             "extra": body.extra,
             "metadata": body.metadata,
@@ -385,7 +395,7 @@ class ShippoState:
             "messages": [],
         }
         if body.address_return is not None:
-            wire["address_return"] = stamp(body.address_return.model_dump(exclude_none=True))
+            wire["address_return"] = address(body.address_return)
         shipment = Shipment(wire, [], qr_code_requested=bool(body.extra.get("qr_code_requested")))
         # Rates are quoted now but, for an async shipment, only shown once it has completed.
         for level in SERVICE_LEVELS:
@@ -408,7 +418,7 @@ class ShippoState:
                 "test": test,
             }
             shipment.rates.append(rate)
-            self.rates[rate["object_id"]] = (rate, shipment)
+            self.rates[rate["object_id"]] = shipment
         if body.async_:
             shipment.status = "QUEUED"
             self._pending.append(shipment)
@@ -425,13 +435,13 @@ class ShippoState:
     def buy_rate(self, body: RateTransactionIn, test: bool, base_url: str) -> Label:
         if body.rate not in self.rates:
             raise ShippoError(400, {"rate": [f"Rate with object_id {body.rate} not found."]})
-        _, shipment = self.rates[body.rate]
-        return self._buy(body.rate, shipment, body.metadata, body.async_, test, base_url)
+        return self._buy(body.rate, self.rates[body.rate], body.metadata, body.async_, test, base_url)
 
     def buy_instant(self, body: InstantTransactionIn, test: bool, base_url: str) -> Label:
         offered = [level.token for level in SERVICE_LEVELS]
         if body.servicelevel_token not in offered:
-            raise ShippoError(400, {"servicelevel_token": [f"Unknown service level; the sandbox offers {', '.join(offered)}."]})
+            message = f"Unknown service level; the sandbox offers {', '.join(offered)}."
+            raise ShippoError(400, {"servicelevel_token": [message]})
         shipment = self.create_shipment(body.shipment.model_copy(update={"async_": False}), test)
         rate = next(r for r in shipment.rates if r["servicelevel"]["token"] == body.servicelevel_token)
         core_rate = {
@@ -447,7 +457,9 @@ class ShippoState:
         }
         return self._buy(core_rate, shipment, body.metadata, body.async_, test, base_url)
 
-    def _buy(self, rate: str | dict[str, Any], shipment: Shipment, metadata: str, async_: bool, test: bool, base_url: str) -> Label:
+    def _buy(
+        self, rate: str | dict[str, Any], shipment: Shipment, metadata: str, async_: bool, test: bool, base_url: str
+    ) -> Label:
         label = Label(_new_id(), test, rate, metadata, base_url, shipment.qr_code_requested)
         self.labels[label.object_id] = label
         if async_:
@@ -457,9 +469,9 @@ class ShippoState:
         return label
 
     def _issue(self, label: Label) -> None:
-        number = f"92{secrets.randbelow(10**20):020d}"
-        while number in self.tracks:
-            number = f"92{secrets.randbelow(10**20):020d}"
+        # USPS-like: 22 digits, unique among the numbers the sandbox knows.
+        while (number := f"92{secrets.randbelow(10**20):020d}") in self.tracks:
+            pass
         label.tracking_number, label.status, label.updated = number, "SUCCESS", _now()
         self.tracks[number] = Track(CARRIER, number, [_tracking_event("PRE_TRANSIT")], transaction=label.object_id)
 
@@ -472,7 +484,7 @@ class ShippoState:
         track = self.tracks.get(label.tracking_number)
         return label.to_json(track.history[-1]["status"] if track else None)
 
-    def list_labels(self, query: ListQuery) -> list[dict[str, Any]]:
+    def list_labels(self, query: TransactionQuery) -> list[dict[str, Any]]:
         labels = (self.label_json(label) for label in reversed(self.labels.values()))  # newest first, like Shippo
         return [
             label
@@ -489,7 +501,8 @@ class ShippoState:
             raise ShippoError(400, {"transaction": [f"Transaction with object_id {body.transaction} not found."]})
         label = self.labels[body.transaction]
         if label.status != "SUCCESS":
-            raise ShippoError(400, {"transaction": [f"Transaction has status {label.status}; only SUCCESS labels can be refunded."]})
+            message = f"Transaction has status {label.status}; only SUCCESS labels can be refunded."
+            raise ShippoError(400, {"transaction": [message]})
         refund = Refund(_new_id(), label.object_id, test, "QUEUED")
         self.refunds[refund.object_id] = refund
         label.status, label.updated = "REFUNDPENDING", refund.created
@@ -514,7 +527,8 @@ class ShippoState:
 
     def add_tracking_event(self, tracking_number: str, event: TrackEventIn) -> Track:
         if tracking_number not in self.tracks:
-            raise ShippoError(404, {"detail": f"No label or registered track has tracking number {tracking_number}."})
+            message = f"No label or registered track has tracking number {tracking_number}."
+            raise ShippoError(404, {"detail": message})
         substatus = event.substatus
         if isinstance(substatus, str):
             substatus = SubstatusIn(code=substatus, text=substatus.replace("_", " ").capitalize())
@@ -549,7 +563,7 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _paginated(request: Request, items: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
+def _paginated(request: Request, items: list[dict[str, Any]], query: PageQuery) -> dict[str, Any]:
     start = (query.page - 1) * query.results
     body: dict[str, Any] = {"results": items[start : start + query.results]}
     # The spec types next/previous as plain strings, so absent links are left out, not null.
@@ -582,17 +596,19 @@ def get_shipment(shipment_id: str, state: State) -> dict[str, Any]:
 @api.post("/transactions", status_code=201)
 async def create_transaction(request: Request, state: State, test: TestMode) -> dict[str, Any]:
     data = await _json_body(request)
+    # The body is one of two forms (spec: oneOf); only the rate form has a `rate`.
+    body = _parse(RateTransactionIn if isinstance(data, dict) and "rate" in data else InstantTransactionIn, data)
     with state.locked():
-        if isinstance(data, dict) and "rate" in data:
-            label = state.buy_rate(_parse(RateTransactionIn, data), test, _base_url(request))
+        if isinstance(body, RateTransactionIn):
+            label = state.buy_rate(body, test, _base_url(request))
         else:
-            label = state.buy_instant(_parse(InstantTransactionIn, data), test, _base_url(request))
+            label = state.buy_instant(body, test, _base_url(request))
         return state.label_json(label)
 
 
 @api.get("/transactions")
 def list_transactions(request: Request, state: State) -> dict[str, Any]:
-    query = _parse(ListQuery, dict(request.query_params))
+    query = _parse(TransactionQuery, dict(request.query_params))
     with state.locked():
         return _paginated(request, state.list_labels(query), query)
 
@@ -614,7 +630,7 @@ async def create_refund(request: Request, state: State, test: TestMode) -> dict[
 @api.get("/refunds/")
 @api.get("/refunds", include_in_schema=False)
 def list_refunds(request: Request, state: State) -> dict[str, Any]:
-    query = _parse(ListQuery, dict(request.query_params))
+    query = _parse(PageQuery, dict(request.query_params))
     with state.locked():
         refunds = [refund.to_json() for refund in reversed(state.refunds.values())]
     return _paginated(request, refunds, query)
