@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SANDBOX_STRIPE_KEY = "sk_test_sandbox"
 SANDBOX_SHIPPO_TOKEN = "shippo_test_sandbox"
 SANDBOX_HOST = "127.0.0.1"
-SANDBOX_PORTS = {"stripe": 12111, "shippo": 12112, "inventory": 12113}
+SANDBOX_PORTS = {"stripe": 12111, "shippo": 12112, "shop": 12113}
 
 
 def sandbox_url(name: str) -> str:
@@ -33,15 +33,20 @@ class Settings(BaseSettings):
     stripe_api_version: str | None = None  # None: the version the SDK was built for
     stripe_max_network_retries: int = 2
     stripe_timeout_seconds: float = 20.0
+    stripe_webhook_secret: SecretStr | None = None  # `whsec_...`: verifies the Stripe-Signature header
 
     shippo_api_token: SecretStr | None = None
     shippo_api_base: str | None = None
     shippo_connect_timeout_seconds: float = 5.0
     shippo_read_timeout_seconds: float = 30.0
     shippo_label_file_type: str = "PDF_4x6"
+    shippo_webhook_token: SecretStr | None = None  # the secret `?token=` in the webhook URL given to Shippo
+    shippo_webhook_hmac_secret: SecretStr | None = None  # verifies `Shippo-Auth-Signature` when set
 
-    inventory_api_base: str = sandbox_url("inventory")
-    inventory_timeout_seconds: float = 10.0
+    return_policy_file: str = "config/return_policy.json"
+
+    shop_api_base: str = sandbox_url("shop")
+    shop_timeout_seconds: float = 10.0
 
     log_format: str = "console"  # or "json"
     log_level: str = "INFO"

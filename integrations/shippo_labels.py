@@ -1,4 +1,4 @@
-"""Return labels through the official Shippo SDK.
+"""Return labels, their voids and their tracking, through the official Shippo SDK.
 
 The SDK is synchronous and sets no timeout, so every call here runs in a worker thread
 on a session that always sets connect and read timeouts. Retries are Temporal's: this
@@ -19,13 +19,16 @@ from shippo.models import components, errors, operations
 
 from integrations.errors import IntegrationError, is_retryable_status
 from integrations.settings import Settings
-from workflows.models import Address, Label, LabelRequest, Parcel
+from workflows.models import Address, Label, LabelRequest, LabelVoid, LabelVoidReceipt, Parcel, TrackingRegistration
 
 T = TypeVar("T")
 
 # How many recent labels to scan when looking for one bought by an earlier attempt.
 _LOOKBACK_PAGES = 4
 _PAGE_SIZE = 100
+_METADATA_PREFIX = "return:"
+# The error code of a 2xx answer the SDK could not parse into its models (see `_call`).
+_UNPARSEABLE = "unparseable_response"
 
 
 class _TimeoutSession(requests.Session):
@@ -41,18 +44,25 @@ class _TimeoutSession(requests.Session):
 
 
 def label_metadata(return_id: str) -> str:
-    """What the label carries to find its return again (Shippo limits metadata to 100 chars)."""
-    return f"return:{return_id}"
+    """What labels and tracks carry to find their return again (Shippo allows 100 chars)."""
+    return f"{_METADATA_PREFIX}{return_id}"
+
+
+def return_id_from_metadata(metadata: str | None) -> str | None:
+    """The return named by `label_metadata`, or None for metadata this system did not write."""
+    if metadata is None or not metadata.startswith(_METADATA_PREFIX):
+        return None
+    return metadata.removeprefix(_METADATA_PREFIX) or None
 
 
 class ShippoLabels:
     def __init__(self, settings: Settings):
-        self._settings = settings
         self._client = shippo.Shippo(
             api_key_header=settings.shippo_token,
             server_url=settings.shippo_base,
             client=_TimeoutSession(settings.shippo_connect_timeout_seconds, settings.shippo_read_timeout_seconds),
         )
+        self._label_file_type = components.LabelFileTypeEnum(settings.shippo_label_file_type)
 
     async def buy_return_label(self, request: LabelRequest, *, look_for_earlier_purchase: bool) -> Label:
         """Buys the cheapest return label, or finds the one an earlier attempt already bought.
@@ -65,19 +75,48 @@ class ShippoLabels:
             existing = await self._call(lambda: self._find_label(metadata))
             if existing is not None:
                 return existing
-        shipment = await self._call(lambda: self._client.shipments.create(_return_shipment(request, metadata)))
+        shipment_request = _return_shipment(request, metadata)
+        shipment = await self._call(lambda: self._client.shipments.create(shipment_request))
         rate = _cheapest_rate(shipment)
-        transaction = await self._call(
-            lambda: self._client.transactions.create(
-                components.TransactionCreateRequest(
-                    rate=rate.object_id,
-                    async_=False,
-                    label_file_type=components.LabelFileTypeEnum(self._settings.shippo_label_file_type),
-                    metadata=metadata,
+        purchase = components.TransactionCreateRequest(
+            rate=rate.object_id, async_=False, label_file_type=self._label_file_type, metadata=metadata
+        )
+        transaction = await self._call(lambda: self._client.transactions.create(purchase))
+        return _label_from(transaction, carrier=rate.provider)
+
+    async def void_label(self, void: LabelVoid) -> LabelVoidReceipt:
+        """Voids an unused label (Shippo calls it a refund); one already voided counts as voided.
+
+        Shippo answers a second void of a label with a 400, so a 400 is only believed once the
+        label's refunds show none that an earlier attempt made.
+        """
+        transaction_id = void.transaction_id
+        try:
+            refund = await self._call(lambda: self._client.refunds.create(transaction=transaction_id, async_=False))
+        except IntegrationError as error:
+            earlier = await self._call(lambda: self._find_refund(transaction_id)) if error.status == 400 else None
+            if earlier is None:
+                raise
+            refund = earlier
+        return LabelVoidReceipt(
+            refund_id=refund.object_id or "", status=refund.status.value if refund.status else "UNKNOWN"
+        )
+
+    async def register_tracking(self, registration: TrackingRegistration) -> None:
+        """Subscribes to the parcel's `track_updated` webhooks, tagged with its return."""
+        try:
+            await self._call(
+                lambda: self._client.tracking_status.create(
+                    carrier=registration.carrier,
+                    tracking_number=registration.tracking_number,
+                    metadata=label_metadata(registration.return_id),
                 )
             )
-        )
-        return _label_from(transaction, carrier=rate.provider)
+        except IntegrationError as error:
+            # Shippo registered the parcel, but the SDK chokes on some Track answers (an
+            # unknown status, a missing key); the answer itself is not needed.
+            if error.code != f"shippo.{_UNPARSEABLE}":
+                raise
 
     def _find_label(self, metadata: str) -> Label | None:
         for page in range(1, _LOOKBACK_PAGES + 1):
@@ -93,7 +132,20 @@ class ShippoLabels:
                 return None
         return None
 
+    def _find_refund(self, transaction_id: str) -> components.Refund | None:
+        # The SDK lists only the first page of refunds, newest first: enough for a void just made.
+        listing = self._client.refunds.list()
+        return next(
+            (
+                refund
+                for refund in listing.results or []
+                if refund.transaction == transaction_id and refund.status != components.RefundStatus.ERROR
+            ),
+            None,
+        )
+
     async def _call(self, call: Callable[[], T]) -> T:
+        """Runs one SDK call in a worker thread and classifies how it failed."""
         try:
             return await asyncio.to_thread(call)
         except errors.SDKError as error:
@@ -106,6 +158,11 @@ class ShippoLabels:
             ) from error
         except requests.RequestException as error:
             raise IntegrationError("shippo", "network", str(error), retryable=True) from error
+        except (KeyError, ValueError, AttributeError) as error:
+            # The SDK raises these while parsing a 2xx answer (a key its model requires is
+            # missing, an enum gained a value); asking again would read the same answer.
+            message = f"the Shippo SDK could not parse the answer: {type(error).__name__}: {error}"[:500]
+            raise IntegrationError("shippo", _UNPARSEABLE, message, retryable=False) from error
 
 
 def _return_shipment(request: LabelRequest, metadata: str) -> components.ShipmentCreateRequest:
@@ -114,7 +171,8 @@ def _return_shipment(request: LabelRequest, metadata: str) -> components.Shipmen
         address_from=_address(request.warehouse_address),
         address_to=_address(request.customer_address),
         parcels=[_parcel(request.parcel)],
-        extra=components.ShipmentExtra(is_return=True),
+        # A QR code lets the shopper drop the parcel off without printing; not every carrier has one.
+        extra=components.ShipmentExtra(is_return=True, qr_code_requested=request.qr_code or None),
         metadata=metadata,
         async_=False,
     )
@@ -153,12 +211,15 @@ def _cheapest_rate(shipment: components.Shipment) -> components.Rate:
 
 
 def _label_from(transaction: components.Transaction, carrier: str | None) -> Label:
-    if transaction.status != components.TransactionStatusEnum.SUCCESS or not transaction.label_url:
+    # Shippo sends "" rather than null for a file it did not make (e.g. QR code only).
+    label_url, qr_code_url = transaction.label_url or None, transaction.qr_code_url or None
+    if transaction.status != components.TransactionStatusEnum.SUCCESS or not (label_url or qr_code_url):
         messages = "; ".join(m.text or "" for m in transaction.messages or []) or str(transaction.status)
         raise IntegrationError("shippo", "label_not_issued", messages, retryable=False)
     return Label(
         transaction_id=transaction.object_id or "",
-        label_url=transaction.label_url,
+        label_url=label_url,
+        qr_code_url=qr_code_url,
         tracking_number=transaction.tracking_number or "",
         carrier=carrier or _carrier_of(transaction),
     )

@@ -1,12 +1,17 @@
 """One demo return, walked through every step by playing shop, carrier and warehouse.
 
-Used by `make run` (after the stack is up) and by the end-to-end tests.
+Used by `make run` (after the stack is up) and by the end-to-end tests. It talks to
+the local sandboxes: it seeds the order in the shop sandbox and charges the shopper in
+the Stripe sandbox, as the shop's checkout would have done.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
+
+from integrations.settings import Settings
 from integrations.stripe_payments import StripePayments
 from starter.client import ReturnsClient
 from workflows.models import (
@@ -15,7 +20,11 @@ from workflows.models import (
     Grade,
     InspectionReport,
     LineInspection,
+    OrderFacts,
+    OrderLine,
+    ParcelReceipt,
     ReasonCode,
+    ReceivedLine,
     ReturnLine,
     ReturnRequest,
     ReturnStatus,
@@ -27,41 +36,87 @@ SHOPPER = Address(name="Ada Shopper", street1="965 Mission St", city="San Franci
 WAREHOUSE = Address(
     name="Returns Dock", street1="1092 Indian Summer Ct", city="San Jose", state="CA", zip="95122", country="US"
 )
+DEMO_LINES = [
+    ReturnLine(line_id="L1", sku="TSHIRT-M-BLUE", quantity=2, unit_price=2500, reason=ReasonCode.size_too_large),
+    ReturnLine(line_id="L2", sku="MUG-WHITE", quantity=1, unit_price=1200, reason=ReasonCode.unwanted),
+]
+DEMO_CATEGORIES = {"L1": "apparel", "L2": "kitchen"}
+DEMO_GRADES = {"L1": Grade.a, "L2": Grade.d}  # the shirts resell; the mug came back broken
+DEMO_ORDER_TOTAL = 2 * 2500 + 1200 + 599  # lines + outbound shipping
 
 
-def demo_request(return_id: str, payment_intent_id: str) -> ReturnRequest:
-    return ReturnRequest(
-        return_id=return_id,
-        order_id=f"ORD-{return_id}",
-        customer_id="CUS-ada",
+def demo_order(
+    order_id: str, customer_id: str, delivered_days_ago: float = 3, now: datetime | None = None
+) -> OrderFacts:
+    """The demo order, delivered a few days before `now` (the server's clock in time-skipping tests)."""
+    return OrderFacts(
+        order_id=order_id,
+        customer_id=customer_id,
         currency="USD",
-        payment_intent_id=payment_intent_id,
+        delivered_at=(now or datetime.now(UTC)) - timedelta(days=delivered_days_ago),
         lines=[
-            ReturnLine(line_id="L1", sku="TSHIRT-M-BLUE", quantity=2, unit_price=2500, reason=ReasonCode.size_too_large),
-            ReturnLine(line_id="L2", sku="MUG-WHITE", quantity=1, unit_price=1200, reason=ReasonCode.unwanted),
+            OrderLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                category=DEMO_CATEGORIES[line.line_id],
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in DEMO_LINES
         ],
-        customer_address=SHOPPER,
-        warehouse_address=WAREHOUSE,
+        customer_return_count=0,
     )
 
 
-DEMO_GRADES = {"L1": Grade.a, "L2": Grade.d}  # the shirts resell; the mug came back broken
+def demo_request(return_id: str, payment_intent_id: str, order_id: str | None = None, **changes: object) -> ReturnRequest:
+    request = ReturnRequest(
+        return_id=return_id,
+        order_id=order_id or f"ORD-{return_id}",
+        customer_id="CUS-ada",
+        currency="USD",
+        payment_intent_id=payment_intent_id,
+        lines=DEMO_LINES,
+        customer_address=SHOPPER,
+        warehouse_address=WAREHOUSE,
+    )
+    return request.model_copy(update=changes) if changes else request
+
+
+async def seed_order(settings: Settings, order: OrderFacts) -> None:
+    """Puts the order into the shop sandbox, as the shop's checkout would have."""
+    async with httpx.AsyncClient(base_url=settings.shop_api_base, timeout=10) as http:
+        response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json"))
+        response.raise_for_status()
+
+
+async def charge_shopper(settings: Settings, amount: int = DEMO_ORDER_TOTAL) -> str:
+    return await StripePayments(settings).create_test_payment(amount=amount, currency="USD")
 
 
 async def run_demo(client: ReturnsClient, *, return_id: str | None = None) -> ReturnStatus:
-    """Charges the shopper, starts a return, and plays carrier and warehouse until refunded."""
+    """Seeds an order, charges the shopper, starts a return, and plays carrier and warehouse
+    until the refund is issued."""
     return_id = return_id or f"DEMO-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    payments = StripePayments(client.settings)
-    payment = await payments.create_test_payment(amount=2 * 2500 + 1200 + 599, currency="USD")  # lines + shipping
-    await client.start_return(demo_request(return_id, payment))
+    request = demo_request(return_id, await charge_shopper(client.settings))
+    await seed_order(client.settings, demo_order(request.order_id, request.customer_id))
+    await client.start_return(request)
     status = await client.wait_for_stage(return_id, Stage.label_issued)
-    assert status.label is not None
+    if status.label is None:
+        raise RuntimeError(f"demo return {return_id} ended {status.stage.value} before its label")
     for n, scan in enumerate((TrackingStatus.pre_transit, TrackingStatus.transit, TrackingStatus.delivered), start=1):
         await client.record_carrier_scan(
             return_id,
             CarrierScan(event_id=f"{status.label.tracking_number}-{n}", status=scan, occurred_at=datetime.now(UTC)),
         )
     await client.wait_for_stage(return_id, Stage.delivered)
+    await client.record_receipt(
+        return_id,
+        ParcelReceipt(
+            receipt_id=f"{return_id}-P1",
+            received_by="dock-7",
+            lines=[ReceivedLine(line_id=line.line_id, quantity=line.quantity) for line in DEMO_LINES],
+        ),
+    )
     await client.record_inspection(
         return_id,
         InspectionReport(
@@ -69,7 +124,7 @@ async def run_demo(client: ReturnsClient, *, return_id: str | None = None) -> Re
             lines=[LineInspection(line_id=line_id, grade=grade) for line_id, grade in DEMO_GRADES.items()],
         ),
     )
-    return await client.result(return_id)
+    return await client.wait_for_stage(return_id, Stage.completed)
 
 
 def print_outcome(status: ReturnStatus) -> None:

@@ -3,7 +3,7 @@
     make run        # = python -m starter.local_stack
 
 Starts the official Temporal CLI dev server (SQLite file under .run/, Web UI on), the
-Stripe, Shippo and inventory sandboxes, and a worker process; walks one demo return
+Stripe, Shippo and shop-platform sandboxes, and a worker process; walks one demo return
 through every step; then keeps everything up until Ctrl-C. The end-to-end tests start
 the same stack on free ports.
 """
@@ -36,7 +36,7 @@ class Ports:
     ui: int = 8233
     stripe: int = 12111
     shippo: int = 12112
-    inventory: int = 12113
+    shop: int = 12113
 
     @classmethod
     def free(cls) -> Ports:
@@ -59,7 +59,7 @@ class LocalStack:
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
             stripe_api_base=f"http://{SANDBOX_HOST}:{self.ports.stripe}",
             shippo_api_base=f"http://{SANDBOX_HOST}:{self.ports.shippo}",
-            inventory_api_base=f"http://{SANDBOX_HOST}:{self.ports.inventory}",
+            shop_api_base=f"http://{SANDBOX_HOST}:{self.ports.shop}",
         )
 
     def sandbox_url(self, name: str) -> str:
@@ -74,7 +74,7 @@ class LocalStack:
                 "integrations.sandboxes",
                 f"--stripe-port={self.ports.stripe}",
                 f"--shippo-port={self.ports.shippo}",
-                f"--inventory-port={self.ports.inventory}",
+                f"--shop-port={self.ports.shop}",
             ],
         )
         self._env = await WorkflowEnvironment.start_local(
@@ -134,7 +134,7 @@ class LocalStack:
             "TEMPORAL_ADDRESS": settings.temporal_address,
             "STRIPE_API_BASE": settings.stripe_base or "",
             "SHIPPO_API_BASE": settings.shippo_base or "",
-            "INVENTORY_API_BASE": settings.inventory_api_base,
+            "SHOP_API_BASE": settings.shop_api_base,
             "PYTHONUNBUFFERED": "1",
         }
         log_file = (self.log_dir / f"{name}.log").open("ab")
@@ -144,7 +144,7 @@ class LocalStack:
 
     async def _wait_for_sandboxes(self, timeout: float = 20) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
-        for name in ("stripe", "shippo", "inventory"):
+        for name in ("stripe", "shippo", "shop"):
             while True:
                 try:
                     _, writer = await asyncio.open_connection(SANDBOX_HOST, getattr(self.ports, name))

@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from integrations.sandboxes import inventory_sandbox, shippo_sandbox, stripe_sandbox
+from integrations.sandboxes import shop_sandbox, shippo_sandbox, stripe_sandbox
 from integrations.sandboxes.server import serve_in_thread
 from integrations.settings import Settings
 from workers.main import build_worker
@@ -45,13 +45,13 @@ _load_tools_env()
 class Sandboxes:
     stripe_url: str
     shippo_url: str
-    inventory_url: str
+    shop_url: str
 
     def settings(self, **overrides: object) -> Settings:
         return Settings(
             stripe_api_base=self.stripe_url,
             shippo_api_base=self.shippo_url,
-            inventory_api_base=self.inventory_url,
+            shop_api_base=self.shop_url,
             **overrides,
         )
 
@@ -62,9 +62,16 @@ class Sandboxes:
         response.raise_for_status()
         return response.json()
 
-    def fault(self, vendor: str, **fault: object) -> None:
+    def post(self, vendor: str, path: str, body: object) -> None:
         base = getattr(self, f"{vendor}_url")
-        httpx.post(f"{base}/_sandbox/faults", json=fault, timeout=10).raise_for_status()
+        httpx.post(f"{base}{path}", json=body, timeout=10).raise_for_status()
+
+    def fault(self, vendor: str, **fault: object) -> None:
+        self.post(vendor, "/_sandbox/faults", fault)
+
+    def clear_faults(self, vendor: str) -> None:
+        base = getattr(self, f"{vendor}_url")
+        httpx.delete(f"{base}/_sandbox/faults", timeout=10).raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +79,12 @@ def sandboxes() -> Iterator[Sandboxes]:
     with (
         serve_in_thread(stripe_sandbox.create_app()) as stripe_url,
         serve_in_thread(shippo_sandbox.create_app()) as shippo_url,
-        serve_in_thread(inventory_sandbox.create_app()) as inventory_url,
+        serve_in_thread(shop_sandbox.create_app()) as shop_url,
     ):
-        yield Sandboxes(stripe_url, shippo_url, inventory_url)
+        yield Sandboxes(stripe_url, shippo_url, shop_url)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def settings(sandboxes: Sandboxes) -> Settings:
     return sandboxes.settings(task_queue=f"returns-test-{uuid.uuid4().hex[:8]}")
 
@@ -112,10 +119,11 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def worker(time_skipping_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Worker]:
-    """The production worker (workflow + real activities) on a fresh task queue."""
-    worker, inventory = build_worker(time_skipping_env.client, settings)
+    """The production worker (workflow + real activities), one per module like the server:
+    returns a test leaves waiting keep being served when a later test skips time."""
+    worker, shop = build_worker(time_skipping_env.client, settings)
     async with worker:
         yield worker
-    await inventory.aclose()
+    await shop.aclose()

@@ -28,7 +28,9 @@ def test_app_services_run_installed_entry_points_against_the_compose_network() -
         service = compose["services"][name]
         assert service["command"][0] in scripts
         assert service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert compose["services"]["worker"]["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
+    assert (
+        compose["services"]["worker"]["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
+    )
 
 
 def test_search_attributes_registered_by_compose_are_the_workflow_s() -> None:

@@ -16,10 +16,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.returns import ReturnActivities
-from integrations.inventory import InventoryService
 from integrations.log_config import configure_logging
 from integrations.settings import Settings, get_settings
 from integrations.shippo_labels import ShippoLabels
+from integrations.shop import ShopPlatform
 from integrations.stripe_payments import StripePayments
 from integrations.temporal_client import connect
 from workflows.return_workflow import ReturnWorkflow
@@ -27,21 +27,21 @@ from workflows.return_workflow import ReturnWorkflow
 log = structlog.get_logger(__name__)
 
 
-def build_worker(client: Client, settings: Settings) -> tuple[Worker, InventoryService]:
-    inventory = InventoryService(settings)
-    activities = ReturnActivities(ShippoLabels(settings), StripePayments(settings), inventory)
+def build_worker(client: Client, settings: Settings) -> tuple[Worker, ShopPlatform]:
+    shop = ShopPlatform(settings)
+    activities = ReturnActivities(ShippoLabels(settings), StripePayments(settings), shop)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ReturnWorkflow],
         activities=activities.all(),
     )
-    return worker, inventory
+    return worker, shop
 
 
 async def run(settings: Settings) -> None:
     client = await connect(settings)
-    worker, inventory = build_worker(client, settings)
+    worker, shop = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -56,7 +56,7 @@ async def run(settings: Settings) -> None:
     async with worker:
         await stop.wait()
         log.info("worker stopping: finishing running activities")
-    await inventory.aclose()
+    await shop.aclose()
 
 
 def main() -> None:

@@ -9,79 +9,36 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from workflows.policy import ReturnPolicy
+from workflows.vocabulary import (  # noqa: F401  (re-exported: the contract speaks this vocabulary)
+    CLOSED_STAGES,
+    DeclineReason,
+    Disposition,
+    Grade,
+    ReasonCode,
+    Reception,
+    RefundState,
+    ResolutionKind,
+    ReturnMethod,
+    Stage,
+    TrackingStatus,
+)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 MinorUnits = Annotated[int, Field(ge=0, description="amount in minor units, e.g. cents")]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 class Contract(BaseModel):
     """Base for every model of the contract: strict about unknown fields, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- Vocabulary --------------------------------------------------------------------------
-
-
-class Stage(StrEnum):
-    """Where a return is. Stages only move forward; the order below is that direction."""
-
-    requested = "requested"  # accepted, nothing bought yet
-    label_issued = "label_issued"  # prepaid label bought, waiting for the first carrier scan
-    in_transit = "in_transit"  # the carrier has the parcel
-    delivered = "delivered"  # the carrier delivered it to the warehouse
-    inspecting = "inspecting"  # the warehouse graded every line
-    resolving = "resolving"  # restocking and refunding
-    completed = "completed"  # refunded; nothing left to do
-
-
-class ReasonCode(StrEnum):
-    size_too_small = "size_too_small"
-    size_too_large = "size_too_large"
-    unwanted = "unwanted"
-    not_as_described = "not_as_described"
-    wrong_item = "wrong_item"
-    defective = "defective"
-    damaged_in_transit = "damaged_in_transit"
-    style = "style"
-    color = "color"
-    other = "other"
-
-
-class TrackingStatus(StrEnum):
-    """Shippo's tracking statuses, the carrier-neutral vocabulary of scans."""
-
-    pre_transit = "PRE_TRANSIT"
-    transit = "TRANSIT"
-    delivered = "DELIVERED"
-    returned = "RETURNED"
-    failure = "FAILURE"
-    unknown = "UNKNOWN"
-
-
-class Grade(StrEnum):
-    """Inspection grade of one returned line."""
-
-    a = "A"  # new, resellable
-    b = "B"  # opened, resellable
-    c = "C"  # damaged, repairable
-    d = "D"  # unusable
-    wrong_item = "wrong_item"
-    missing = "missing"
-
-
-class Disposition(StrEnum):
-    restock = "restock"
-    refurbish = "refurbish"
-    liquidate = "liquidate"
-    recycle = "recycle"
-    return_to_vendor = "return_to_vendor"
-    donate = "donate"
-    destroy = "destroy"
 
 
 # --- Input ---------------------------------------------------------------------------
@@ -112,6 +69,9 @@ class ReturnLine(Contract):
     quantity: Annotated[int, Field(ge=1, le=1000)]
     unit_price: MinorUnits = Field(description="price paid per unit, minor units")
     reason: ReasonCode
+    exchange_sku: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="the variant wanted in exchange (resolution `exchange`)"
+    )
 
 
 class ReturnRequest(Contract):
@@ -128,13 +88,80 @@ class ReturnRequest(Contract):
     customer_address: Address = Field(description="where the parcel is shipped from")
     warehouse_address: Address = Field(description="where the parcel is shipped to")
     parcel: Parcel = Parcel()
+    method: ReturnMethod = ReturnMethod.mail_label
+    resolution: ResolutionKind = ResolutionKind.refund
+    qr_code: bool = Field(default=False, description="also ask for a QR code (mail_label)")
+    return_to_origin: bool = Field(
+        default=False, description="an outbound parcel bounced back: no label, straight to receiving"
+    )
 
     @model_validator(mode="after")
-    def _line_ids_unique(self) -> ReturnRequest:
+    def _consistent(self) -> ReturnRequest:
         ids = [line.line_id for line in self.lines]
         if len(ids) != len(set(ids)):
             raise ValueError("line_id values must be unique within a return")
+        if self.resolution is ResolutionKind.exchange and any(line.exchange_sku is None for line in self.lines):
+            raise ValueError("an exchange needs exchange_sku on every line")
         return self
+
+
+class StartReturn(Contract):
+    """The workflow's input: the shop's request and the policy in force when it started.
+
+    The policy is copied into the return, so editing the policy file never changes a
+    return that is already running.
+    """
+
+    request: ReturnRequest
+    policy: ReturnPolicy
+
+
+# --- Facts from the shop's order system (an activity loads them) ---------------------------
+
+
+class OrderLine(Contract):
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    unit_price: int
+    returnable: bool = True
+
+
+class OrderFacts(Contract):
+    order_id: str
+    customer_id: str
+    currency: str
+    delivered_at: datetime | None  # None: never delivered (e.g. a bounced parcel)
+    lines: list[OrderLine]
+    customer_return_count: int = Field(description="returns this customer started before, any order")
+
+
+class RequestedQuantity(Contract):
+    line_id: str
+    quantity: int
+
+
+class ReservationRequest(Contract):
+    order_id: str
+    return_id: str
+    lines: list[RequestedQuantity]
+
+
+class ReservationRelease(Contract):
+    order_id: str
+    return_id: str
+
+
+class ReservationLine(Contract):
+    line_id: str
+    requested: int
+    reserved: int  # never more than bought minus what the order's other returns reserved
+
+
+class QuantityReservation(Contract):
+    return_id: str
+    lines: list[ReservationLine]
 
 
 # --- Events sent to a running return (signals) ----------------------------------------------
@@ -152,17 +179,67 @@ class CarrierScan(Contract):
     location: str | None = None
 
 
+class ReceivedLine(Contract):
+    line_id: Identifier
+    quantity: Annotated[int, Field(ge=0, le=1000)]
+    wrong_item: bool = False
+
+
+class ParcelReceipt(Contract):
+    """The warehouse (or a store) received a parcel of this return; several may come."""
+
+    receipt_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    received_by: Actor
+    lines: Annotated[list[ReceivedLine], Field(min_length=1, max_length=100)]
+    last_parcel: bool = Field(default=True, description="no further parcel is expected")
+
+
 class LineInspection(Contract):
     line_id: Identifier
     grade: Grade
     notes: Annotated[str, StringConstraints(max_length=500)] | None = None
+    photo_urls: Annotated[list[str], Field(max_length=10)] = []
+    disposition_override: Disposition | None = None
+    override_reason: Reason | None = None
 
 
 class InspectionReport(Contract):
     """The warehouse's grades, one per returned line."""
 
-    inspector: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    inspector: Actor
     lines: Annotated[list[LineInspection], Field(min_length=1, max_length=100)]
+
+
+class PaymentUpdate(Contract):
+    """A refund's new status, from the Stripe webhook or a poll."""
+
+    refund_id: str
+    status: RefundState
+    failure_reason: str | None = None
+
+
+# --- Operator actions (updates) ----------------------------------------------------------------
+
+
+class OperatorAction(Contract):
+    actor: Actor
+    reason: Reason
+
+
+class Cancellation(OperatorAction):
+    requested_by: Literal["shopper", "operator"] = Field(
+        description="a shopper may cancel only before the parcel ships; an operator until money moves"
+    )
+
+
+class DispositionOverride(OperatorAction):
+    line_id: Identifier
+    disposition: Disposition
+
+
+class DeadlineExtension(OperatorAction):
+    deadline: str = Field(description="the name of a deadline shown in status.deadlines")
+    days: Annotated[int, Field(ge=1, le=90)]
 
 
 # --- Activity inputs and outputs ------------------------------------------------------------
@@ -173,15 +250,50 @@ class LabelRequest(Contract):
     customer_address: Address
     warehouse_address: Address
     parcel: Parcel
+    qr_code: bool = False
 
 
 class Label(Contract):
     """A bought return label: only references, never the file itself."""
 
     transaction_id: str
-    label_url: str
+    label_url: str | None
+    qr_code_url: str | None = None
     tracking_number: str
     carrier: str
+
+
+class LabelVoid(Contract):
+    return_id: str
+    transaction_id: str
+
+
+class LabelVoidReceipt(Contract):
+    refund_id: str
+    status: str  # Shippo's own: QUEUED, PENDING, SUCCESS, ERROR
+
+
+class TrackingRegistration(Contract):
+    return_id: str
+    carrier: str
+    tracking_number: str
+
+
+class NotificationKind(StrEnum):
+    label_ready = "label_ready"
+    declined = "declined"
+    expired = "expired"
+    refunded = "refunded"
+    store_credit_issued = "store_credit_issued"
+    exchange_ordered = "exchange_ordered"
+    cancelled = "cancelled"
+
+
+class ShopperNotification(Contract):
+    return_id: str
+    customer_id: str
+    kind: NotificationKind
+    detail: str
 
 
 class RestockRequest(Contract):
@@ -197,6 +309,25 @@ class RestockReceipt(Contract):
     quantity: int
 
 
+class RestockReversal(Contract):
+    return_id: str
+    line_id: str
+    restock_id: str
+
+
+class DispositionRequest(Contract):
+    return_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    disposition: Disposition
+
+
+class DispositionReceipt(Contract):
+    work_order_id: str
+    disposition: Disposition
+
+
 class RefundRequest(Contract):
     return_id: str
     order_id: str
@@ -210,7 +341,38 @@ class RefundReceipt(Contract):
     refund_id: str
     amount: int
     currency: str
-    status: str
+    status: RefundState
+    failure_reason: str | None = None
+
+
+class StoreCreditRequest(Contract):
+    return_id: str
+    customer_id: str
+    amount: MinorUnits
+    currency: Currency
+    idempotency_key: str
+
+
+class StoreCreditReceipt(Contract):
+    credit_id: str
+    amount: int
+    currency: str
+
+
+class ExchangeRequest(Contract):
+    return_id: str
+    order_id: str
+    customer_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    idempotency_key: str
+
+
+class ExchangeReceipt(Contract):
+    exchange_order_id: str | None  # None: the variant is out of stock
+    sku: str
+    quantity: int
 
 
 # --- What the status query answers ---------------------------------------------------------
@@ -226,12 +388,39 @@ class TimelineEntry(Contract):
 class LineStatus(Contract):
     line_id: str
     sku: str
-    quantity: int
+    quantity: int  # accepted for return (after eligibility and reservation)
     unit_price: int
     reason: ReasonCode
+    category: str | None = None
+    exchange_sku: str | None = None
+    declined: DeclineReason | None = None
+    reception: Reception = Reception.awaiting
+    received_quantity: int = 0
     grade: Grade | None = None
     disposition: Disposition | None = None
-    restock_id: str | None = None
+    disposition_override_reason: str | None = None
+    disposition_work_id: str | None = None  # restock id or disposition work order id
+    restock_reversed: bool = False
+
+
+class Attention(Contract):
+    """Why a return waits for an operator, and what they can do about it."""
+
+    reason: str
+    step: str | None = None  # the failed step an operator's `retry` runs again
+    error_type: str | None = None
+    message: str | None = None
+    since: datetime
+
+
+class Resolution(Contract):
+    kind: ResolutionKind
+    amount: int  # what the shopper gets back (store credit includes any bonus)
+    fees: int
+    refund: RefundReceipt | None = None
+    instant_refund: RefundReceipt | None = None
+    store_credit: StoreCreditReceipt | None = None
+    exchanges: list[ExchangeReceipt] = []
 
 
 class ReturnStatus(Contract):
@@ -239,18 +428,42 @@ class ReturnStatus(Contract):
     order_id: str
     customer_id: str
     stage: Stage
+    method: ReturnMethod
     currency: str
     lines: list[LineStatus]
     label: Label | None = None
+    label_voided: bool = False
     tracking_status: TrackingStatus | None = None
     inspected_by: str | None = None
-    refund: RefundReceipt | None = None
+    resolution: Resolution | None = None
+    attention: Attention | None = None
+    deadlines: dict[str, datetime] = {}
+    policy_version: str
     timeline: list[TimelineEntry]
+
+    @property
+    def refund(self) -> RefundReceipt | None:
+        return self.resolution.refund if self.resolution else None
 
 
 class ActivityName(StrEnum):
     """Names the workflow schedules activities by, so it never imports their code."""
 
+    load_order = "load_order"
+    reserve_quantities = "reserve_quantities"
+    release_quantities = "release_quantities"
     buy_return_label = "buy_return_label"
+    register_tracking = "register_tracking"
+    void_label = "void_label"
+    notify_shopper = "notify_shopper"
     restock_line = "restock_line"
+    reverse_restock = "reverse_restock"
     refund_payment = "refund_payment"
+    get_refund = "get_refund"
+    issue_store_credit = "issue_store_credit"
+    order_exchange = "order_exchange"
+
+
+def disposition_activity(disposition: Disposition) -> str:
+    """Each disposition other than restock has its own activity: `dispose_<disposition>`."""
+    return ActivityName.restock_line if disposition is Disposition.restock else f"dispose_{disposition.value}"

@@ -1,68 +1,211 @@
 """Business rules of a return, as plain functions: no I/O, no clock, no Temporal.
 
-The workflow calls these; tests call them directly. Changing one changes the decisions
-of returns already running, so a change here needs the patching discipline (README).
+The workflow calls these with the policy pinned in the return; tests call them directly.
+Changing one changes the decisions of returns already running, so a change here needs
+the patching discipline (README, "Changing workflow code safely").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from workflows.models import Disposition, Grade, LineStatus, ReasonCode, Stage, TrackingStatus
+from workflows.models import (
+    DeclineReason,
+    Disposition,
+    Grade,
+    LineStatus,
+    OrderFacts,
+    ReasonCode,
+    Reception,
+    ReturnMethod,
+    ReturnRequest,
+    Stage,
+    TrackingStatus,
+)
+from workflows.policy import ReturnPolicy
 
-_STAGE_ORDER = {stage: index for index, stage in enumerate(Stage)}
+_MAIN_PATH = [
+    Stage.requested,
+    Stage.needs_review,
+    Stage.approved,
+    Stage.label_issued,
+    Stage.in_transit,
+    Stage.delivered,
+    Stage.inspecting,
+    Stage.resolving,
+    Stage.completed,
+]
+_STAGE_ORDER = {stage: index for index, stage in enumerate(_MAIN_PATH)}
 
-# The shop is at fault for these reasons, so a damaged item is still refunded.
-_SHOP_AT_FAULT = frozenset(
+# The shop is at fault for these reasons: no fees, and a damaged item is still refunded.
+SHOP_AT_FAULT = frozenset(
     {ReasonCode.defective, ReasonCode.damaged_in_transit, ReasonCode.wrong_item, ReasonCode.not_as_described}
 )
+_RESELLABLE = frozenset({Grade.a, Grade.b})
+_SHIPPED_METHODS = frozenset({ReturnMethod.mail_label, ReturnMethod.drop_off})
 
-_DISPOSITION_BY_GRADE = {
-    Grade.a: Disposition.restock,
-    Grade.b: Disposition.restock,
-    Grade.c: Disposition.refurbish,
-    Grade.d: Disposition.recycle,
-}
+
+# --- Stages --------------------------------------------------------------------------------
 
 
 def is_at_or_past(stage: Stage, reference: Stage) -> bool:
-    return _STAGE_ORDER[stage] >= _STAGE_ORDER[reference]
+    """Whether `stage` is `reference` or later on the main path (exits are past nothing)."""
+    return stage in _STAGE_ORDER and _STAGE_ORDER[stage] >= _STAGE_ORDER[reference]
 
 
 def stage_after_scan(current: Stage, scan: TrackingStatus) -> Stage:
     """The stage a carrier scan leads to. A late or repeated scan never moves a return back."""
-    target = {
-        TrackingStatus.transit: Stage.in_transit,
-        TrackingStatus.delivered: Stage.delivered,
-    }.get(scan)
-    if target is None or is_at_or_past(current, target):
+    target = {TrackingStatus.transit: Stage.in_transit, TrackingStatus.delivered: Stage.delivered}.get(scan)
+    if target is None or not is_at_or_past(current, Stage.label_issued) or is_at_or_past(current, target):
         return current
     return target
 
 
-def disposition_for(grade: Grade) -> Disposition | None:
-    """What happens to an inspected item; None when there is nothing to dispose of."""
-    return _DISPOSITION_BY_GRADE.get(grade)
+def is_lost_scan(scan: TrackingStatus) -> bool:
+    """The carrier gave up: the parcel went back to the shopper, or is lost."""
+    return scan in (TrackingStatus.returned, TrackingStatus.failure)
+
+
+# --- Eligibility ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assessment:
+    declined: dict[str, DeclineReason]  # line id -> why it can't be returned
+    categories: dict[str, str]  # line id -> category, from the order
+    review_reason: str | None  # why an operator must approve first, if they must
+
+
+def assess(request: ReturnRequest, order: OrderFacts, policy: ReturnPolicy, now: datetime) -> Assessment:
+    """Decides, per line, whether it may be returned, and whether the return needs review."""
+    ordered = {line.line_id: line for line in order.lines}
+    window_closed = order.delivered_at is not None and now > order.delivered_at + timedelta(
+        days=policy.return_window_days
+    )
+    declined: dict[str, DeclineReason] = {}
+    for line in request.lines:
+        bought = ordered.get(line.line_id)
+        if bought is None or bought.sku != line.sku:
+            declined[line.line_id] = DeclineReason.not_in_order
+        elif line.unit_price > bought.unit_price:
+            declined[line.line_id] = DeclineReason.price_mismatch
+        elif request.method not in policy.allowed_methods or (
+            request.method is ReturnMethod.keep_it and line.unit_price * line.quantity >= policy.keep_it_below
+        ):
+            declined[line.line_id] = DeclineReason.method_not_allowed
+        elif (
+            not bought.returnable
+            or line.sku in policy.non_returnable_skus
+            or bought.category in policy.non_returnable_categories
+        ):
+            declined[line.line_id] = DeclineReason.non_returnable
+        elif window_closed and not request.return_to_origin:
+            declined[line.line_id] = DeclineReason.outside_return_window
+        elif line.quantity > bought.quantity:
+            declined[line.line_id] = DeclineReason.quantity_exceeded
+
+    value = sum(line.unit_price * line.quantity for line in request.lines if line.line_id not in declined)
+    review_reason = None
+    if value > policy.review.amount_over:
+        review_reason = f"value {value} is over the review threshold {policy.review.amount_over}"
+    elif order.customer_return_count > policy.review.customer_returns_over:
+        review_reason = f"customer has {order.customer_return_count} earlier returns"
+    categories = {line.line_id: line.category for line in order.lines}
+    return Assessment(declined=declined, categories=categories, review_reason=review_reason)
+
+
+def qualifies_for_instant_refund(
+    request: ReturnRequest, value: int, customer_return_count: int, policy: ReturnPolicy
+) -> bool:
+    rule = policy.instant_refund
+    return (
+        rule.enabled
+        and request.method in _SHIPPED_METHODS
+        and value <= rule.max_amount
+        and customer_return_count <= rule.max_customer_returns
+    )
+
+
+# --- Inspection and disposition --------------------------------------------------------------
+
+
+def disposition_for(grade: Grade, category: str | None, unit_price: int, policy: ReturnPolicy) -> Disposition | None:
+    """What happens to an inspected item; None when nothing of ours came back."""
+    rule = policy.dispositions
+    if grade in (Grade.wrong_item, Grade.missing):
+        return None
+    if category in rule.destroy_categories:
+        return Disposition.destroy
+    if grade in _RESELLABLE:
+        return Disposition.restock
+    if category in rule.return_to_vendor_categories:
+        return Disposition.return_to_vendor
+    if grade is Grade.c:
+        if category in rule.donate_categories:
+            return Disposition.donate
+        return Disposition.liquidate if unit_price < rule.liquidate_below else Disposition.refurbish
+    return Disposition.recycle
+
+
+def reception_after_inspection(line: LineStatus, grade: Grade, receipts_recorded: bool) -> Reception:
+    if grade is Grade.wrong_item:
+        return Reception.wrong_item_received
+    if grade is Grade.missing:
+        return Reception.not_shipped if line.received_quantity == 0 else Reception.short_shipped
+    if receipts_recorded and line.received_quantity < line.quantity:
+        return Reception.short_shipped
+    return Reception.received
+
+
+def units_back(line: LineStatus, receipts_recorded: bool) -> int:
+    """Units that actually came back: the receipts' count when the warehouse sent receipts."""
+    return min(line.quantity, line.received_quantity) if receipts_recorded else line.quantity
+
+
+# --- Money ------------------------------------------------------------------------------------
 
 
 def is_refundable(grade: Grade, reason: ReasonCode) -> bool:
     """Resellable items are refunded; damaged ones only when the shop was at fault."""
-    if grade in (Grade.a, Grade.b):
+    if grade in _RESELLABLE:
         return True
     if grade in (Grade.c, Grade.d):
-        return reason in _SHOP_AT_FAULT
+        return reason in SHOP_AT_FAULT
     return False  # wrong_item or missing: nothing of ours came back
 
 
-def refund_amount(lines: Iterable[LineStatus]) -> int:
-    """Sum, in minor units, of the inspected lines that earn a refund."""
-    return sum(
-        line.unit_price * line.quantity
-        for line in lines
-        if line.grade is not None and is_refundable(line.grade, line.reason)
-    )
+@dataclass(frozen=True)
+class Settlement:
+    gross: int  # value of what earns money back
+    fees: int  # restocking and return shipping fees
+    net: int  # what the shopper gets: gross - fees, never below zero
 
 
-def lines_to_restock(lines: Iterable[LineStatus]) -> list[LineStatus]:
-    return [line for line in lines if line.disposition is Disposition.restock]
+def settle(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool, receipts_recorded: bool) -> Settlement:
+    """Money owed for inspected lines (grade set), after fees."""
+    gross = fees = 0
+    shop_at_fault = False
+    for line in lines:
+        if line.declined or line.grade is None or not is_refundable(line.grade, line.reason):
+            continue
+        value = line.unit_price * units_back(line, receipts_recorded)
+        gross += value
+        if line.reason in SHOP_AT_FAULT:
+            shop_at_fault = True
+        else:
+            fees += value * policy.restocking_fee_bp_by_grade.get(line.grade, 0) // 10_000
+    if shipped and gross and not shop_at_fault:
+        fees += policy.return_shipping_fee
+    return Settlement(gross=gross, fees=min(fees, gross), net=max(gross - fees, 0))
 
+
+def settle_unseen(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool) -> Settlement:
+    """Money owed without inspection (keep-it, instant refund, lost parcel): as if graded A."""
+    assumed = [line.model_copy(update={"grade": Grade.a}) for line in lines if not line.declined]
+    return settle(assumed, policy, shipped=shipped, receipts_recorded=False)
+
+
+def with_bonus(amount: int, bonus_bp: int) -> int:
+    return amount + amount * bonus_bp // 10_000

@@ -9,5 +9,7 @@ from temporalio.common import SearchAttributeKey
 RETURN_STAGE = SearchAttributeKey.for_keyword("ReturnStage")
 ORDER_ID = SearchAttributeKey.for_keyword("ReturnOrderId")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("ReturnCustomerId")
+TRACKING_NUMBER = SearchAttributeKey.for_keyword("ReturnTrackingNumber")
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword("ReturnNeedsAttention")  # "true" / "false"
 
-ALL = (RETURN_STAGE, ORDER_ID, CUSTOMER_ID)
+ALL = (RETURN_STAGE, ORDER_ID, CUSTOMER_ID, TRACKING_NUMBER, NEEDS_ATTENTION)

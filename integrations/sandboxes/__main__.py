@@ -1,6 +1,6 @@
-"""Runs the Stripe, Shippo and inventory sandboxes in one process, each on its own port.
+"""Runs the Stripe, Shippo and shop-platform sandboxes in one process, each on its own port.
 
-    returns-sandboxes [--stripe-port 12111] [--shippo-port 12112] [--inventory-port 12113]
+    returns-sandboxes [--stripe-port 12111] [--shippo-port 12112] [--shop-port 12113]
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import uvicorn
 
 from integrations.log_config import configure_logging
-from integrations.sandboxes import inventory_sandbox, shippo_sandbox, stripe_sandbox
+from integrations.sandboxes import shop_sandbox, shippo_sandbox, stripe_sandbox
 from integrations.settings import SANDBOX_HOST, SANDBOX_PORTS
 
 
@@ -19,7 +19,7 @@ async def serve(host: str, ports: dict[str, int]) -> None:
     apps = {
         "stripe": stripe_sandbox.create_app(),
         "shippo": shippo_sandbox.create_app(),
-        "inventory": inventory_sandbox.create_app(),
+        "shop": shop_sandbox.create_app(),
     }
     servers = [
         uvicorn.Server(uvicorn.Config(apps[name], host=host, port=port, log_level="warning"))

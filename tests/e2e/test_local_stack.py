@@ -33,7 +33,7 @@ async def test_demo_return_completes_with_exactly_one_refund_of_the_accepted_amo
     assert status.refund is not None and status.refund.amount == 5000
     refunds = httpx.get(f"{stack.sandbox_url('stripe')}/_sandbox/refunds").json()
     assert [(r["amount"], r["metadata"]["return_id"]) for r in refunds] == [(5000, "E2E-1")]
-    restocks = httpx.get(f"{stack.sandbox_url('inventory')}/v1/restocks", params={"reference": "E2E-1"}).json()
+    restocks = httpx.get(f"{stack.sandbox_url('shop')}/v1/restocks", params={"reference": "E2E-1"}).json()
     assert [(r["sku"], r["quantity"]) for r in restocks] == [("TSHIRT-M-BLUE", 2)]
 
 

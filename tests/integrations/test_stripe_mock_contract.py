@@ -1,4 +1,4 @@
-"""The refund request our Stripe integration sends is accepted by the official stripe-mock,
+"""Every request our Stripe integration sends is accepted by the official stripe-mock,
 which validates every request against Stripe's own OpenAPI description."""
 
 from __future__ import annotations
@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -48,6 +50,35 @@ def _payments(url: str) -> StripePayments:
     return StripePayments(Settings(stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0))
 
 
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    params: dict[str, list[str]]  # the query of a GET, the form body of a POST
+    status: int
+
+
+@pytest.fixture
+def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[Exchange]:
+    """Records every request the SDK puts on the wire, with the status stripe-mock answered."""
+    recorded: list[Exchange] = []
+    send = stripe.HTTPXClient.request_async
+
+    async def recording(
+        client: stripe.HTTPXClient, method: str, url: str, headers: Mapping[str, str], post_data: object = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        content, status, response_headers = await send(client, method, url, headers, post_data)
+        parts = urlsplit(url)
+        body = post_data.decode() if isinstance(post_data, bytes) else post_data
+        params = parse_qs(body if isinstance(body, str) and body else parts.query)
+        recorded.append(Exchange(method.upper(), parts.path, dict(headers), params, status))
+        return content, status, response_headers
+
+    monkeypatch.setattr(stripe.HTTPXClient, "request_async", recording)
+    return recorded
+
+
 def _refund(amount: int) -> RefundRequest:
     return RefundRequest(
         return_id="R-1",
@@ -59,10 +90,25 @@ def _refund(amount: int) -> RefundRequest:
     )
 
 
-async def test_refund_request_is_accepted_by_stripe_mock(stripe_mock_url: str) -> None:
-    receipt = await _payments(stripe_mock_url).refund(_refund(5000))
+async def test_refund_requests_are_accepted_by_stripe_mock(stripe_mock_url: str, exchanges: list[Exchange]) -> None:
+    # stripe-mock's pi_123 is 1099 USD with one refund of 100 (not ours): 999 are left.
+    payments = _payments(stripe_mock_url)
+    receipt = await payments.refund(_refund(500))
     assert receipt.refund_id.startswith("re_")
     assert receipt.currency == "USD"
+    await payments.get_refund(receipt.refund_id)
+
+    assert [(e.method, e.path, e.status) for e in exchanges] == [
+        ("GET", "/v1/refunds", 200),
+        ("GET", "/v1/payment_intents/pi_123", 200),
+        ("POST", "/v1/refunds", 200),
+        ("GET", f"/v1/refunds/{receipt.refund_id}", 200),
+    ]
+    listing, _, create, _ = exchanges
+    assert listing.params == {"payment_intent": ["pi_123"], "limit": ["100"]}
+    assert create.headers["Idempotency-Key"] == "return:R-1:refund:1"
+    assert create.params["metadata[idempotency_key]"] == ["return:R-1:refund:1"]
+    assert create.params["metadata[return_id]"] == ["R-1"]
 
 
 async def test_test_payment_request_is_accepted_by_stripe_mock(stripe_mock_url: str) -> None:

@@ -1,159 +1,525 @@
-"""ReturnWorkflow on the time-skipping test server, with the real activities against the sandboxes."""
+"""ReturnWorkflow on the time-skipping test server, with the real activities against the
+sandboxes: every branch of the lifecycle, crossing the real deadlines (days, not seconds)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+import stripe
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from integrations.settings import Settings
-from integrations.stripe_payments import StripePayments
-from starter.client import ReturnsClient, ReturnStateError
-from starter.demo import DEMO_GRADES, demo_request
+from starter.client import ReturnStateError
+from starter.demo import DEMO_GRADES, DEMO_LINES
 from tests.conftest import Sandboxes
+from tests.workflows.harness import OPERATOR, Returns, scan, stages_reached
 from workflows.models import (
-    CarrierScan,
+    Cancellation,
+    DeadlineExtension,
+    DeclineReason,
+    Disposition,
+    DispositionOverride,
     Grade,
-    InspectionReport,
-    LineInspection,
-    ReturnStatus,
+    PaymentUpdate,
+    Reception,
+    RefundState,
+    ResolutionKind,
+    ReturnMethod,
     Stage,
     TrackingStatus,
 )
-from workflows.return_workflow import workflow_id_for
+from workflows.policy import (
+    Deadlines,
+    DispositionRule,
+    InstantRefundRule,
+    LostParcelAction,
+    OutOfStockFallback,
+    RefundFailureFallback,
+    ReturnPolicy,
+    ReviewRule,
+)
+from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
 
-# Two shirts graded A (resold) and a mug graded D that the shopper merely didn't want.
-EXPECTED_REFUND = 2 * 2500
-
-
-def _scan(event_id: str, status: TrackingStatus) -> CarrierScan:
-    return CarrierScan(event_id=event_id, status=status, occurred_at=datetime.now(UTC))
-
-
-def _inspection(grades: dict[str, Grade]) -> InspectionReport:
-    return InspectionReport(inspector="dock-1", lines=[LineInspection(line_id=k, grade=v) for k, v in grades.items()])
+# The demo order: L1 two shirts at 25.00 (size), L2 one mug at 12.00 (unwanted), paid 100.00.
+POLICY = ReturnPolicy(version="test-1", return_shipping_fee=599, restocking_fee_bp_by_grade={Grade.b: 1_000})
+SHIRTS = 2 * 2500
 
 
 @pytest.fixture
-async def client(time_skipping_env: WorkflowEnvironment, settings: Settings, worker: Worker) -> ReturnsClient:
-    return ReturnsClient(time_skipping_env.client, settings)
+async def returns(
+    time_skipping_env: WorkflowEnvironment, sandboxes: Sandboxes, settings: Settings, worker: Worker
+) -> AsyncIterator[Returns]:
+    yield Returns(time_skipping_env, sandboxes, settings)
+    for vendor in ("stripe", "shippo", "shop"):
+        sandboxes.clear_faults(vendor)
 
 
-async def _start(client: ReturnsClient, settings: Settings) -> str:
-    return_id = f"R-{uuid.uuid4().hex[:10]}"
-    payment = await StripePayments(settings).create_test_payment(amount=10_000, currency="USD")
-    await client.start_return(demo_request(return_id, payment))
-    return return_id
+async def _search_attributes(returns: Returns, return_id: str) -> dict[str, str]:
+    described = await returns.handle(return_id).describe()
+    attributes = described.typed_search_attributes
+    return {"stage": attributes.get(RETURN_STAGE), "attention": attributes.get(NEEDS_ATTENTION)}
 
 
-async def _deliver(client: ReturnsClient, return_id: str) -> ReturnStatus:
-    await client.wait_for_stage(return_id, Stage.label_issued)
-    for n, status in enumerate((TrackingStatus.pre_transit, TrackingStatus.transit, TrackingStatus.delivered)):
-        await client.record_carrier_scan(return_id, _scan(f"{return_id}-{n}", status))
-    return await client.wait_for_stage(return_id, Stage.delivered)
+# --- The happy path -----------------------------------------------------------------------
 
 
-def _refunds_for(sandboxes: Sandboxes, return_id: str) -> list[dict]:
-    return [r for r in sandboxes.admin("stripe", "/_sandbox/refunds") if r["metadata"].get("return_id") == return_id]
-
-
-async def test_happy_path_refunds_the_accepted_amount_once_and_restocks_resellable_lines(
-    client: ReturnsClient, settings: Settings, sandboxes: Sandboxes
-) -> None:
-    return_id = await _start(client, settings)
-
+async def test_happy_path_refunds_accepted_lines_less_fees_once(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
     labelled = await client.wait_for_stage(return_id, Stage.label_issued)
-    assert labelled.label is not None and labelled.label.label_url.startswith("http")
-    labels = [t for t in sandboxes.admin("shippo", "/_sandbox/transactions") if t["metadata"] == f"return:{return_id}"]
-    assert [t["tracking_number"] for t in labels] == [labelled.label.tracking_number]
+    assert labelled.label is not None and labelled.label.label_url
+    assert [label["tracking_number"] for label in returns.labels(return_id)] == [labelled.label.tracking_number]
 
-    delivered = await _deliver(client, return_id)
-    assert delivered.tracking_status is TrackingStatus.delivered
-    assert delivered.refund is None
-
-    await client.record_inspection(return_id, _inspection(DEMO_GRADES))
-    final = await client.result(return_id)
+    await returns.deliver(client, return_id)
+    await returns.receive(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    final = await returns.finish(client, return_id)
 
     assert final.stage is Stage.completed
-    assert final.refund is not None and final.refund.amount == EXPECTED_REFUND
-    refunds = _refunds_for(sandboxes, return_id)
-    assert [(r["id"], r["amount"], r["status"]) for r in refunds] == [(final.refund.refund_id, EXPECTED_REFUND, "succeeded")]
-    restocks = sandboxes.admin("inventory", f"/v1/restocks?reference={return_id}")
-    assert [(r["sku"], r["quantity"]) for r in restocks] == [("TSHIRT-M-BLUE", 2)]
+    assert stages_reached(final) == [
+        Stage.requested,
+        Stage.approved,
+        Stage.label_issued,
+        Stage.in_transit,
+        Stage.delivered,
+        Stage.inspecting,
+        Stage.resolving,
+        Stage.completed,
+    ]
+    expected = SHIRTS - 599  # the broken mug was merely unwanted: no refund; the label is charged
+    assert final.resolution is not None and final.resolution.fees == 599
+    assert [(r["amount"], r["status"]) for r in returns.refunds(return_id)] == [(expected, "succeeded")]
     lines = {line.line_id: line for line in final.lines}
-    assert lines["L1"].restock_id == restocks[0]["id"] and lines["L2"].restock_id is None
-    stages_reached = []
-    for entry in final.timeline:
-        if not stages_reached or stages_reached[-1] is not entry.stage:
-            stages_reached.append(entry.stage)
-    assert stages_reached == list(Stage)
+    assert (lines["L1"].disposition, lines["L2"].disposition) == (Disposition.restock, Disposition.recycle)
+    assert [(r["sku"], r["quantity"]) for r in returns.shop("restocks", return_id)] == [("TSHIRT-M-BLUE", 2)]
+    assert [w["kind"] for w in returns.shop("work_orders", return_id)] == ["recycling"]
+    assert {n["kind"] for n in returns.shop("notifications", return_id)} == {"label_ready", "refunded"}
+    assert await _search_attributes(returns, return_id) == {"stage": "completed", "attention": None}
 
 
-async def test_status_query_shows_every_stage_as_it_happens(client: ReturnsClient, settings: Settings) -> None:
-    return_id = await _start(client, settings)
-    requested_or_later = await client.status(return_id)
-    assert requested_or_later.return_id == return_id and len(requested_or_later.lines) == 2
+async def test_starting_the_same_return_twice_gives_one_workflow_and_one_refund(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    handle = returns.handle(return_id)
+    run_id = (await handle.describe()).run_id
+    assert await client.start_return(returns.requests[return_id]) == handle.id
+    assert (await handle.describe()).run_id == run_id
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    await returns.finish(client, return_id)
+    assert await client.start_return(returns.requests[return_id]) == handle.id  # after completion too
+    latest = await handle.describe()
+    assert latest.run_id == run_id and latest.status is WorkflowExecutionStatus.COMPLETED
+    assert len(returns.refunds(return_id)) == 1
 
+
+# --- Eligibility and review -----------------------------------------------------------------
+
+
+async def test_ineligible_return_is_declined_without_buying_a_label(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"non_returnable_categories": frozenset({"apparel", "kitchen"})})
+    client, return_id = await returns.start(policy)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.declined
+    assert {line.declined for line in final.lines} == {DeclineReason.non_returnable}
+    assert returns.labels(return_id) == [] and returns.refunds(return_id) == []
+    assert [n["kind"] for n in returns.shop("notifications", return_id)] == ["declined"]
+
+
+async def test_outside_the_window_and_unknown_lines_are_declined_line_by_line(returns: Returns) -> None:
+    order = await returns.order("ORD-late", delivered_days_ago=45)
+    client, return_id = await returns.start(POLICY, order=order)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.declined
+    assert {line.declined for line in final.lines} == {DeclineReason.outside_return_window}
+
+
+async def test_review_deadline_escalates_and_never_approves_silently(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"review": ReviewRule(amount_over=1_000)})
+    client, return_id = await returns.start(policy)
+    status = await client.wait_for_stage(return_id, Stage.needs_review)
+    assert status.stage is Stage.needs_review and returns.labels(return_id) == []
+
+    await returns.skip(policy.deadlines.review_days + 1)
+    escalated = await client.status(return_id)
+    assert escalated.stage is Stage.needs_review
+    assert escalated.attention is not None and escalated.attention.reason.startswith("escalated")
+    assert (await _search_attributes(returns, return_id))["attention"] == "true"
+
+    await client.approve(return_id, OPERATOR)
+    approved = await client.wait_for_stage(return_id, Stage.label_issued)
+    assert approved.attention is None and len(returns.labels(return_id)) == 1
+    assert any(e.actor == "ops:kim" and "checked with the customer" in e.detail for e in approved.timeline)
+
+
+async def test_rejected_review_declines(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"review": ReviewRule(amount_over=1_000)})
+    client, return_id = await returns.start(policy)
+    await client.wait_for_stage(return_id, Stage.needs_review)
+    await client.reject(return_id, OPERATOR)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.declined
+    assert {line.declined for line in final.lines} == {DeclineReason.rejected_by_operator}
+
+
+async def test_quantities_another_return_of_the_order_took_are_declined(returns: Returns) -> None:
+    order = await returns.order("ORD-twice")
+    client, first = await returns.start(POLICY, order=order)
+    await client.wait_for_stage(first, Stage.label_issued)
+    _, second = await returns.start(POLICY, order=order)
+    final = await returns.finish(client, second)
+    assert final.stage is Stage.declined
+    assert {line.declined for line in final.lines} == {DeclineReason.quantity_exceeded}
+    assert returns.labels(second) == []
+
+
+# --- Ship-by deadline, cancellation -------------------------------------------------------
+
+
+async def test_nothing_shipped_by_the_deadline_voids_the_label_and_expires(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
     await client.wait_for_stage(return_id, Stage.label_issued)
-    await client.record_carrier_scan(return_id, _scan("scan-1", TrackingStatus.transit))
-    in_transit = await client.wait_for_stage(return_id, Stage.in_transit)
-    assert in_transit.stage is Stage.in_transit and in_transit.tracking_status is TrackingStatus.transit
+    await returns.skip(POLICY.deadlines.ship_by_days + 1)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.expired and final.label_voided
+    assert len(returns.label_voids(return_id)) == 1
+    assert returns.refunds(return_id) == []
+    assert "expired" in [n["kind"] for n in returns.shop("notifications", return_id)]
 
 
-async def test_duplicate_and_late_scans_never_move_a_return_backwards(client: ReturnsClient, settings: Settings) -> None:
-    return_id = await _start(client, settings)
+async def test_an_extended_ship_by_deadline_is_honoured(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
     await client.wait_for_stage(return_id, Stage.label_issued)
-    await client.record_carrier_scan(return_id, _scan("e-2", TrackingStatus.delivered))
-    await client.record_carrier_scan(return_id, _scan("e-2", TrackingStatus.delivered))  # redelivered webhook
-    await client.record_carrier_scan(return_id, _scan("e-1", TrackingStatus.transit))  # arrives late
+    await returns.skip(POLICY.deadlines.ship_by_days - 1)
+    await client.extend_deadline(
+        return_id, DeadlineExtension(actor="ops:kim", reason="shopper travelling", deadline="ship_by", days=7)
+    )
+    await returns.skip(3)  # past the original deadline
+    assert (await client.status(return_id)).stage is Stage.label_issued
+    await returns.ship(client, return_id)
+    assert returns.label_voids(return_id) == []
+
+
+async def test_shopper_cancels_before_shipping_and_the_label_is_voided(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await client.wait_for_stage(return_id, Stage.label_issued)
+    await client.cancel(return_id, Cancellation(actor="shopper", reason="changed my mind", requested_by="shopper"))
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.cancelled and final.label_voided
+    assert len(returns.label_voids(return_id)) == 1
+    assert [r["released"] for r in returns.shop("reservations", return_id)] == [True]
+
+
+async def test_shopper_cannot_cancel_a_shipped_parcel_but_an_operator_can(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.ship(client, return_id)
+    with pytest.raises(ReturnStateError, match="shipped"):
+        await client.cancel(return_id, Cancellation(actor="shopper", reason="too late", requested_by="shopper"))
+    await client.cancel(return_id, Cancellation(actor="ops:kim", reason="fraud suspected", requested_by="operator"))
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.cancelled and not final.label_voided  # a used label can't be voided
+    assert returns.refunds(return_id) == []
+
+
+async def test_operator_cancel_after_restock_reverses_the_restock(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    returns.sandboxes.fault("shop", path="/v1/recycling_orders", status=503, times=1_000)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None, skip=timedelta(minutes=2))
+    assert stuck.attention.step == "recycle L2"
+    await client.cancel(return_id, Cancellation(actor="ops:kim", reason="customer kept it", requested_by="operator"))
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.cancelled
+    lines = {line.line_id: line for line in final.lines}
+    assert lines["L1"].restock_reversed
+    restock = returns.shop("restocks", return_id)
+    assert len(restock) == 1 and restock[0]["reversed"]
+    assert returns.refunds(return_id) == []
+
+
+# --- In transit ----------------------------------------------------------------------------
+
+
+async def test_duplicate_and_late_scans_never_move_a_return_backwards(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await client.wait_for_stage(return_id, Stage.label_issued)
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.delivered, "e-2"))
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.delivered, "e-2"))  # redelivered webhook
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.transit, "e-1"))  # arrives late
     await client.wait_for_stage(return_id, Stage.delivered)
     status = await client.status(return_id)
-    carrier_notes = [entry for entry in status.timeline if entry.actor == "carrier"]
+    carrier_notes = [(e.stage, e.detail) for e in status.timeline if e.actor == "carrier"]
     assert status.stage is Stage.delivered
-    assert [(entry.stage, entry.detail) for entry in carrier_notes] == [
-        (Stage.delivered, "carrier scan DELIVERED"),
-        (Stage.delivered, "carrier scan TRANSIT"),
+    assert carrier_notes == [(Stage.delivered, "carrier scan DELIVERED"), (Stage.delivered, "carrier scan TRANSIT")]
+
+
+async def test_a_stalled_parcel_is_flagged_and_unflagged_when_it_moves(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.ship(client, return_id)
+    await returns.skip(POLICY.deadlines.transit_stall_days + 1)
+    stalled = await client.status(return_id)
+    assert stalled.stage is Stage.in_transit and stalled.attention is not None
+    assert "no carrier progress" in stalled.attention.reason
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.delivered))
+    moving = await client.wait_for_stage(return_id, Stage.delivered)
+    assert moving.attention is None
+
+
+@pytest.mark.parametrize("action", [LostParcelAction.refund, LostParcelAction.operator])
+async def test_a_lost_parcel_is_refunded_per_policy(returns: Returns, action: LostParcelAction) -> None:
+    policy = POLICY.model_copy(update={"lost_parcel": action})
+    client, return_id = await returns.start(policy)
+    await returns.ship(client, return_id)
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.failure))
+    if action is LostParcelAction.operator:
+        waiting = await returns.until(client, return_id, lambda s: s.attention is not None)
+        assert "FAILURE" in waiting.attention.reason
+        assert returns.refunds(return_id) == []
+        await client.approve(return_id, OPERATOR)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed
+    assert {line.reception for line in final.lines} == {Reception.lost_in_transit}
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS + 1200]  # the shop's loss, no fees
+
+
+# --- Receiving and inspection ----------------------------------------------------------------
+
+
+async def test_partial_receipts_refund_only_what_arrived(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    await returns.receive(client, return_id, {"L1": 1})
+    await returns.receive(client, return_id, {"L2": 1})
+    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
+    final = await returns.finish(client, return_id)
+    lines = {line.line_id: line for line in final.lines}
+    assert (lines["L1"].reception, lines["L2"].reception) == (Reception.short_shipped, Reception.received)
+    assert [r["amount"] for r in returns.refunds(return_id)] == [2500 + 1200 - 599]
+    assert [(r["sku"], r["quantity"]) for r in returns.shop("restocks", return_id)] == [
+        ("TSHIRT-M-BLUE", 1),
+        ("MUG-WHITE", 1),
     ]
 
 
-async def test_inspection_before_delivery_is_refused_and_changes_nothing(client: ReturnsClient, settings: Settings) -> None:
-    return_id = await _start(client, settings)
+async def test_wrong_item_is_recorded_and_not_refunded(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.wrong_item})
+    final = await returns.finish(client, return_id)
+    lines = {line.line_id: line for line in final.lines}
+    assert lines["L2"].reception is Reception.wrong_item_received and lines["L2"].disposition is None
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
+
+
+async def test_a_late_inspection_escalates_without_failing(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    await returns.skip(POLICY.deadlines.inspection_sla_days + 1)
+    late = await client.status(return_id)
+    assert late.stage is Stage.delivered and late.attention is not None
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed and final.attention is None
+
+
+async def test_dispositions_follow_category_and_grade_with_overrides(returns: Returns) -> None:
+    policy = POLICY.model_copy(
+        update={
+            "dispositions": DispositionRule(return_to_vendor_categories=frozenset({"apparel"}), liquidate_below=2_000)
+        }
+    )
+    client, return_id = await returns.start(policy)
+    await returns.deliver(client, return_id)
+    with pytest.raises(ReturnStateError, match="no line"):
+        await client.override_disposition(
+            return_id, DispositionOverride(actor="ops:kim", reason="x", line_id="L9", disposition=Disposition.donate)
+        )
+    await client.override_disposition(
+        return_id,
+        DispositionOverride(actor="ops:kim", reason="charity drive", line_id="L2", disposition=Disposition.donate),
+    )
+    await returns.inspect(client, return_id, {"L1": Grade.c, "L2": Grade.c})
+    final = await returns.finish(client, return_id)
+    lines = {line.line_id: line for line in final.lines}
+    assert lines["L1"].disposition is Disposition.return_to_vendor  # by rule: apparel goes back to the vendor
+    assert lines["L2"].disposition is Disposition.donate  # the operator's override outlives the inspection
+    assert lines["L2"].disposition_override_reason == "charity drive"
+    kinds = sorted(w["kind"] for w in returns.shop("work_orders", return_id))
+    assert kinds == ["donation", "vendor_rma"]
+
+
+# --- Resolution ---------------------------------------------------------------------------
+
+
+async def test_store_credit_gets_the_policy_bonus(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"store_credit_bonus_bp": 1_000})
+    client, return_id = await returns.start(policy, resolution=ResolutionKind.store_credit)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    final = await returns.finish(client, return_id)
+    net = SHIRTS - 599
+    assert final.resolution is not None and final.resolution.kind is ResolutionKind.store_credit
+    assert [c["amount"] for c in returns.shop("store_credits", return_id)] == [net + net // 10]
+    assert returns.refunds(return_id) == []
+
+
+async def test_exchange_out_of_stock_falls_back_to_a_refund(returns: Returns) -> None:
+    lines = [line.model_copy(update={"exchange_sku": f"{line.sku}-ALT"}) for line in DEMO_LINES]
+    returns.sandboxes.post("shop", "/_sandbox/stock", {"TSHIRT-M-BLUE-ALT": 5, "MUG-WHITE-ALT": 0})
+    policy = POLICY.model_copy(update={"exchange_out_of_stock": OutOfStockFallback.refund})
+    client, return_id = await returns.start(policy, resolution=ResolutionKind.exchange, lines=lines)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
+    final = await returns.finish(client, return_id)
+    assert final.resolution is not None
+    placed = {e.sku: e.exchange_order_id is not None for e in final.resolution.exchanges}
+    assert placed == {"TSHIRT-M-BLUE-ALT": True, "MUG-WHITE-ALT": False}
+    assert [r["amount"] for r in returns.refunds(return_id)] == [1200]
+
+
+async def test_keep_it_refunds_without_shipping(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"keep_it_below": 10_000})
+    client, return_id = await returns.start(policy, method=ReturnMethod.keep_it)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed and returns.labels(return_id) == []
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS + 1200]
+
+
+async def test_in_store_return_waits_for_the_store_receipt(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY, method=ReturnMethod.in_store)
+    await client.wait_for_stage(return_id, Stage.approved)
+    await returns.receive(client, return_id)
+    await client.wait_for_stage(return_id, Stage.delivered)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    await returns.finish(client, return_id)
+    assert returns.labels(return_id) == []
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS]  # no label, no shipping fee
+
+
+async def test_bounced_outbound_parcel_goes_straight_to_receiving(returns: Returns) -> None:
+    order = (await returns.order("ORD-bounce")).model_copy(update={"delivered_at": None})
+    client, return_id = await returns.start(POLICY, order=order, return_to_origin=True)
+    status = await client.wait_for_stage(return_id, Stage.delivered)
+    assert status.stage is Stage.delivered and returns.labels(return_id) == []
+    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
+    await returns.finish(client, return_id)
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS + 1200]
+
+
+async def test_instant_refund_is_reconciled_without_a_second_refund(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"instant_refund": InstantRefundRule(enabled=True, max_amount=10_000)})
+    client, return_id = await returns.start(policy)
+    await returns.ship(client, return_id)
+    await returns.until(client, return_id, lambda s: s.resolution is not None)
+    instant = SHIRTS + 1200 - 599
+    assert [r["amount"] for r in returns.refunds(return_id)] == [instant]
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.delivered))
+    await client.wait_for_stage(return_id, Stage.delivered)
+    await returns.inspect(client, return_id, DEMO_GRADES)  # the mug is worth nothing back
+    shortfall = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert "exceeds" in shortfall.attention.reason
+    await client.approve(return_id, OPERATOR)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed
+    assert len(returns.refunds(return_id)) == 1
+
+
+async def test_pending_refund_that_fails_falls_back_to_store_credit(returns: Returns) -> None:
+    policy = POLICY.model_copy(update={"refund_failure_fallback": RefundFailureFallback.store_credit})
+    returns.sandboxes.post("stripe", "/_sandbox/refund_outcomes", {"status": "pending", "times": 1})
+    client, return_id = await returns.start(policy)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    await returns.until(client, return_id, lambda s: s.refund is not None)
+    [refund] = returns.refunds(return_id)
+    assert refund["status"] == "pending"
+    returns.sandboxes.post("stripe", f"/_sandbox/refunds/{refund['id']}/transition", {"status": "failed"})
+    await returns.skip(policy.deadlines.refund_settle_days + 1)  # no webhook: the poll finds it
+    final = await returns.finish(client, return_id)
+    assert final.resolution is not None and final.resolution.kind is ResolutionKind.store_credit
+    assert final.resolution.refund is not None and final.resolution.refund.status is RefundState.failed
+    assert [c["amount"] for c in returns.shop("store_credits", return_id)] == [SHIRTS - 599]
+    assert len(returns.refunds(return_id)) == 1
+
+
+async def test_a_refund_that_fails_after_succeeding_goes_to_an_operator(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    done = await client.wait_for_stage(return_id, Stage.completed)
+    assert done.refund is not None
+    await client.record_payment_update(
+        return_id,
+        PaymentUpdate(refund_id=done.refund.refund_id, status=RefundState.failed, failure_reason="lost_or_stolen_card"),
+    )
+    failed = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert "lost_or_stolen_card" in failed.attention.reason
+    await client.approve(return_id, OPERATOR)  # store credit instead
+    final = await returns.finish(client, return_id)
+    assert final.resolution is not None and final.resolution.kind is ResolutionKind.store_credit
+    assert len(returns.refunds(return_id)) == 1
+
+
+# --- Failing steps and operator actions -----------------------------------------------------------
+
+
+async def test_a_step_that_keeps_failing_waits_for_an_operator_retry(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=500, times=1_000)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None, skip=timedelta(minutes=2))
+    assert stuck.stage is Stage.resolving
+    assert stuck.attention.step == "refund" and stuck.attention.error_type
+    assert (await returns.handle(return_id).describe()).status is WorkflowExecutionStatus.RUNNING
+    returns.sandboxes.clear_faults("stripe")
+    await client.retry(return_id, OPERATOR)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
+
+
+async def test_charge_already_refunded_goes_to_an_operator_without_retry_storm(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY, paid=SHIRTS)
+    # the shop refunded the whole payment by hand before the return resolved
+    payment = returns.requests[return_id].payment_intent_id
+    stripe.StripeClient(
+        returns.settings.stripe_key, base_addresses={"api": returns.settings.stripe_base}
+    ).v1.refunds.create({"payment_intent": payment})
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert stuck.attention.error_type == "stripe.amount_exceeds_remaining"
+    assert stuck.stage is Stage.resolving and len(returns.refunds(return_id)) == 0
+
+
+async def test_operator_actions_the_state_refuses_change_nothing(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
     await client.wait_for_stage(return_id, Stage.label_issued)
-    with pytest.raises(ReturnStateError, match="not been delivered"):
-        await client.record_inspection(return_id, _inspection(DEMO_GRADES))
-    status = await client.status(return_id)
-    assert status.stage is Stage.label_issued and status.inspected_by is None
+    before = await client.status(return_id)
+    with pytest.raises(ReturnStateError, match="approval"):
+        await client.approve(return_id, OPERATOR)
+    with pytest.raises(ReturnStateError, match="failed step"):
+        await client.retry(return_id, OPERATOR)
+    with pytest.raises(ReturnStateError, match="deadline"):
+        await client.extend_deadline(return_id, DeadlineExtension(actor="ops:kim", reason="x", deadline="nope", days=1))
+    after = await client.status(return_id)
+    assert after.timeline == before.timeline
 
 
-async def test_inspection_must_grade_every_line(client: ReturnsClient, settings: Settings) -> None:
-    return_id = await _start(client, settings)
-    await _deliver(client, return_id)
-    with pytest.raises(ValueError, match="each line exactly once"):
-        await client.record_inspection(return_id, _inspection({"L1": Grade.a}))
-    assert (await client.status(return_id)).inspected_by is None
+async def test_the_policy_is_pinned_when_the_return_starts(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    newer = POLICY.model_copy(update={"version": "test-2", "return_shipping_fee": 0})
+    assert returns.client(newer).policy.version == "test-2"
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    final = await returns.finish(client, return_id)
+    assert final.policy_version == "test-1"
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
 
 
-async def test_starting_the_same_return_twice_gives_one_workflow_and_one_refund(
-    client: ReturnsClient, settings: Settings, sandboxes: Sandboxes, time_skipping_env: WorkflowEnvironment
-) -> None:
-    return_id = f"R-{uuid.uuid4().hex[:10]}"
-    payment = await StripePayments(settings).create_test_payment(amount=10_000, currency="USD")
-    request = demo_request(return_id, payment)
-    first = await client.start_return(request)
-    run_id = (await time_skipping_env.client.get_workflow_handle(first).describe()).run_id
-    second = await client.start_return(request)
-    assert first == second == workflow_id_for(return_id)
-    assert (await time_skipping_env.client.get_workflow_handle(first).describe()).run_id == run_id
-
-    await _deliver(client, return_id)
-    await client.record_inspection(return_id, _inspection(DEMO_GRADES))
-    await client.result(return_id)
-    assert await client.start_return(request) == first  # after completion: still the same return
-
-    latest = await time_skipping_env.client.get_workflow_handle(first).describe()
-    assert latest.run_id == run_id and latest.status is WorkflowExecutionStatus.COMPLETED
-    assert [r["amount"] for r in _refunds_for(sandboxes, return_id)] == [EXPECTED_REFUND]
+def test_deadlines_are_days() -> None:
+    assert Deadlines().of("ship_by") == timedelta(days=14)

@@ -6,7 +6,9 @@ from workflows import rules
 from workflows.models import Disposition, Grade, LineStatus, ReasonCode, Stage, TrackingStatus
 
 
-def _line(line_id: str, grade: Grade | None, reason: ReasonCode, unit_price: int = 1000, quantity: int = 1) -> LineStatus:
+def _line(
+    line_id: str, grade: Grade | None, reason: ReasonCode, unit_price: int = 1000, quantity: int = 1
+) -> LineStatus:
     return LineStatus(
         line_id=line_id,
         sku=f"SKU-{line_id}",
@@ -89,7 +91,11 @@ def test_lines_to_restock_are_the_resellable_ones() -> None:
 
 @pytest.mark.parametrize(
     ("stage", "reference", "expected"),
-    [(Stage.delivered, Stage.in_transit, True), (Stage.in_transit, Stage.delivered, False), (Stage.completed, Stage.completed, True)],
+    [
+        (Stage.delivered, Stage.in_transit, True),
+        (Stage.in_transit, Stage.delivered, False),
+        (Stage.completed, Stage.completed, True),
+    ],
 )
 def test_is_at_or_past(stage: Stage, reference: Stage, expected: bool) -> None:
     assert rules.is_at_or_past(stage, reference) is expected

@@ -1,0 +1,118 @@
+"""The trade's vocabulary: stages, methods, reasons, grades, dispositions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where a return is. The main path only moves forward, in this order; the last four
+    are exits. `needs_attention` is a flag beside the stage, not a stage."""
+
+    requested = "requested"  # accepted for processing, eligibility not yet decided
+    needs_review = "needs_review"  # waiting for an operator to approve or reject
+    approved = "approved"  # eligible; nothing bought yet
+    label_issued = "label_issued"  # label (or QR code) issued, waiting for the first carrier scan
+    in_transit = "in_transit"  # the carrier has the parcel
+    delivered = "delivered"  # at the warehouse (or store), being received
+    inspecting = "inspecting"  # every line graded; dispositions running
+    resolving = "resolving"  # refund, store credit or exchange under way
+    completed = "completed"  # resolved; nothing left to do
+    declined = "declined"  # not eligible, or rejected by an operator
+    cancelled = "cancelled"  # by the shopper or an operator; compensated
+    expired = "expired"  # never shipped by the ship-by deadline; label voided
+    failed_needs_attention = "failed_needs_attention"  # reserved: an operator closed it unresolved
+
+
+CLOSED_STAGES = frozenset(
+    {Stage.completed, Stage.declined, Stage.cancelled, Stage.expired, Stage.failed_needs_attention}
+)
+
+
+class ReturnMethod(StrEnum):
+    mail_label = "mail_label"  # prepaid label, optionally with a QR code
+    drop_off = "drop_off"  # label-less QR code at a partner location
+    in_store = "in_store"  # brought to a store: no label, waits for the store's receipt
+    keep_it = "keep_it"  # returnless: resolved without shipping anything
+
+
+class ResolutionKind(StrEnum):
+    refund = "refund"  # to the original payment method
+    store_credit = "store_credit"
+    exchange = "exchange"
+
+
+class ReasonCode(StrEnum):
+    size_too_small = "size_too_small"
+    size_too_large = "size_too_large"
+    unwanted = "unwanted"
+    not_as_described = "not_as_described"
+    wrong_item = "wrong_item"
+    defective = "defective"
+    damaged_in_transit = "damaged_in_transit"
+    style = "style"
+    color = "color"
+    other = "other"
+
+
+class TrackingStatus(StrEnum):
+    """Shippo's tracking statuses, the carrier-neutral vocabulary of scans."""
+
+    pre_transit = "PRE_TRANSIT"
+    transit = "TRANSIT"
+    delivered = "DELIVERED"
+    returned = "RETURNED"
+    failure = "FAILURE"
+    unknown = "UNKNOWN"
+
+
+class Grade(StrEnum):
+    """Inspection grade of one returned line."""
+
+    a = "A"  # new, resellable
+    b = "B"  # opened, resellable
+    c = "C"  # damaged, repairable
+    d = "D"  # unusable
+    wrong_item = "wrong_item"
+    missing = "missing"
+
+
+class Disposition(StrEnum):
+    restock = "restock"
+    refurbish = "refurbish"
+    liquidate = "liquidate"
+    recycle = "recycle"
+    return_to_vendor = "return_to_vendor"
+    donate = "donate"
+    destroy = "destroy"
+
+
+class Reception(StrEnum):
+    """Per-line reception state at the warehouse."""
+
+    awaiting = "awaiting"
+    received = "received"
+    short_shipped = "short_shipped"  # fewer units than announced arrived
+    wrong_item_received = "wrong_item_received"
+    lost_in_transit = "lost_in_transit"
+    not_shipped = "not_shipped"
+
+
+class DeclineReason(StrEnum):
+    outside_return_window = "outside_return_window"
+    non_returnable = "non_returnable"
+    quantity_exceeded = "quantity_exceeded"
+    not_in_order = "not_in_order"
+    price_mismatch = "price_mismatch"
+    method_not_allowed = "method_not_allowed"
+    rejected_by_operator = "rejected_by_operator"
+
+
+class RefundState(StrEnum):
+    """Stripe's refund statuses."""
+
+    pending = "pending"
+    requires_action = "requires_action"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
