@@ -59,6 +59,14 @@ class ReturnNotFoundError(LookupError):
         self.return_id = return_id
 
 
+class ReturnConflictError(RuntimeError):
+    """A return with this id exists, started from a different request."""
+
+    def __init__(self, return_id: str):
+        super().__init__(f"return {return_id} already exists with a different request")
+        self.return_id = return_id
+
+
 class ReturnStateError(RuntimeError):
     """The return exists, but its current stage refuses this event."""
 
@@ -92,7 +100,11 @@ class ReturnsClient:
         return self._policy
 
     async def start_return(self, request: ReturnRequest) -> str:
-        """Starts the return's workflow, or finds the one already started; returns its id."""
+        """Starts the return's workflow, or finds the one already started; returns its id.
+
+        The same request again is harmless (it reaches the same workflow); a different
+        request under an existing return id raises `ReturnConflictError`.
+        """
         workflow_id = workflow_id_for(request.return_id)
         try:
             await self._client.start_workflow(
@@ -113,6 +125,8 @@ class ReturnsClient:
             )
         except WorkflowAlreadyStartedError:
             pass  # it ran to its end already: the same return, not a new one
+        if await self._handle(return_id=request.return_id).query(ReturnWorkflow.request) != request:
+            raise ReturnConflictError(request.return_id)
         return workflow_id
 
     async def status(self, return_id: str) -> ReturnStatus:

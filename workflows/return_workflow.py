@@ -4,7 +4,7 @@ Contract (models in workflows/models.py)
 - id: `workflow_id_for(return_id)`; starting the same return twice reaches the same workflow.
 - input: `StartReturn` (the shop's request + the policy pinned at start); result: `ReturnStatus`.
 - signals: `carrier_scan`, `parcel_received`, `inspection_recorded`, `payment_update`.
-- queries: `status`, `timeline`.
+- queries: `status`, `timeline`, `request`.
 - updates (operator and shopper actions; each has a validator that refuses, before anything is
   written, an action the current state can't take): `approve`, `reject`, `cancel`, `retry`,
   `override_disposition`, `extend_deadline`.
@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         RestockReceipt,
         RestockReversal,
         ReturnMethod,
+        ReturnRequest,
         ReturnStatus,
         ShopperNotification,
         Stage,
@@ -221,6 +222,11 @@ class ReturnWorkflow:
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
         return list(self._timeline)
+
+    @workflow.query
+    def request(self) -> ReturnRequest:
+        """The request this return was started with (doors compare a repeated start with it)."""
+        return self._request
 
     @workflow.signal
     def carrier_scan(self, scan: CarrierScan) -> None:

@@ -25,7 +25,7 @@ from openapi_core.exceptions import OpenAPIError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC_PATH = REPO_ROOT.parent / "shared" / "specs" / "shippo-public-api.yaml"
+DEFAULT_SPEC_PATH = REPO_ROOT / "integrations" / "specs" / "shippo-public-api.yaml"
 
 Body = bytes | str | None
 

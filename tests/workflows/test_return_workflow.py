@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from integrations.settings import Settings
-from starter.client import ReturnStateError
+from starter.client import ReturnConflictError, ReturnStateError
 from starter.demo import DEMO_GRADES, DEMO_LINES
 from tests.conftest import Sandboxes
 from tests.workflows.harness import OPERATOR, Returns, scan, stages_reached
@@ -106,6 +106,9 @@ async def test_starting_the_same_return_twice_gives_one_workflow_and_one_refund(
     run_id = (await handle.describe()).run_id
     assert await client.start_return(returns.requests[return_id]) == handle.id
     assert (await handle.describe()).run_id == run_id
+    different = returns.requests[return_id].model_copy(update={"lines": DEMO_LINES[:1]})
+    with pytest.raises(ReturnConflictError):
+        await client.start_return(different)
     await returns.deliver(client, return_id)
     await returns.inspect(client, return_id, DEMO_GRADES)
     await returns.finish(client, return_id)
