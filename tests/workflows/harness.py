@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -165,6 +167,18 @@ class Returns:
             for item in self.sandboxes.admin("shop", f"/_sandbox/{collection}")
             if return_id in (item.get("return_id"), item.get("reference"))
         ]
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_histories(returns: Returns, test_name: str) -> None:
+    """Saves the history of every return a test started, for the replay tests."""
+    HISTORIES.mkdir(exist_ok=True)
+    for n, return_id in enumerate(returns.requests, start=1):
+        history = await returns.handle(return_id).fetch_history()
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name.removeprefix("test_")).strip("_")
+        (HISTORIES / f"{name}-{n}.json").write_text(history.to_json())
 
 
 def stages_reached(status: ReturnStatus) -> list[Stage]:

@@ -1,8 +1,13 @@
 """ReturnWorkflow on the time-skipping test server, with the real activities against the
-sandboxes: every branch of the lifecycle, crossing the real deadlines (days, not seconds)."""
+sandboxes: every branch of the lifecycle, crossing the real deadlines (days, not seconds).
+
+`RECORD_HISTORIES=1 make test` (re)records each test's histories under
+tests/workflows/histories/, which test_replay.py replays against the current code.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -16,7 +21,7 @@ from integrations.settings import Settings
 from starter.client import ReturnConflictError, ReturnStateError
 from starter.demo import DEMO_GRADES, DEMO_LINES
 from tests.conftest import Sandboxes
-from tests.workflows.harness import OPERATOR, Returns, scan, stages_reached
+from tests.workflows.harness import OPERATOR, Returns, record_histories, scan, stages_reached
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -51,11 +56,18 @@ SHIRTS = 2 * 2500
 
 @pytest.fixture
 async def returns(
-    time_skipping_env: WorkflowEnvironment, sandboxes: Sandboxes, settings: Settings, worker: Worker
+    time_skipping_env: WorkflowEnvironment,
+    sandboxes: Sandboxes,
+    settings: Settings,
+    worker: Worker,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Returns]:
-    yield Returns(time_skipping_env, sandboxes, settings)
+    returns = Returns(time_skipping_env, sandboxes, settings)
+    yield returns
     for vendor in ("stripe", "shippo", "shop"):
         sandboxes.clear_faults(vendor)
+    if os.environ.get("RECORD_HISTORIES"):
+        await record_histories(returns, request.node.name)
 
 
 async def _search_attributes(returns: Returns, return_id: str) -> dict[str, str]:
