@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     shop_api_base: str = sandbox_url("shop")
     shop_timeout_seconds: float = 10.0
 
+    # The HTTP API (`returns-api`): one key per role, compared in constant time; an unset key
+    # admits nobody in that role.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_key_storefront: SecretStr | None = None
+    api_key_warehouse: SecretStr | None = None
+    api_key_operator: SecretStr | None = None
+    api_max_body_bytes: int = 256 * 1024  # a 100-line inspection with photo URLs fits with room to spare
+
     log_format: str = "console"  # or "json"
     log_level: str = "INFO"
 

@@ -9,7 +9,9 @@ requests matching a method and path prefix with an HTTP status, a delay, or both
 
 A fault with a delay and no status delays the request and then serves it normally,
 which is how a slow vendor (or, with a delay longer than the client's timeout, a
-hanging one) is simulated.
+hanging one) is simulated. With `"after": true` the request is served first and only
+the answer is delayed: the vendor did the work, but the caller may never hear of it
+(the crash-after-purchase case).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Fault(BaseModel):
     status: int | None = Field(default=None, ge=400, le=599)
     body: dict | None = Field(default=None, description="JSON body answered with the status")
     delay_seconds: float = Field(default=0.0, ge=0, le=600)
+    after: bool = Field(default=False, description="serve the request, then delay the answer")
     times: int = Field(default=1, ge=1)
 
 
@@ -85,6 +88,10 @@ def install_faults(app: FastAPI, error_body: Callable[[int], dict]) -> FaultInje
         fault = injector.take(request.method, request.url.path)
         if fault is None:
             return await call_next(request)
+        if fault.after:
+            response = await call_next(request)
+            await asyncio.sleep(fault.delay_seconds)
+            return response
         if fault.delay_seconds:
             await asyncio.sleep(fault.delay_seconds)
         if fault.status is None:

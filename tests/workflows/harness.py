@@ -173,12 +173,14 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 async def record_histories(returns: Returns, test_name: str) -> None:
-    """Saves the history of every return a test started, for the replay tests."""
+    """Saves the history of every return a test started, for the replay tests (never overwrites)."""
     HISTORIES.mkdir(exist_ok=True)
     for n, return_id in enumerate(returns.requests, start=1):
         history = await returns.handle(return_id).fetch_history()
         name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name.removeprefix("test_")).strip("_")
-        (HISTORIES / f"{name}-{n}.json").write_text(history.to_json())
+        path = HISTORIES / f"{name}-{n}.json"
+        if not path.exists():  # recordings of older code stay: running returns may have that shape
+            path.write_text(history.to_json())
 
 
 def stages_reached(status: ReturnStatus) -> list[Stage]:
