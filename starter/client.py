@@ -1,26 +1,42 @@
-"""ReturnsClient: the Python door for storefront backends and warehouse apps.
+"""ReturnsClient: the one implementation behind every door (Python library, HTTP API, console).
 
     client = await ReturnsClient.connect()
+    await client.check_eligibility(request)      # no side effects: nothing is started
     await client.start_return(request)           # idempotent on request.return_id
     status = await client.status("R-1001")
-    await client.record_carrier_scan("R-1001", scan)
     await client.record_receipt("R-1001", receipt)
     await client.record_inspection("R-1001", report)
-    await client.approve("R-1001", OperatorAction(actor="ops:kim", reason="known customer"))
+    await client.approve("R-1001", OperatorAction(actor=actor_id("operator", "kim"), reason="known customer"))
+    page = await client.list_returns(ReturnFilter(needs_attention=True))
 
 Input is validated by the contract's pydantic models before anything reaches Temporal;
-an action the return's current state can't take is refused with `ReturnStateError`
-(operator actions by the workflow's own update validators, so nothing is written).
-The return policy file (settings.return_policy_file) is read once per client and copied
-into each return it starts.
+input that is well-formed but does not fit the return (an unknown line id) raises
+`InvalidReturnInput`; an action the return's current state can't take is refused with
+`ReturnStateError` (operator actions by the workflow's own update validators, so nothing
+is written). The return policy file (settings.return_policy_file) is read once per
+client and copied into each return it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import base64
+import binascii
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -30,16 +46,25 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
+from integrations.shippo_webhooks import TrackUpdate
+from integrations.shop import ShopPlatform
+from integrations.stripe_webhooks import StripeRefundEvent
 from integrations.temporal_client import connect
+from starter.work_orders import WorkOrders
 from workflows import rules
 from workflows.models import (
     CLOSED_STAGES,
     Cancellation,
     CarrierScan,
     DeadlineExtension,
+    DeclineReason,
+    Disposition,
     DispositionOverride,
+    Identifier,
     InspectionReport,
+    LineStatus,
     OperatorAction,
     ParcelReceipt,
     PaymentUpdate,
@@ -47,10 +72,26 @@ from workflows.models import (
     ReturnStatus,
     Stage,
     StartReturn,
+    TimelineEntry,
 )
 from workflows.policy import ReturnPolicy, load_policy
-from workflows.return_workflow import ReturnWorkflow, workflow_id_for
-from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
+from workflows.return_workflow import WORKFLOW_ID_PREFIX, ReturnWorkflow, workflow_id_for
+from workflows.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION, ORDER_ID, RETURN_STAGE, TRACKING_NUMBER
+
+# Who acted, as the timeline shows it: `<role>:<name>`, within the contract's 64 characters.
+ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
+# Tracking numbers go into a visibility query: anything else is not a parcel of ours.
+_TRACKING_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+T = TypeVar("T")
+_RETURN_WORKFLOWS = f"WorkflowType = '{ReturnWorkflow.__name__}'"
+
+
+def actor_id(role: str, name: str) -> str:
+    """How the timeline names who acted: `operator:kim`, `warehouse:dock-7`."""
+    return f"{role}:{name}"
+
+
+# --- Errors ------------------------------------------------------------------------------
 
 
 class ReturnNotFoundError(LookupError):
@@ -74,18 +115,140 @@ class ReturnStateError(RuntimeError):
         super().__init__(f"return {return_id} is {stage.value}: {message}")
         self.return_id = return_id
         self.stage = stage
+        self.reason = message
+
+
+class InvalidReturnInput(ValueError):
+    """Well-formed input that does not fit: an unknown line or order, a bad query. Nothing was sent."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# --- What the client answers besides the workflow's own models ------------------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LineEligibility(_Answer):
+    line_id: str
+    returnable: bool
+    decline_reason: DeclineReason | None = None
+
+
+class Eligibility(_Answer):
+    """What starting this request would decide, per line, under the current policy."""
+
+    eligible: bool = Field(description="at least one line may be returned")
+    lines: list[LineEligibility]
+    review_reason: str | None = Field(description="why an operator would have to approve first; null: no review")
+    policy_version: str
+
+
+class ReturnFilter(_Answer):
+    """A listing's filters; all given ones must hold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: Stage | None = None
+    order_id: Identifier | None = None
+    customer_id: Identifier | None = None
+    needs_attention: bool = Field(default=False, description="only returns waiting for an operator")
+    older_than_days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
+        default=None, description="only open returns started more than this many days ago"
+    )
+
+    def visibility_query(self, now: datetime) -> str:
+        # Identifier's pattern admits no quote, so values are safe to put between quotes.
+        clauses = [
+            f"{key.name} = '{value}'"
+            for key, value in (
+                (RETURN_STAGE, self.stage and self.stage.value),
+                (ORDER_ID, self.order_id),
+                (CUSTOMER_ID, self.customer_id),
+                (NEEDS_ATTENTION, "true" if self.needs_attention else None),
+            )
+            if value
+        ]
+        if self.older_than_days is not None:
+            started_before = now - timedelta(days=self.older_than_days)
+            clauses.append(f"ExecutionStatus = 'Running' AND StartTime < '{started_before.isoformat()}'")
+        return " AND ".join(clauses)
+
+
+class ReturnSummary(_Answer):
+    """A return as visibility shows it: no query to the workflow, so listing stays cheap."""
+
+    return_id: str
+    stage: Stage | None
+    order_id: str | None
+    customer_id: str | None
+    tracking_number: str | None
+    needs_attention: bool
+    running: bool
+    started_at: datetime
+    closed_at: datetime | None
+
+
+class ReturnPage(_Answer):
+    returns: list[ReturnSummary]
+    next_page_token: str | None = Field(description="pass as page_token for the next page; null: last page")
+
+
+class DeliveryOutcome(StrEnum):
+    signalled = "signalled"
+    unknown_return = "unknown_return"  # not a parcel or refund of ours: nothing to do
+    return_closed = "return_closed"  # too late to matter
+    ignored = "ignored"  # an event that is not about a return
+
+
+class EventDelivery(_Answer):
+    """What became of a vendor's event; every outcome is final, so the vendor need not retry."""
+
+    outcome: DeliveryOutcome
+    return_id: str | None = None
+
+
+class DispositionConfirmation(_Answer):
+    return_id: str
+    line_id: str
+    work_order_id: str
+    disposition: Disposition
+    confirmed_by: str = Field(description="whoever confirmed the work first")
+
+
+@dataclass(frozen=True)
+class StartedReturn:
+    workflow_id: str
+    created: bool  # False: an earlier call with the same request had started it
 
 
 class ReturnsClient:
-    def __init__(self, client: Client, settings: Settings, policy: ReturnPolicy | None = None):
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        policy: ReturnPolicy | None = None,
+        shop: ShopPlatform | None = None,
+    ):
         self._client = client
         self._settings = settings
         self._policy = policy or load_policy(settings.return_policy_file)
+        self._shop = shop or ShopPlatform(settings)
+        self._work_orders = WorkOrders(settings)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> ReturnsClient:
         settings = settings or get_settings()
         return cls(await connect(settings), settings)
+
+    async def aclose(self) -> None:
+        await self._shop.aclose()
+        await self._work_orders.aclose()
 
     @property
     def temporal(self) -> Client:
@@ -99,11 +262,40 @@ class ReturnsClient:
     def policy(self) -> ReturnPolicy:
         return self._policy
 
-    async def start_return(self, request: ReturnRequest) -> str:
-        """Starts the return's workflow, or finds the one already started; returns its id.
+    # --- Storefront ---------------------------------------------------------------------------
 
-        The same request again is harmless (it reaches the same workflow); a different
-        request under an existing return id raises `ReturnConflictError`.
+    async def check_eligibility(self, request: ReturnRequest) -> Eligibility:
+        """What the return would decide about each line if started now; starts nothing."""
+        try:
+            order = await self._shop.load_order(request.order_id)
+        except IntegrationError as error:
+            if error.code == "shop.order_not_found":
+                raise InvalidReturnInput("order_id", f"unknown order {request.order_id}") from error
+            raise
+        assessment = rules.assess(request, order, self._policy, datetime.now(UTC))
+        lines = [
+            LineEligibility(
+                line_id=line.line_id,
+                returnable=line.line_id not in assessment.declined,
+                decline_reason=assessment.declined.get(line.line_id),
+            )
+            for line in request.lines
+        ]
+        return Eligibility(
+            eligible=any(line.returnable for line in lines),
+            lines=lines,
+            review_reason=assessment.review_reason,
+            policy_version=self._policy.version,
+        )
+
+    async def start_return(self, request: ReturnRequest) -> str:
+        """Starts the return's workflow, or finds the one already started; returns its id."""
+        return (await self.start(request)).workflow_id
+
+    async def start(self, request: ReturnRequest) -> StartedReturn:
+        """Starts the return's workflow, or finds the one this same request started before.
+
+        A different request under an existing return id raises `ReturnConflictError`.
         """
         workflow_id = workflow_id_for(request.return_id)
         try:
@@ -112,8 +304,9 @@ class ReturnsClient:
                 StartReturn(request=request, policy=self._policy),
                 id=workflow_id,
                 task_queue=self._settings.task_queue,
-                # Running: attach to it. Finished: never start the same return again.
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                # Fail rather than attach: the server then tells us, atomically, whether this
+                # call created the return. Finished returns are never started again.
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
@@ -124,18 +317,51 @@ class ReturnsClient:
                 ),
             )
         except WorkflowAlreadyStartedError:
-            pass  # it ran to its end already: the same return, not a new one
-        if await self._handle(return_id=request.return_id).query(ReturnWorkflow.request) != request:
-            raise ReturnConflictError(request.return_id)
-        return workflow_id
+            if await self._handle(request.return_id).query(ReturnWorkflow.request) != request:
+                raise ReturnConflictError(request.return_id) from None
+            return StartedReturn(workflow_id, created=False)
+        return StartedReturn(workflow_id, created=True)
 
     async def status(self, return_id: str) -> ReturnStatus:
+        return await self._query(return_id, ReturnWorkflow.status)
+
+    async def timeline(self, return_id: str) -> list[TimelineEntry]:
+        return await self._query(return_id, ReturnWorkflow.timeline)
+
+    # --- Listing (Temporal visibility) --------------------------------------------------------
+
+    async def list_returns(
+        self, filters: ReturnFilter, *, page_size: int = 50, page_token: str | None = None
+    ) -> ReturnPage:
+        return await self.search_returns(
+            filters.visibility_query(datetime.now(UTC)), page_size=page_size, page_token=page_token
+        )
+
+    async def search_returns(self, query: str, *, page_size: int = 50, page_token: str | None = None) -> ReturnPage:
+        """One page of returns matching a visibility query over our search attributes."""
+        scoped = f"{_RETURN_WORKFLOWS} AND ({query})" if query.strip() else _RETURN_WORKFLOWS
+        executions = self._client.list_workflows(
+            scoped, page_size=page_size, next_page_token=_decode_page_token(page_token)
+        )
         try:
-            return await self._handle(return_id).query(ReturnWorkflow.status)
+            await executions.fetch_next_page()
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise ReturnNotFoundError(return_id) from error
+            if error.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidReturnInput("page_token" if page_token else "query", error.message) from error
             raise
+        token = executions.next_page_token
+        return ReturnPage(
+            returns=[_summary(execution) for execution in executions.current_page or []],
+            next_page_token=base64.urlsafe_b64encode(token).decode() if token else None,
+        )
+
+    async def find_return_by_tracking_number(self, tracking_number: str) -> str | None:
+        if not _TRACKING_NUMBER.fullmatch(tracking_number):
+            return None
+        page = await self.search_returns(f"{TRACKING_NUMBER.name} = '{tracking_number}'", page_size=1)
+        return page.returns[0].return_id if page.returns else None
+
+    # --- Events: carrier, warehouse, payments ------------------------------------------------
 
     async def record_carrier_scan(self, return_id: str, scan: CarrierScan) -> None:
         await self._signal_running(return_id, ReturnWorkflow.carrier_scan, scan)
@@ -146,7 +372,7 @@ class ReturnsClient:
             raise ReturnStateError(return_id, status.stage, "the return was already inspected")
         unknown = {line.line_id for line in receipt.lines} - {line.line_id for line in status.lines}
         if unknown:
-            raise ValueError(f"unknown line ids: {sorted(unknown)}")
+            raise InvalidReturnInput("lines", f"unknown line ids: {sorted(unknown)}")
         await self._signal_running(return_id, ReturnWorkflow.parcel_received, receipt)
 
     async def record_inspection(self, return_id: str, report: InspectionReport) -> None:
@@ -157,11 +383,41 @@ class ReturnsClient:
             raise ReturnStateError(return_id, status.stage, "the return was already inspected")
         expected = sorted(line.line_id for line in status.lines if line.declined is None)
         if sorted(line.line_id for line in report.lines) != expected:
-            raise ValueError(f"an inspection must grade each open line exactly once: {expected}")
+            raise InvalidReturnInput("lines", f"an inspection must grade each open line exactly once: {expected}")
         await self._signal_running(return_id, ReturnWorkflow.inspection_recorded, report)
+
+    async def confirm_disposition(self, return_id: str, line_id: str, confirmed_by: str) -> DispositionConfirmation:
+        """The warehouse confirms a line's disposition work order is done (refurbished, shipped...).
+
+        The shop platform records it; the return itself is not told (see docs/api.md).
+        """
+        status = await self.status(return_id)
+        line = _line(status, line_id)
+        if line.disposition is None or line.disposition_work_id is None:
+            raise ReturnStateError(return_id, status.stage, f"no disposition work has been ordered for {line_id}")
+        if line.disposition is Disposition.restock:
+            raise ReturnStateError(return_id, status.stage, f"{line_id} was restocked: there is no work to confirm")
+        first = await self._work_orders.complete(return_id, line_id, line.disposition_work_id, confirmed_by)
+        return DispositionConfirmation(
+            return_id=return_id,
+            line_id=line_id,
+            work_order_id=line.disposition_work_id,
+            disposition=line.disposition,
+            confirmed_by=first,
+        )
 
     async def record_payment_update(self, return_id: str, update: PaymentUpdate) -> None:
         await self._signal_running(return_id, ReturnWorkflow.payment_update, update)
+
+    async def deliver_track_update(self, update: TrackUpdate) -> EventDelivery:
+        """Routes a Shippo tracking event to its return: by the label's metadata, else by tracking number."""
+        return_id = update.return_id or await self.find_return_by_tracking_number(update.tracking_number)
+        if return_id is None:
+            return EventDelivery(outcome=DeliveryOutcome.unknown_return)
+        return await self._deliver(return_id, self.record_carrier_scan(return_id, update.scan))
+
+    async def deliver_refund_event(self, event: StripeRefundEvent) -> EventDelivery:
+        return await self._deliver(event.return_id, self.record_payment_update(event.return_id, event.update))
 
     # --- Operator actions (workflow updates with validators) -------------------------------
 
@@ -199,10 +455,18 @@ class ReturnsClient:
     async def result(self, return_id: str) -> ReturnStatus:
         return await self._handle(return_id).result()
 
-    def _handle(self, return_id: str) -> WorkflowHandle:
+    def _handle(self, return_id: str) -> WorkflowHandle[ReturnWorkflow, ReturnStatus]:
         return self._client.get_workflow_handle_for(ReturnWorkflow.run, workflow_id_for(return_id))
 
-    async def _update(self, return_id: str, update, payload) -> ReturnStatus:
+    async def _query(self, return_id: str, query: Callable[[ReturnWorkflow], T]) -> T:
+        try:
+            return await self._handle(return_id).query(query)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise ReturnNotFoundError(return_id) from error
+            raise
+
+    async def _update(self, return_id: str, update: Any, payload: OperatorAction) -> ReturnStatus:
         handle = await self._running_handle(return_id)
         try:
             return await handle.execute_update(update, payload)
@@ -213,9 +477,18 @@ class ReturnsClient:
                 raise ReturnStateError(return_id, status.stage, cause.message) from error
             raise
 
-    async def _signal_running(self, return_id: str, signal, payload) -> None:
+    async def _signal_running(self, return_id: str, signal: Any, payload: Any) -> None:
         handle = await self._running_handle(return_id)
         await handle.signal(signal, payload)
+
+    async def _deliver(self, return_id: str, send: Awaitable[None]) -> EventDelivery:
+        try:
+            await send
+        except ReturnNotFoundError:
+            return EventDelivery(outcome=DeliveryOutcome.unknown_return, return_id=return_id)
+        except ReturnStateError:
+            return EventDelivery(outcome=DeliveryOutcome.return_closed, return_id=return_id)
+        return EventDelivery(outcome=DeliveryOutcome.signalled, return_id=return_id)
 
     async def _running_handle(self, return_id: str) -> WorkflowHandle:
         handle = self._handle(return_id)
@@ -229,3 +502,35 @@ class ReturnsClient:
             status = await self.status(return_id)
             raise ReturnStateError(return_id, status.stage, "the return is closed")
         return handle
+
+
+def _line(status: ReturnStatus, line_id: str) -> LineStatus:
+    for line in status.lines:
+        if line.line_id == line_id:
+            return line
+    raise InvalidReturnInput("line_id", f"return {status.return_id} has no line {line_id}")
+
+
+def _summary(execution: WorkflowExecution) -> ReturnSummary:
+    attributes = execution.typed_search_attributes
+    stage = attributes.get(RETURN_STAGE)
+    return ReturnSummary(
+        return_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+        stage=Stage(stage) if stage else None,
+        order_id=attributes.get(ORDER_ID),
+        customer_id=attributes.get(CUSTOMER_ID),
+        tracking_number=attributes.get(TRACKING_NUMBER),
+        needs_attention=attributes.get(NEEDS_ATTENTION) == "true",
+        running=execution.status == WorkflowExecutionStatus.RUNNING,
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+    )
+
+
+def _decode_page_token(token: str | None) -> bytes | None:
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode())
+    except (binascii.Error, ValueError) as error:
+        raise InvalidReturnInput("page_token", "not a page token this API gave out") from error

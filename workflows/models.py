@@ -191,7 +191,6 @@ class ParcelReceipt(Contract):
     receipt_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     received_by: Actor
     lines: Annotated[list[ReceivedLine], Field(min_length=1, max_length=100)]
-    last_parcel: bool = Field(default=True, description="no further parcel is expected")
 
 
 class LineInspection(Contract):

@@ -24,6 +24,7 @@ the workflow. `cancel` compensates what was done (label voided, restocks reverse
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -147,7 +148,6 @@ class ReturnWorkflow:
         self._seen_events: set[str] = set()
         self._last_progress_at: datetime | None = None
         self._receipts_recorded = False
-        self._last_parcel_received = False
         self._inspected_by: str | None = None
         self._resolution: Resolution | None = None
         self._attention: Attention | None = None
@@ -258,7 +258,6 @@ class ReturnWorkflow:
                 }
             )
         self._receipts_recorded = True
-        self._last_parcel_received = self._last_parcel_received or receipt.last_parcel
         counts = ", ".join(f"{line.line_id}x{line.quantity}" for line in receipt.lines)
         self._note(receipt.received_by, f"parcel {receipt.receipt_id} received: {counts}")
 
@@ -373,9 +372,8 @@ class ReturnWorkflow:
     # --- Steps --------------------------------------------------------------------------
 
     async def _decide_eligibility(self) -> bool:
-        request = self._request
-        self._order = await self._step("load order", ActivityName.load_order, request.order_id, OrderFacts)
-        assessment = rules.assess(request, self._order, self._policy, workflow.now())
+        self._order = await self._step("load order", ActivityName.load_order, self._request.order_id, OrderFacts)
+        assessment = rules.assess(self._request, self._order, self._policy, workflow.now())
         for line_id, category in assessment.categories.items():
             if line_id in self._lines:
                 self._lines[line_id] = self._lines[line_id].model_copy(update={"category": category})
@@ -384,15 +382,26 @@ class ReturnWorkflow:
         if not self._open_lines():
             await self._decline("no line can be returned")
             return False
-        if assessment.review_reason:
-            self._move_to(Stage.needs_review, "system", f"manual review: {assessment.review_reason}")
-            self._set_deadline("review")
-            decision = await self._await_decision(_REVIEW, "review", assessment.review_reason)
-            if decision == "reject":
-                for line in self._open_lines():
-                    self._decline_line(line.line_id, DeclineReason.rejected_by_operator)
-                await self._decline("rejected in review")
-                return False
+        if assessment.review_reason and not await self._passes_review(assessment.review_reason):
+            return False
+        if not await self._reserve_quantities():
+            return False
+        self._move_to(Stage.approved, "system", f"{len(self._open_lines())} line(s) approved")
+        return True
+
+    async def _passes_review(self, reason: str) -> bool:
+        self._move_to(Stage.needs_review, "system", f"manual review: {reason}")
+        self._set_deadline("review")
+        if await self._await_decision(_REVIEW, "review", reason) == "approve":
+            return True
+        for line in self._open_lines():
+            self._decline_line(line.line_id, DeclineReason.rejected_by_operator)
+        await self._decline("rejected in review")
+        return False
+
+    async def _reserve_quantities(self) -> bool:
+        """Never more than was bought minus what the order's other returns took."""
+        request = self._request
         reservation = await self._step(
             "reserve quantities",
             ActivityName.reserve_quantities,
@@ -414,7 +423,6 @@ class ReturnWorkflow:
         if not self._open_lines():
             await self._decline("earlier returns already took these quantities")
             return False
-        self._move_to(Stage.approved, "system", f"{len(self._open_lines())} line(s) approved")
         return True
 
     async def _issue_label(self) -> None:
@@ -455,12 +463,16 @@ class ReturnWorkflow:
             return rules.is_at_or_past(self._stage, Stage.delivered) or self._parcel_lost()
 
         while not settled():
-            progress_mark = self._last_progress_at
+            mark = self._last_progress_at
+
+            def moved(mark: datetime | None = mark) -> bool:
+                return settled() or self._last_progress_at != mark
+
             self._set_deadline("transit_stall")
-            if not await self._wait(lambda: settled() or self._last_progress_at != progress_mark, "transit_stall"):
+            if not await self._wait(moved, "transit_stall"):
                 days = self._policy.deadlines.transit_stall_days
                 self._flag(f"no carrier progress for {days:g} day(s)")
-                await self._wait(lambda: settled() or self._last_progress_at != progress_mark)
+                await self._wait(moved)
                 self._unflag()
         self._clear_deadline("transit_stall")
         return not self._parcel_lost() or rules.is_at_or_past(self._stage, Stage.delivered)
@@ -629,9 +641,9 @@ class ReturnWorkflow:
     async def _after_failed_refund(self, refund: RefundReceipt) -> None:
         reason = f"refund {refund.refund_id} {refund.status.value}: {refund.failure_reason or 'no reason given'}"
         self._note("payments", reason)
-        if self._policy.refund_failure_fallback is RefundFailureFallback.operator:
-            if await self._await_decision(_REFUND_FAILED, None, reason) == "reject":
-                return self._finish(Stage.failed_needs_attention, "operator", "closed with a failed refund")
+        ask_operator = self._policy.refund_failure_fallback is RefundFailureFallback.operator
+        if ask_operator and await self._await_decision(_REFUND_FAILED, None, reason) == "reject":
+            return self._finish(Stage.failed_needs_attention, "operator", "closed with a failed refund")
         await self._issue_store_credit(refund.amount, self._resolution.fees, bonus=False)
 
     async def _watch_refund_after_completion(self) -> None:
@@ -805,13 +817,11 @@ class ReturnWorkflow:
                 if timeout <= timedelta(0):
                     return False
             version = self._deadline_version
-            try:
+            with contextlib.suppress(TimeoutError):  # loop: the deadline check above decides
                 await workflow.wait_condition(
-                    lambda: condition() or self._cancel_pending() or self._deadline_version != version,
+                    lambda version=version: condition() or self._cancel_pending() or self._deadline_version != version,
                     timeout=timeout,
                 )
-            except TimeoutError:
-                pass  # loop: the deadline check above decides
 
     async def _await_decision(self, kind: str, deadline: str | None, reason: str) -> str:
         """Waits for an operator's approve/reject; a passed deadline escalates, never decides."""

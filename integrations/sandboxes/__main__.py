@@ -11,7 +11,7 @@ import asyncio
 import uvicorn
 
 from integrations.log_config import configure_logging
-from integrations.sandboxes import shop_sandbox, shippo_sandbox, stripe_sandbox
+from integrations.sandboxes import shippo_sandbox, shop_sandbox, stripe_sandbox
 from integrations.settings import SANDBOX_HOST, SANDBOX_PORTS
 
 

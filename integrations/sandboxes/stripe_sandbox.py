@@ -61,7 +61,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 # Only used to format amounts in error messages the way Stripe does.
 ZERO_DECIMAL_CURRENCIES = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
 )
 
 PAYMENT_INTENT_PARAMS = frozenset(

@@ -497,7 +497,39 @@ async def test_a_step_that_keeps_failing_waits_for_an_operator_retry(returns: Re
     assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
 
 
+async def test_stripe_failing_three_times_then_succeeding_refunds_once(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=500, times=3)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    done = await returns.until(client, return_id, lambda s: s.stage is Stage.completed, skip=timedelta(seconds=30))
+    assert done.attention is None
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
+
+
 async def test_charge_already_refunded_goes_to_an_operator_without_retry_storm(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    already_refunded = {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "charge_already_refunded",
+            "message": "Charge ch_1 has already been refunded.",
+        }
+    }
+    # Once only: had the activity retried, its second attempt would have succeeded.
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=400, body=already_refunded, times=1)
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert stuck.attention.error_type == "stripe.charge_already_refunded"
+    assert "already been refunded" in (stuck.attention.message or "")
+    assert stuck.stage is Stage.resolving and returns.refunds(return_id) == []
+    await client.retry(return_id, OPERATOR)  # the operator sorted it out with Stripe
+    await returns.until(client, return_id, lambda s: s.stage is Stage.completed)
+    assert len(returns.refunds(return_id)) == 1
+
+
+async def test_a_payment_refunded_elsewhere_is_never_refunded_again(returns: Returns) -> None:
     client, return_id = await returns.start(POLICY, paid=SHIRTS)
     # the shop refunded the whole payment by hand before the return resolved
     payment = returns.requests[return_id].payment_intent_id
@@ -508,7 +540,7 @@ async def test_charge_already_refunded_goes_to_an_operator_without_retry_storm(r
     await returns.inspect(client, return_id, DEMO_GRADES)
     stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
     assert stuck.attention.error_type == "stripe.amount_exceeds_remaining"
-    assert stuck.stage is Stage.resolving and len(returns.refunds(return_id)) == 0
+    assert stuck.stage is Stage.resolving and returns.refunds(return_id) == []
 
 
 async def test_operator_actions_the_state_refuses_change_nothing(returns: Returns) -> None:

@@ -1,0 +1,98 @@
+"""Stand-ins for ReturnWorkflow's happy-path activities that answer at once, with no vendor.
+
+A worker with these runs our workflow code, models and converter but no integration, so
+`stub` against `baseline` is the cost of the workflow, and `real` against `stub` the cost
+of the integrations (HTTP clients, and the sandboxes standing in for the vendors).
+Answers are shaped like the sandboxes' answers to the demo return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+
+from starter.demo import demo_order
+from workflows.models import (
+    ActivityName,
+    Disposition,
+    DispositionReceipt,
+    DispositionRequest,
+    Label,
+    LabelRequest,
+    OrderFacts,
+    QuantityReservation,
+    RefundReceipt,
+    RefundRequest,
+    RefundState,
+    ReservationLine,
+    ReservationRequest,
+    RestockReceipt,
+    ShopperNotification,
+    TrackingRegistration,
+    disposition_activity,
+)
+
+
+@activity.defn(name=ActivityName.load_order)
+async def load_order(order_id: str) -> OrderFacts:
+    return demo_order(order_id, "CUS-ada")
+
+
+@activity.defn(name=ActivityName.reserve_quantities)
+async def reserve_quantities(request: ReservationRequest) -> QuantityReservation:
+    lines = [ReservationLine(line_id=line.line_id, requested=line.quantity, reserved=line.quantity) for line in request.lines]
+    return QuantityReservation(return_id=request.return_id, lines=lines)
+
+
+@activity.defn(name=ActivityName.buy_return_label)
+async def buy_return_label(request: LabelRequest) -> Label:
+    return Label(
+        transaction_id=f"txn_{request.return_id}",
+        label_url=f"https://labels.example/{request.return_id}.pdf",
+        tracking_number=f"TRK{request.return_id}",
+        carrier="usps",
+    )
+
+
+@activity.defn(name=ActivityName.register_tracking)
+async def register_tracking(registration: TrackingRegistration) -> None:
+    return None
+
+
+@activity.defn(name=ActivityName.notify_shopper)
+async def notify_shopper(notification: ShopperNotification) -> None:
+    return None
+
+
+@activity.defn(name=ActivityName.restock_line)
+async def restock_line(request: DispositionRequest) -> RestockReceipt:
+    return RestockReceipt(restock_id=f"rs_{request.return_id}_{request.line_id}", sku=request.sku, quantity=request.quantity)
+
+
+def _disposition(disposition: Disposition) -> Callable[..., Any]:
+    @activity.defn(name=disposition_activity(disposition))
+    async def dispose(request: DispositionRequest) -> DispositionReceipt:
+        return DispositionReceipt(work_order_id=f"wo_{request.return_id}_{request.line_id}", disposition=disposition)
+
+    return dispose
+
+
+@activity.defn(name=ActivityName.refund_payment)
+async def refund_payment(request: RefundRequest) -> RefundReceipt:
+    return RefundReceipt(
+        refund_id=f"re_{request.return_id}", amount=request.amount, currency=request.currency, status=RefundState.succeeded
+    )
+
+
+ACTIVITIES: list[Callable[..., Any]] = [
+    load_order,
+    reserve_quantities,
+    buy_return_label,
+    register_tracking,
+    notify_shopper,
+    restock_line,
+    refund_payment,
+    *(_disposition(d) for d in Disposition if d is not Disposition.restock),
+]
