@@ -19,24 +19,29 @@ from starter.client import ReturnNotFoundError, ReturnsClient
 from workflows.models import ReturnRequest
 
 
-async def _main(args: argparse.Namespace) -> int:
-    if args.status:
-        client = await ReturnsClient.connect()
-        try:
-            status = await client.status(args.status)
-        except ReturnNotFoundError as error:
-            print(error, file=sys.stderr)
-            return 3
-        print(status.model_dump_json(indent=2))
-        return 0
+async def _show_status(return_id: str) -> int:
+    client = await ReturnsClient.connect()
     try:
-        request = ReturnRequest.model_validate_json(Path(args.request).read_bytes())
-    except (OSError, ValidationError) as error:
-        print(f"invalid return request {args.request}:\n{error}", file=sys.stderr)
-        return 2
+        status = await client.status(return_id)
+    except ReturnNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 3
+    print(status.model_dump_json(indent=2))
+    return 0
+
+
+async def _start(request: ReturnRequest) -> int:
     client = await ReturnsClient.connect()
     print(await client.start_return(request))
     return 0
+
+
+def _read_request(path: str) -> ReturnRequest | None:
+    try:
+        return ReturnRequest.model_validate_json(Path(path).read_bytes())
+    except (OSError, ValidationError) as error:
+        print(f"invalid return request {path}:\n{error}", file=sys.stderr)
+        return None
 
 
 def main() -> None:
@@ -44,7 +49,11 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("request", nargs="?", help="path to a ReturnRequest JSON file")
     group.add_argument("--status", metavar="RETURN_ID", help="print a return's status")
-    sys.exit(asyncio.run(_main(parser.parse_args())))
+    args = parser.parse_args()
+    if args.status:
+        sys.exit(asyncio.run(_show_status(args.status)))
+    request = _read_request(args.request)
+    sys.exit(2 if request is None else asyncio.run(_start(request)))
 
 
 if __name__ == "__main__":

@@ -1,30 +1,35 @@
-"""One demo return, walked through every step by playing shop, carrier and warehouse.
+"""One demo return, walked through the doors by playing shop, carrier and warehouse.
 
-Used by `make run` (after the stack is up) and by the end-to-end tests. It talks to
-the local sandboxes: it seeds the order in the shop sandbox and charges the shopper in
-the Stripe sandbox, as the shop's checkout would have done.
+Used by `make run` (after the stack is up) and by the end-to-end tests. The shop and the
+warehouse call the HTTP API with their role's key; the carrier's scans arrive as signed
+Shippo webhooks. Before that it plays the shop's checkout on the sandboxes: it seeds the
+order in the shop sandbox and charges the shopper in the Stripe sandbox.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import json
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from integrations.settings import Settings
+from integrations.shippo_webhooks import SIGNATURE_HEADER as SHIPPO_SIGNATURE_HEADER
 from integrations.stripe_payments import StripePayments
-from starter.client import ReturnsClient
+from workflows import rules
 from workflows.models import (
+    CLOSED_STAGES,
     Address,
-    CarrierScan,
     Grade,
-    InspectionReport,
-    LineInspection,
     OrderFacts,
     OrderLine,
-    ParcelReceipt,
     ReasonCode,
-    ReceivedLine,
     ReturnLine,
     ReturnRequest,
     ReturnStatus,
@@ -32,7 +37,9 @@ from workflows.models import (
     TrackingStatus,
 )
 
-SHOPPER = Address(name="Ada Shopper", street1="965 Mission St", city="San Francisco", state="CA", zip="94103", country="US")
+SHOPPER = Address(
+    name="Ada Shopper", street1="965 Mission St", city="San Francisco", state="CA", zip="94103", country="US"
+)
 WAREHOUSE = Address(
     name="Returns Dock", street1="1092 Indian Summer Ct", city="San Jose", state="CA", zip="95122", country="US"
 )
@@ -68,7 +75,9 @@ def demo_order(
     )
 
 
-def demo_request(return_id: str, payment_intent_id: str, order_id: str | None = None, **changes: object) -> ReturnRequest:
+def demo_request(
+    return_id: str, payment_intent_id: str, order_id: str | None = None, **changes: object
+) -> ReturnRequest:
     request = ReturnRequest(
         return_id=return_id,
         order_id=order_id or f"ORD-{return_id}",
@@ -93,45 +102,91 @@ async def charge_shopper(settings: Settings, amount: int = DEMO_ORDER_TOTAL) -> 
     return await StripePayments(settings).create_test_payment(amount=amount, currency="USD")
 
 
-async def run_demo(client: ReturnsClient, *, return_id: str | None = None) -> ReturnStatus:
-    """Seeds an order, charges the shopper, starts a return, and plays carrier and warehouse
-    until the refund is issued."""
+async def run_demo(settings: Settings, api_url: str, *, return_id: str | None = None) -> ReturnStatus:
+    """Seeds an order and charges the shopper (the shop's checkout), then drives one return through
+    the doors: the storefront and the warehouse over HTTP, the carrier through signed Shippo webhooks."""
     return_id = return_id or f"DEMO-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    request = demo_request(return_id, await charge_shopper(client.settings))
-    await seed_order(client.settings, demo_order(request.order_id, request.customer_id))
-    await client.start_return(request)
-    status = await client.wait_for_stage(return_id, Stage.label_issued)
-    if status.label is None:
-        raise RuntimeError(f"demo return {return_id} ended {status.stage.value} before its label")
-    for n, scan in enumerate((TrackingStatus.pre_transit, TrackingStatus.transit, TrackingStatus.delivered), start=1):
-        await client.record_carrier_scan(
-            return_id,
-            CarrierScan(event_id=f"{status.label.tracking_number}-{n}", status=scan, occurred_at=datetime.now(UTC)),
-        )
-    await client.wait_for_stage(return_id, Stage.delivered)
-    await client.record_receipt(
-        return_id,
-        ParcelReceipt(
-            receipt_id=f"{return_id}-P1",
-            received_by="dock-7",
-            lines=[ReceivedLine(line_id=line.line_id, quantity=line.quantity) for line in DEMO_LINES],
-        ),
+    request = demo_request(return_id, await charge_shopper(settings))
+    await seed_order(settings, demo_order(request.order_id, request.customer_id))
+    storefront, warehouse = (
+        role_headers(settings, "storefront", "shop-web"),
+        role_headers(settings, "warehouse", "dock-7"),
     )
-    await client.record_inspection(
-        return_id,
-        InspectionReport(
-            inspector="dock-7",
-            lines=[LineInspection(line_id=line_id, grade=grade) for line_id, grade in DEMO_GRADES.items()],
-        ),
-    )
-    return await client.wait_for_stage(return_id, Stage.completed)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+        (await api.post("/v1/returns", json=request.model_dump(mode="json"), headers=storefront)).raise_for_status()
+        status = await wait_for_stage(api, return_id, Stage.label_issued, storefront)
+        if status.label is None:
+            raise RuntimeError(f"demo return {return_id} ended {status.stage.value} before its label")
+        for scan in (TrackingStatus.pre_transit, TrackingStatus.transit, TrackingStatus.delivered):
+            await carrier_reports(api, settings, status.label.tracking_number, scan)
+        await wait_for_stage(api, return_id, Stage.delivered, storefront)
+        receipt = {
+            "receipt_id": f"{return_id}-P1",
+            "lines": [{"line_id": line.line_id, "quantity": line.quantity} for line in DEMO_LINES],
+        }
+        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
+        inspection = {"lines": [{"line_id": line_id, "grade": grade.value} for line_id, grade in DEMO_GRADES.items()]}
+        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
+        return await wait_for_stage(api, return_id, Stage.completed, storefront)
+
+
+def role_headers(settings: Settings, role: str, actor: str) -> dict[str, str]:
+    """The headers a caller in `role` sends: its API key and who acts."""
+    key: SecretStr | None = getattr(settings, f"api_key_{role}")
+    if key is None:
+        raise RuntimeError(f"API_KEY_{role.upper()} is not set")
+    return {"X-API-Key": key.get_secret_value(), "X-Actor": actor}
+
+
+async def wait_for_stage(
+    api: httpx.AsyncClient, return_id: str, stage: Stage, headers: dict[str, str], timeout: float = 60
+) -> ReturnStatus:
+    """Polls the status endpoint until the return reaches `stage` or closes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await api.get(f"/v1/returns/{return_id}", headers=headers)
+        status = ReturnStatus.model_validate_json(response.raise_for_status().content)
+        if rules.is_at_or_past(status.stage, stage) or status.stage in CLOSED_STAGES:
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"return {return_id} still {status.stage.value} after {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+async def carrier_reports(
+    api: httpx.AsyncClient, settings: Settings, tracking_number: str, scan: TrackingStatus
+) -> None:
+    """The carrier scans the parcel (in the Shippo sandbox); Shippo posts the track to our webhook."""
+    async with httpx.AsyncClient(base_url=settings.shippo_base or "", timeout=10) as shippo:
+        response = await shippo.post(f"/_sandbox/tracks/{tracking_number}/events", json={"status": scan.value})
+        track = response.raise_for_status().json()
+    response = await post_shippo_webhook(api, settings, {"event": "track_updated", "test": True, "data": track})
+    response.raise_for_status()
+
+
+async def post_shippo_webhook(api: httpx.AsyncClient, settings: Settings, payload: dict[str, Any]) -> httpx.Response:
+    """Posts a webhook the way Shippo does: the secret token in the URL, the body signed when a secret is set."""
+    body = json.dumps(payload).encode()
+    token, secret = settings.shippo_webhook_token, settings.shippo_webhook_hmac_secret
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SHIPPO_SIGNATURE_HEADER] = shippo_signature(body, secret.get_secret_value())
+    params = {"token": token.get_secret_value()} if token else None
+    return await api.post("/v1/webhooks/shippo", content=body, headers=headers, params=params)
+
+
+def shippo_signature(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A `Shippo-Auth-Signature` header value: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
 
 
 def print_outcome(status: ReturnStatus) -> None:
     print(f"\nReturn {status.return_id} (order {status.order_id}): {status.stage.value}")
     for entry in status.timeline:
-        print(f"  {entry.at:%H:%M:%S}  {entry.stage.value:<13} {entry.actor:<9} {entry.detail}")
+        print(f"  {entry.at:%H:%M:%S}  {entry.stage.value:<13} {entry.actor:<18} {entry.detail}")
     if status.label:
         print(f"Label: {status.label.label_url} (tracking {status.label.tracking_number})")
-    if status.refund:
-        print(f"Refund: {status.refund.refund_id}, {status.refund.amount} {status.refund.currency} ({status.refund.status})")
+    if refund := status.refund:
+        print(f"Refund: {refund.refund_id}, {refund.amount} {refund.currency} ({refund.status.value})")

@@ -1,11 +1,14 @@
-"""The whole system on one machine: Temporal dev server, sandboxes, worker (and a demo).
+"""The whole system on one machine: Temporal dev server, sandboxes, worker, HTTP API (and a demo).
 
     make run        # = python -m starter.local_stack
 
 Starts the official Temporal CLI dev server (SQLite file under .run/, Web UI on), the
-Stripe, Shippo and shop-platform sandboxes, and a worker process; walks one demo return
-through every step; then keeps everything up until Ctrl-C. The end-to-end tests start
-the same stack on free ports.
+Stripe, Shippo and shop-platform sandboxes, a worker process and the HTTP API process
+(`returns-api`); walks one demo return through the doors; then keeps everything up until
+Ctrl-C. The end-to-end and API tests start the same stack on free ports.
+
+API keys and webhook secrets are fixed, well-known values for this local stack only
+(`LOCAL_SECRETS`), so the printed curl commands can be pasted as they are.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from integrations.log_config import configure_logging
@@ -28,6 +32,14 @@ from starter.client import ReturnsClient
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_SECRETS = {
+    "api_key_storefront": "local-storefront-key",
+    "api_key_warehouse": "local-warehouse-key",
+    "api_key_operator": "local-operator-key",
+    "stripe_webhook_secret": "whsec_local_stack",
+    "shippo_webhook_token": "local-shippo-token",
+    "shippo_webhook_hmac_secret": "local-shippo-hmac",
+}
 
 
 @dataclass
@@ -37,10 +49,11 @@ class Ports:
     stripe: int = 12111
     shippo: int = 12112
     shop: int = 12113
+    api: int = 8000
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(5)))
+        return cls(*(free_port() for _ in fields(cls)))
 
 
 @dataclass
@@ -57,13 +70,20 @@ class LocalStack:
         """Settings that point every process of the stack at its peers."""
         return Settings(
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
-            stripe_api_base=f"http://{SANDBOX_HOST}:{self.ports.stripe}",
-            shippo_api_base=f"http://{SANDBOX_HOST}:{self.ports.shippo}",
-            shop_api_base=f"http://{SANDBOX_HOST}:{self.ports.shop}",
+            stripe_api_base=self.sandbox_url("stripe"),
+            shippo_api_base=self.sandbox_url("shippo"),
+            shop_api_base=self.sandbox_url("shop"),
+            api_host=SANDBOX_HOST,
+            api_port=self.ports.api,
+            **{name: SecretStr(value) for name, value in LOCAL_SECRETS.items()},
         )
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{SANDBOX_HOST}:{self.ports.api}"
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +106,10 @@ class LocalStack:
             dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
             dev_server_database_filename=str(self.db_file) if self.db_file else None,
         )
-        await self._wait_for_sandboxes()
+        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
         self.start_worker()
+        self._spawn("api", ["-m", "starter.api"])
+        await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
 
     def start_worker(self) -> subprocess.Popen:
         return self._spawn("worker", ["-m", "workers.main"])
@@ -128,48 +150,45 @@ class LocalStack:
         await self.stop()
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        settings = self.settings
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "STRIPE_API_BASE": settings.stripe_base or "",
-            "SHIPPO_API_BASE": settings.shippo_base or "",
-            "SHOP_API_BASE": settings.shop_api_base,
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**os.environ, **_environment(self.settings), "PYTHONUNBUFFERED": "1"}
         log_file = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
         self._processes.append((name, process))
         return process
 
-    async def _wait_for_sandboxes(self, timeout: float = 20) -> None:
+    async def _wait_for_ports(self, names: tuple[str, ...], log_name: str, timeout: float = 30) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
-        for name in ("stripe", "shippo", "shop"):
+        for name in names:
             while True:
                 try:
                     _, writer = await asyncio.open_connection(SANDBOX_HOST, getattr(self.ports, name))
                     writer.close()
                     break
-                except OSError:
+                except OSError as error:
                     if asyncio.get_running_loop().time() > deadline:
-                        raise RuntimeError(f"the {name} sandbox did not start; see {self.log_dir}/sandboxes.log")
+                        raise RuntimeError(f"{name} did not start; see {self.log_dir}/{log_name}.log") from error
                     await asyncio.sleep(0.1)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The settings as the environment variables every process of the stack reads them from."""
+    environment = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            revealed = value.get_secret_value() if isinstance(value, SecretStr) else value
+            environment[name.upper()] = str(revealed)
+    return environment
 
 
 async def _run(args: argparse.Namespace) -> None:
     from starter.demo import print_outcome, run_demo
 
     stack = LocalStack(db_file=ROOT / ".run" / "temporal.db")
-    print(f"starting Temporal dev server, sandboxes and worker (logs in {stack.log_dir}) ...", flush=True)
+    print(f"starting Temporal dev server, sandboxes, worker and API (logs in {stack.log_dir}) ...", flush=True)
     async with stack:
-        client = await stack.client()
-        status = await run_demo(client)
+        status = await run_demo(stack.settings, stack.api_url)
         print_outcome(status)
-        print(f"\nTemporal Web UI: http://127.0.0.1:{stack.ports.ui}/namespaces/default/workflows")
-        print(
-            f"Find it again:   temporal workflow list --address 127.0.0.1:{stack.ports.temporal}"
-            f" -q \"ReturnStage = 'completed'\""
-        )
+        print_doors(stack, status.return_id)
         if args.exit_after_demo:
             return
         print("Everything keeps running; press Ctrl-C to stop it all.", flush=True)
@@ -179,6 +198,24 @@ async def _run(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         print("\nstopping ...", flush=True)
+
+
+def print_doors(stack: LocalStack, return_id: str) -> None:
+    """Where to look next, as commands to paste (the keys are the local stack's own)."""
+    api, temporal = stack.api_url, f"127.0.0.1:{stack.ports.temporal}"
+    storefront, operator = LOCAL_SECRETS["api_key_storefront"], LOCAL_SECRETS["api_key_operator"]
+    lines = [
+        f"\nHTTP API:        {api}/docs   (OpenAPI: {api}/openapi.json)",
+        f"  curl -H 'X-API-Key: {storefront}' {api}/v1/returns/{return_id}/timeline",
+        f"  curl -H 'X-API-Key: {storefront}' '{api}/v1/returns?customer_id=CUS-ada'",
+        f"  curl -H 'X-API-Key: {operator}' '{api}/v1/returns?needs_attention=true'",
+        "Operator console:",
+        f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl list",
+        f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl show {return_id}",
+        f"Temporal Web UI: http://127.0.0.1:{stack.ports.ui}/namespaces/default/workflows",
+        f"  temporal workflow list --address {temporal} -q \"ReturnStage = 'completed'\"",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def main() -> None:

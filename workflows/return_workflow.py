@@ -99,7 +99,9 @@ _STEP_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
 )
-_STEP_TIMEOUT = timedelta(seconds=60)
+_STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo calls
+# Activities heartbeat every few seconds: a worker that died is noticed after this long.
+_STEP_HEARTBEAT = timedelta(seconds=15)
 _REFUND_SETTLE_POLLS = 10  # then a pending refund becomes an operator case
 
 # Operator decisions a return can wait for, and what `approve` / `reject` mean in each.
@@ -791,6 +793,7 @@ class ReturnWorkflow:
                     arg,
                     result_type=result_type,
                     start_to_close_timeout=_STEP_TIMEOUT,
+                    heartbeat_timeout=_STEP_HEARTBEAT,
                     retry_policy=_STEP_RETRY,
                 )
             except ActivityError as error:

@@ -1,0 +1,30 @@
+"""The benchmark's sizes: defaults that finish in a few minutes on 2 cores, and `--quick`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starter.local_stack import ROOT
+
+PHASES = ("throughput", "latency", "history", "footprint")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    returns: int = 150  # per variant and round, through the whole happy path
+    rounds: int = 2  # variants alternate within each round; ratios are per round, then the median
+    concurrency: int = 24  # returns in flight at once (a closed loop)
+    warmup: int = 4  # returns per worker before anything is timed
+    latency_samples: int = 30  # returns per variant, one at a time, four timed events each
+    open_levels: tuple[int, ...] = (250, 1000)  # open returns at which worker memory is read
+    small_cache: int = 100  # max_cached_workflows of the worker that must evict
+    deadline_seconds: float = 2.0  # the one short deadline of each history branch
+    phases: tuple[str, ...] = PHASES
+    profile: bool = False  # one extra, untimed round per variant under py-spy
+    output: Path = ROOT / ".run" / "bench" / "results.json"
+
+
+QUICK = BenchConfig(
+    returns=6, rounds=1, concurrency=3, warmup=1, latency_samples=2, open_levels=(8, 16), small_cache=4
+)

@@ -1,0 +1,110 @@
+"""What every phase shares: the stack, the clients, and the worker lanes started on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.config import BenchConfig
+from bench.driver import closed_loop, journey, prepare_all
+from bench.flavors import HAPPY_PATH, BaselineFlavor, Flavor, ReturnFlavor
+from bench.stack import BenchStack
+from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
+from integrations.temporal_client import connect
+from starter.client import ReturnsClient
+from workflows.policy import ReturnPolicy, load_policy
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    kind: WorkerKind
+    workers: int = 1
+
+
+# The throughput variants; the other phases reuse the workers of `baseline` and `real`.
+LANES: dict[str, LaneSpec] = {
+    "baseline": LaneSpec("baseline"),
+    "stub": LaneSpec("stub"),
+    "real": LaneSpec("real"),
+    "real x2": LaneSpec("real", workers=2),
+}
+
+
+@dataclass
+class Lane:
+    name: str
+    task_queue: str
+    flavor: Flavor
+    processes: list[subprocess.Popen]
+
+
+@dataclass
+class Bench:
+    stack: BenchStack
+    config: BenchConfig
+    temporal: Client  # pydantic converter, like every process of the system
+    plain: Client  # default converter, for the baseline
+    policy: ReturnPolicy
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    _lanes: dict[str, Lane] = field(default_factory=dict)
+
+    @classmethod
+    async def connect(cls, stack: BenchStack, config: BenchConfig) -> Bench:
+        settings = stack.settings
+        plain = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        return cls(stack, config, await connect(settings), plain, load_policy(settings.return_policy_file))
+
+    def return_ids(self, label: str, count: int) -> list[str]:
+        return [f"B{self.run_id}-{label}-{n}" for n in range(count)]
+
+    def flavor(
+        self,
+        kind: WorkerKind,
+        task_queue: str,
+        *,
+        name: str | None = None,
+        policy: ReturnPolicy | None = None,
+        request_changes: Mapping[str, Any] | None = None,
+    ) -> Flavor:
+        if kind == "baseline":
+            return BaselineFlavor(name or kind, self.plain, task_queue)
+        settings = self.stack.settings.model_copy(update={"task_queue": task_queue})
+        door = ReturnsClient(self.temporal, settings, policy=policy or self.policy)
+        return ReturnFlavor(name or kind, door, request_changes=request_changes or {})
+
+    def spawn(
+        self, kind: WorkerKind, name: str, *, count: int = 1, max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS
+    ) -> Lane:
+        """Worker processes of `kind` on a task queue of their own."""
+        task_queue = f"bench-{self.run_id}-{slug(name)}"
+        processes = self.stack.spawn_workers(kind, task_queue, count, max_cached)
+        return Lane(name, task_queue, self.flavor(kind, task_queue, name=name), processes)
+
+    async def lane(self, name: str) -> Lane:
+        """The workers of a throughput variant, started and warmed up at first use."""
+        if name not in self._lanes:
+            spec = LANES[name]
+            lane = self.spawn(spec.kind, name, count=spec.workers)
+            await self.warm_up(lane)
+            self._lanes[name] = lane
+        return self._lanes[name]
+
+    async def warm_up(self, lane: Lane) -> None:
+        """Whole journeys before anything is timed: imports, connections, first-use caches."""
+        count = self.config.warmup * len(lane.processes)
+        prepared = await prepare_all(lane.flavor, self.return_ids(f"{slug(lane.name)}-warm", count))
+        await closed_loop(prepared, count, lambda p: journey(lane.flavor, p, HAPPY_PATH))
+
+    async def settle(self, seconds: float = 1.0) -> None:
+        """Lets the worker finish what a burst left behind before its memory is read."""
+        await asyncio.sleep(seconds)
+
+
+def slug(name: str) -> str:
+    return name.replace(" ", "-")

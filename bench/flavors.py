@@ -1,0 +1,206 @@
+"""How the benchmark drives each kind of return: prepare, start, tell it events, read it.
+
+A journey is told in neutral events (`Scan`, `Receipt`, `Inspection`); each flavor turns
+them into its own messages. `ReturnFlavor` drives the real ReturnWorkflow, through the
+client library (ReturnsClient, what a shop's backend uses) or with raw signals;
+`BaselineFlavor` drives bench.baseline.BaselineReturn with plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
+
+from bench import baseline
+from bench.history import is_activity_scheduled, is_completion, upserted_keyword
+from starter.client import ReturnsClient
+from starter.demo import DEMO_GRADES, DEMO_LINES, charge_shopper, demo_order, demo_request, seed_order
+from workflows import rules
+from workflows.models import (
+    CarrierScan,
+    Grade,
+    InspectionReport,
+    LineInspection,
+    ParcelReceipt,
+    ReceivedLine,
+    ReturnRequest,
+    Stage,
+    StartReturn,
+    TrackingStatus,
+)
+from workflows.return_workflow import WORKFLOW_ID_PREFIX, ReturnWorkflow, workflow_id_for
+from workflows.search_attributes import RETURN_STAGE
+
+# --- Events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    status: TrackingStatus
+
+
+@dataclass(frozen=True)
+class Receipt:
+    quantities: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    grades: Mapping[str, Grade] = field(default_factory=lambda: dict(DEMO_GRADES))
+
+
+Event = Scan | Receipt | Inspection
+
+ALL_UNITS = {line.line_id: line.quantity for line in DEMO_LINES}
+NO_PROGRESS_SCAN = Scan(TrackingStatus.pre_transit)  # the carrier saw the label: the return stays where it is
+SCANS = (NO_PROGRESS_SCAN, Scan(TrackingStatus.transit), Scan(TrackingStatus.delivered))
+HAPPY_PATH: tuple[Event, ...] = (*SCANS, Receipt(ALL_UNITS), Inspection())
+PARTIAL_RECEIPT: tuple[Event, ...] = (*SCANS, Receipt({**ALL_UNITS, "L1": ALL_UNITS["L1"] - 1}), Inspection())
+
+
+@dataclass(frozen=True)
+class View:
+    """What a status query shows, reduced to what the events change."""
+
+    stage: Stage
+    received: bool
+
+
+def shows(view: View, event: Event) -> bool | None:
+    """Whether `view` shows the effect of `event`; None for an event that changes nothing visible."""
+    if isinstance(event, Receipt):
+        return view.received
+    if isinstance(event, Inspection):
+        return rules.is_at_or_past(view.stage, Stage.inspecting)
+    target = rules.stage_after_scan(Stage.label_issued, event.status)
+    return None if target is Stage.label_issued else rules.is_at_or_past(view.stage, target)
+
+
+# --- Flavors -------------------------------------------------------------------------------
+
+
+class Flavor(Protocol):
+    name: str
+
+    async def prepare(self, return_id: str) -> Any:
+        """Everything a return needs before it starts (the shop's order, the payment)."""
+
+    async def start(self, prepared: Any) -> WorkflowHandle: ...
+
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
+        """Delivers the journey's `n`th event (n makes event ids unique)."""
+
+    async def view(self, handle: WorkflowHandle) -> View: ...
+
+    def label_ready(self, event: HistoryEvent) -> bool:
+        """True for the history event after which the return takes carrier scans."""
+
+    def done(self, event: HistoryEvent) -> bool:
+        """True for the history event that says the return is resolved."""
+
+
+def _stage_set(stage: Stage) -> Any:
+    def matches(event: HistoryEvent) -> bool:
+        return upserted_keyword(event, RETURN_STAGE.name) == stage.value
+
+    return matches
+
+
+@dataclass
+class ReturnFlavor:
+    """The real ReturnWorkflow. `door=True` goes through ReturnsClient (its checks: a describe
+    per event, a status query before a receipt or an inspection, a `request` query after a
+    start); `door=False` starts and signals the workflow directly."""
+
+    name: str
+    client: ReturnsClient
+    door: bool = True
+    request_changes: Mapping[str, Any] = field(default_factory=dict)
+    label_ready = staticmethod(_stage_set(Stage.label_issued))
+    done = staticmethod(_stage_set(Stage.completed))
+
+    async def prepare(self, return_id: str) -> ReturnRequest:
+        settings = self.client.settings
+        request = demo_request(return_id, await charge_shopper(settings), **self.request_changes)
+        await seed_order(settings, demo_order(request.order_id, request.customer_id))
+        return request
+
+    async def start(self, prepared: ReturnRequest) -> WorkflowHandle:
+        workflow_id = workflow_id_for(prepared.return_id)
+        if self.door:
+            await self.client.start_return(prepared)
+        else:
+            await self.client.temporal.start_workflow(
+                ReturnWorkflow.run,
+                StartReturn(request=prepared, policy=self.client.policy),
+                id=workflow_id,
+                task_queue=self.client.settings.task_queue,
+            )
+        return self.client.temporal.get_workflow_handle(workflow_id)
+
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
+        return_id = handle.id.removeprefix(WORKFLOW_ID_PREFIX)
+        if isinstance(event, Scan):
+            scan = CarrierScan(event_id=f"{return_id}-{n}", status=event.status, occurred_at=datetime.now(UTC))
+            if self.door:
+                return await self.client.record_carrier_scan(return_id, scan)
+            return await handle.signal(ReturnWorkflow.carrier_scan, scan)
+        if isinstance(event, Receipt):
+            lines = [ReceivedLine(line_id=k, quantity=v) for k, v in event.quantities.items()]
+            receipt = ParcelReceipt(receipt_id=f"{return_id}-{n}", received_by="dock-1", lines=lines)
+            if self.door:
+                return await self.client.record_receipt(return_id, receipt)
+            return await handle.signal(ReturnWorkflow.parcel_received, receipt)
+        lines = [LineInspection(line_id=k, grade=v) for k, v in event.grades.items()]
+        report = InspectionReport(inspector="dock-1", lines=lines)
+        if self.door:
+            return await self.client.record_inspection(return_id, report)
+        return await handle.signal(ReturnWorkflow.inspection_recorded, report)
+
+    async def view(self, handle: WorkflowHandle) -> View:
+        status = await handle.query(ReturnWorkflow.status)
+        return View(stage=status.stage, received=any(line.received_quantity for line in status.lines))
+
+
+@dataclass
+class BaselineFlavor:
+    """bench.baseline.BaselineReturn on the default converter, always signalled directly."""
+
+    name: str
+    client: Client  # with the default data converter
+    task_queue: str
+    done = staticmethod(is_completion)
+
+    @staticmethod
+    def label_ready(event: HistoryEvent) -> bool:
+        return is_activity_scheduled(event, baseline.LABEL_NOTIFICATION)
+
+    async def prepare(self, return_id: str) -> dict[str, Any]:
+        return {"return_id": return_id, "order_id": f"ORD-{return_id}", "lines": list(ALL_UNITS)}
+
+    async def start(self, prepared: dict[str, Any]) -> WorkflowHandle:
+        return await self.client.start_workflow(
+            baseline.WORKFLOW_NAME, prepared, id=f"baseline-{prepared['return_id']}", task_queue=self.task_queue
+        )
+
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
+        if isinstance(event, Scan):
+            scan = {"event_id": f"{handle.id}-{n}", "status": event.status.value, "occurred_at": _now()}
+            return await handle.signal("carrier_scan", scan)
+        if isinstance(event, Receipt):
+            return await handle.signal("parcel_received", {"receipt_id": f"{handle.id}-{n}", "lines": event.quantities})
+        grades = {line_id: grade.value for line_id, grade in event.grades.items()}
+        await handle.signal("inspection_recorded", {"inspector": "dock-1", "grades": grades})
+
+    async def view(self, handle: WorkflowHandle) -> View:
+        status = await handle.query("status")
+        return View(stage=Stage(status["stage"]), received=status["received"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
