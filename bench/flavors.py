@@ -71,14 +71,25 @@ class View:
     received: bool
 
 
-def shows(view: View, event: Event) -> bool | None:
-    """Whether `view` shows the effect of `event`; None for an event that changes nothing visible."""
+def _stage_after(scan: Scan) -> Stage | None:
+    """The stage a scan moves a return with its label out to; None if it moves nothing."""
+    stage = rules.stage_after_scan(Stage.label_issued, scan.status)
+    return None if stage is Stage.label_issued else stage
+
+
+def is_visible(event: Event) -> bool:
+    """Whether the event changes what the status query shows."""
+    return not isinstance(event, Scan) or _stage_after(event) is not None
+
+
+def shows(view: View, event: Event) -> bool:
+    """Whether `view` shows the effect of a visible `event`."""
     if isinstance(event, Receipt):
         return view.received
     if isinstance(event, Inspection):
         return rules.is_at_or_past(view.stage, Stage.inspecting)
-    target = rules.stage_after_scan(Stage.label_issued, event.status)
-    return None if target is Stage.label_issued else rules.is_at_or_past(view.stage, target)
+    stage = _stage_after(event)
+    return stage is not None and rules.is_at_or_past(view.stage, stage)
 
 
 # --- Flavors -------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class ShippoLabels:
             rate=rate.object_id, async_=False, label_file_type=self._label_file_type, metadata=metadata
         )
         transaction = await self._call(lambda: self._client.transactions.create(purchase))
-        return _label_from(transaction, carrier=rate.provider)
+        return _label_from(transaction, carrier=carrier_token(rate.provider))
 
     async def void_label(self, void: LabelVoid) -> LabelVoidReceipt:
         """Voids an unused label (Shippo calls it a refund); one already voided counts as voided.
@@ -127,7 +127,8 @@ class ShippoLabels:
             )
             for transaction in listing.results or []:
                 if transaction.metadata == metadata:
-                    return _label_from(transaction, carrier=None)
+                    rate = self._client.rates.get(transaction.rate) if isinstance(transaction.rate, str) else None
+                    return _label_from(transaction, carrier=carrier_token(rate.provider) if rate else None)
             if not listing.next:
                 return None
         return None
@@ -226,8 +227,13 @@ def _label_from(transaction: components.Transaction, carrier: str | None) -> Lab
 
 
 def _carrier_of(transaction: components.Transaction) -> str:
-    rate = transaction.rate
-    return getattr(rate, "provider", None) or "unknown"
+    return carrier_token(getattr(transaction.rate, "provider", None) or "unknown")
+
+
+def carrier_token(provider: str) -> str:
+    """Shippo's tracking API wants a carrier token ("usps", "dhl_express"), rates name the
+    provider ("USPS", "DHL Express")."""
+    return provider.strip().lower().replace(" ", "_")
 
 
 def _vendor_message(error: errors.SDKError) -> str:

@@ -430,6 +430,11 @@ class ShippoState:
             raise _not_found("Shipment", object_id)
         return self.shipments[object_id]
 
+    def rate(self, object_id: str) -> dict[str, Any]:
+        if object_id not in self.rates:
+            raise _not_found("Rate", object_id)
+        return next(rate for rate in self.rates[object_id].rates if rate["object_id"] == object_id)
+
     # labels
 
     def buy_rate(self, body: RateTransactionIn, test: bool, base_url: str) -> Label:
@@ -591,6 +596,12 @@ async def create_shipment(request: Request, state: State, test: TestMode) -> dic
 def get_shipment(shipment_id: str, state: State) -> dict[str, Any]:
     with state.locked():
         return state.shipment(shipment_id).to_json()
+
+
+@api.get("/rates/{rate_id}")
+def get_rate(rate_id: str, state: State) -> dict[str, Any]:
+    with state.locked():
+        return state.rate(rate_id)
 
 
 @api.post("/transactions", status_code=201)

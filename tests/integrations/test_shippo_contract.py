@@ -67,7 +67,7 @@ async def test_buy_a_return_label(labels: ShippoLabels, exchanges: list[requests
     label = await labels.buy_return_label(label_request(), look_for_earlier_purchase=False)
     assert label.label_url and label.label_url.endswith(".pdf")
     assert label.qr_code_url is None
-    assert (label.carrier, len(label.tracking_number)) == ("USPS", 22)
+    assert (label.carrier, len(label.tracking_number)) == ("usps", 22)  # the token tracking wants
     assert calls(exchanges) == [("POST", "/shipments", 201), ("POST", "/transactions", 201)]
     assert sent(exchanges[0])["extra"] == {"is_return": True}
 
@@ -85,8 +85,13 @@ async def test_look_before_buy_finds_the_earlier_label(
     bought = await labels.buy_return_label(request, look_for_earlier_purchase=False)
     found = await labels.buy_return_label(request, look_for_earlier_purchase=True)
     assert found.transaction_id == bought.transaction_id
-    assert (found.label_url, found.tracking_number) == (bought.label_url, bought.tracking_number)
-    assert [method for method, _, _ in calls(exchanges)] == ["POST", "POST", "GET"]
+    assert (found.label_url, found.tracking_number, found.carrier) == (
+        bought.label_url,
+        bought.tracking_number,
+        bought.carrier,
+    )
+    # shipment, purchase; then the look: list the labels, read the found label's rate for its carrier
+    assert [method for method, _, _ in calls(exchanges)] == ["POST", "POST", "GET", "GET"]
     assert len(labels_bought_for(sandboxes, request.return_id)) == 1
 
 

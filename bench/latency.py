@@ -1,0 +1,70 @@
+"""Latency: from a carrier or warehouse event to the new state in the status query, and
+the time to start a return; p50/p95/p99, one return at a time (an otherwise idle stack).
+
+Variants, interleaved sample by sample: the baseline signalled directly; the real return
+signalled directly; the real return through ReturnsClient, the door a shop's backend uses
+(its checks add a describe per event, a status query before a receipt or an inspection,
+and a `request` query after the start, which waits for the first workflow task).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Any
+
+from bench.context import Bench
+from bench.driver import percentiles, prepare_all, until_visible
+from bench.flavors import HAPPY_PATH, Event, Flavor, Receipt, ReturnFlavor, Scan, is_visible
+from bench.history import HistoryFollower
+
+
+async def run(bench: Bench) -> dict[str, Any]:
+    real = (await bench.lane("real")).flavor
+    assert isinstance(real, ReturnFlavor)
+    flavors: list[Flavor] = [
+        (await bench.lane("baseline")).flavor,
+        dataclasses.replace(real, name="real (raw signal)", door=False),
+        dataclasses.replace(real, name="real (ReturnsClient)", door=True),
+    ]
+    samples: dict[str, dict[str, list[float]]] = {f.name: {"start": [], "event": []} for f in flavors}
+    by_event: dict[str, list[float]] = {}
+    for n in range(bench.config.latency_samples):
+        for flavor in flavors:
+            (prepared,) = await prepare_all(flavor, bench.return_ids(f"lat{n}-{flavors.index(flavor)}", 1))
+            start, events = await _sample(flavor, prepared, HAPPY_PATH)
+            samples[flavor.name]["start"].append(start)
+            samples[flavor.name]["event"].extend(events.values())
+            for name, seconds in events.items():
+                by_event.setdefault(f"{flavor.name}: {name}", []).append(seconds)
+    return {
+        "start_ms": {name: percentiles(s["start"]) for name, s in samples.items()},
+        "event_to_visible_ms": {name: percentiles(s["event"]) for name, s in samples.items()},
+        "by_event_ms": {name: percentiles(s) for name, s in by_event.items()},
+    }
+
+
+async def _sample(flavor: Flavor, prepared: Any, events: Sequence[Event]) -> tuple[float, dict[str, float]]:
+    """One return: seconds to start it, and from each visible event to its state showing."""
+    started = perf_counter()
+    handle = await flavor.start(prepared)
+    start = perf_counter() - started
+    follower = HistoryFollower(handle)
+    await follower.until(flavor.label_ready)
+    timings: dict[str, float] = {}
+    for n, event in enumerate(events, start=1):
+        told = perf_counter()
+        await flavor.tell(handle, event, n)
+        if is_visible(event):
+            await until_visible(flavor, handle, event)
+            timings[_name(event)] = perf_counter() - told
+        await follower.until_signals_processed(n)
+    await follower.until(flavor.done)
+    return start, timings
+
+
+def _name(event: Event) -> str:
+    if isinstance(event, Scan):
+        return f"scan {event.status.value}"
+    return "receipt" if isinstance(event, Receipt) else "inspection"
