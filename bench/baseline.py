@@ -29,9 +29,7 @@ _SCAN_STAGES = {"TRANSIT": "in_transit", "DELIVERED": "delivered"}
 
 
 async def _step(name: str, return_id: str) -> None:
-    await workflow.execute_activity(
-        name, return_id, start_to_close_timeout=_STEP_TIMEOUT, retry_policy=_STEP_RETRY
-    )
+    await workflow.execute_activity(name, return_id, start_to_close_timeout=_STEP_TIMEOUT, retry_policy=_STEP_RETRY)
 
 
 @workflow.defn(name=WORKFLOW_NAME)

@@ -8,23 +8,26 @@ from pathlib import Path
 from starter.local_stack import ROOT
 
 PHASES = ("throughput", "latency", "history", "footprint")
+VARIANTS = ("baseline", "stub", "real", "real x2")  # names from bench.context.LANES
+FOOTPRINT_VARIANTS = ("baseline", "real")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    returns: int = 150  # per variant and round, through the whole happy path
+    returns: int = 50  # per variant and round, through the whole happy path
     rounds: int = 2  # variants alternate within each round; ratios are per round, then the median
-    concurrency: int = 24  # returns in flight at once (a closed loop)
+    concurrency: int = 8  # returns in flight at once (a closed loop); 8 saturates 2 cores
     warmup: int = 4  # returns per worker before anything is timed
-    latency_samples: int = 30  # returns per variant, one at a time, four timed events each
-    open_levels: tuple[int, ...] = (250, 1000)  # open returns at which worker memory is read
-    small_cache: int = 100  # max_cached_workflows of the worker that must evict
+    latency_samples: int = 20  # returns per variant, one at a time, four timed events each
+    open_levels: tuple[int, ...] = (50, 200)  # open returns at which worker memory is read
+    small_cache: int = 50  # max_cached_workflows of the worker that must evict
     deadline_seconds: float = 2.0  # the one short deadline of each history branch
     phases: tuple[str, ...] = PHASES
+    variants: tuple[str, ...] = VARIANTS  # throughput; the first is the reference of the ratios
+    footprint_variants: tuple[str, ...] = FOOTPRINT_VARIANTS
+    stock_server: bool = False  # the dev server as it comes (see bench/stack.py, TUNED_SERVER_ARGS)
     profile: bool = False  # one extra, untimed round per variant under py-spy
     output: Path = ROOT / ".run" / "bench" / "results.json"
 
 
-QUICK = BenchConfig(
-    returns=6, rounds=1, concurrency=3, warmup=1, latency_samples=2, open_levels=(8, 16), small_cache=4
-)
+QUICK = BenchConfig(returns=6, rounds=1, concurrency=3, warmup=1, latency_samples=2, open_levels=(8, 16), small_cache=4)

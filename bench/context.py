@@ -24,21 +24,26 @@ from workflows.policy import ReturnPolicy, load_policy
 @dataclass(frozen=True)
 class LaneSpec:
     kind: WorkerKind
-    workers: int = 1
+    workers: int = 1  # processes on the lane's task queue
+    unsandboxed: bool = False  # an experiment: the workflow sandbox off
 
 
-# The throughput variants; the other phases reuse the workers of `baseline` and `real`.
+# Variants by name. Latency and history reuse the workers of `baseline` and `real`.
 LANES: dict[str, LaneSpec] = {
     "baseline": LaneSpec("baseline"),
     "stub": LaneSpec("stub"),
     "real": LaneSpec("real"),
     "real x2": LaneSpec("real", workers=2),
+    "baseline unsandboxed": LaneSpec("baseline", unsandboxed=True),
+    "stub unsandboxed": LaneSpec("stub", unsandboxed=True),
+    "real unsandboxed": LaneSpec("real", unsandboxed=True),
 }
 
 
 @dataclass
 class Lane:
-    name: str
+    name: str  # the variant
+    key: str  # unique in the run: names its task queue and its returns
     task_queue: str
     flavor: Flavor
     processes: list[subprocess.Popen]
@@ -78,19 +83,17 @@ class Bench:
         door = ReturnsClient(self.temporal, settings, policy=policy or self.policy)
         return ReturnFlavor(name or kind, door, request_changes=request_changes or {})
 
-    def spawn(
-        self, kind: WorkerKind, name: str, *, count: int = 1, max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS
-    ) -> Lane:
-        """Worker processes of `kind` on a task queue of their own."""
-        task_queue = f"bench-{self.run_id}-{slug(name)}"
-        processes = self.stack.spawn_workers(kind, task_queue, count, max_cached)
-        return Lane(name, task_queue, self.flavor(kind, task_queue, name=name), processes)
+    def spawn(self, name: str, *, max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS, queue: str | None = None) -> Lane:
+        """The worker processes of variant `name` on a task queue of their own."""
+        spec, key = LANES[name], slug(queue or name)
+        task_queue = f"bench-{self.run_id}-{key}"
+        processes = self.stack.spawn_workers(spec.kind, task_queue, spec.workers, max_cached, spec.unsandboxed)
+        return Lane(name, key, task_queue, self.flavor(spec.kind, task_queue, name=name), processes)
 
     async def lane(self, name: str) -> Lane:
         """The workers of a throughput variant, started and warmed up at first use."""
         if name not in self._lanes:
-            spec = LANES[name]
-            lane = self.spawn(spec.kind, name, count=spec.workers)
+            lane = self.spawn(name)
             await self.warm_up(lane)
             self._lanes[name] = lane
         return self._lanes[name]
@@ -98,7 +101,7 @@ class Bench:
     async def warm_up(self, lane: Lane) -> None:
         """Whole journeys before anything is timed: imports, connections, first-use caches."""
         count = self.config.warmup * len(lane.processes)
-        prepared = await prepare_all(lane.flavor, self.return_ids(f"{slug(lane.name)}-warm", count))
+        prepared = await prepare_all(lane.flavor, self.return_ids(f"{lane.key}-warm", count))
         await closed_loop(prepared, count, lambda p: journey(lane.flavor, p, HAPPY_PATH))
 
     async def settle(self, seconds: float = 1.0) -> None:

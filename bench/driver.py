@@ -71,9 +71,10 @@ async def signal_once(flavor: Flavor, handle: WorkflowHandle, n: int) -> None:
 
 
 async def until_visible(flavor: Flavor, handle: WorkflowHandle, event: Event, timeout: float = STEP_TIMEOUT) -> None:
-    """Polls the status query until it shows the effect of `event`."""
+    """Polls the status query until it shows the effect of `event` (polling is the point:
+    the status query is what a shop sees)."""
     async with asyncio.timeout(timeout):
-        while not shows(await flavor.view(handle), event):
+        while not shows(await flavor.view(handle), event):  # noqa: ASYNC110
             await asyncio.sleep(_POLL_PAUSE)
 
 

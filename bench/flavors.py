@@ -137,7 +137,9 @@ class ReturnFlavor:
 
     async def prepare(self, return_id: str) -> ReturnRequest:
         settings = self.client.settings
-        request = demo_request(return_id, await charge_shopper(settings), **self.request_changes)
+        # A customer per return: the shop counts a customer's returns, and many send one to review.
+        changes = {"customer_id": f"CUS-{return_id}", **self.request_changes}
+        request = demo_request(return_id, await charge_shopper(settings), **changes)
         await seed_order(settings, demo_order(request.order_id, request.customer_id))
         return request
 

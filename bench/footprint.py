@@ -16,9 +16,8 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
-from bench.context import Bench, Lane, slug
+from bench.context import Bench, Lane
 from bench.driver import closed_loop, open_return, prepare_all, signal_once
-from bench.worker import WorkerKind
 
 _MIB = 1024 * 1024
 
@@ -26,10 +25,10 @@ _MIB = 1024 * 1024
 async def run(bench: Bench) -> dict[str, Any]:
     config = bench.config
     result: dict[str, Any] = {}
-    for kind in ("baseline", "real"):
-        cached = await _measure(bench, kind, "cached", max(config.open_levels) + config.warmup)
-        evicting = await _measure(bench, kind, "evicting", config.small_cache)
-        result[kind] = {
+    for name in config.footprint_variants:
+        cached = await _measure(bench, name, "cached", max(config.open_levels) + config.warmup)
+        evicting = await _measure(bench, name, "evicting", config.small_cache)
+        result[name] = {
             "kib_per_cached_return": _slope_kib(cached["rss_mib"]),
             "kib_per_return_beyond_cache": _slope_kib(evicting["rss_mib"]),
             "signals_per_s": {"cached": cached["signals_per_s"], "evicted": evicting["signals_per_s"]},
@@ -40,8 +39,8 @@ async def run(bench: Bench) -> dict[str, Any]:
     return result
 
 
-async def _measure(bench: Bench, kind: WorkerKind, cache_label: str, max_cached: int) -> dict[str, Any]:
-    lane = bench.spawn(kind, f"fp {kind} {cache_label}", max_cached=max_cached)
+async def _measure(bench: Bench, name: str, cache_label: str, max_cached: int) -> dict[str, Any]:
+    lane = bench.spawn(name, max_cached=max_cached, queue=f"fp {name} {cache_label}")
     try:
         handles, _ = await _open(bench, lane, bench.config.warmup, "warm")
         await bench.settle()
@@ -68,7 +67,7 @@ async def _measure(bench: Bench, kind: WorkerKind, cache_label: str, max_cached:
 
 async def _open(bench: Bench, lane: Lane, count: int, label: str) -> tuple[list[WorkflowHandle], float]:
     """Opens `count` returns up to their label; returns their handles and returns/s."""
-    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{slug(lane.name)}-{label}", count))
+    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{lane.key}-{label}", count))
     started = perf_counter()
     opened, _ = await closed_loop(prepared, bench.config.concurrency, lambda p: open_return(lane.flavor, p))
     return [handle for handle, _ in opened], round(count / (perf_counter() - started), 2)

@@ -72,4 +72,3 @@ def _policy(policy: ReturnPolicy, branch: Branch, seconds: float) -> ReturnPolic
     short = {f"{name}_days": seconds / 86_400 for name in branch.short_deadlines}
     deadlines = policy.deadlines.model_copy(update=short)
     return policy.model_copy(update={**branch.policy_changes, "deadlines": deadlines})
-

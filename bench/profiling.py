@@ -1,10 +1,12 @@
 """Sampling worker processes with py-spy, and saying whose code the samples are in.
 
-py-spy writes collapsed stacks ("frame;frame;... count", frames like
-`fn (temporalio/worker/_workflow.py:120)`). Each sample is given to an owner: the deepest
-frame that is our code (workflows/, activities/, integrations/, ...) makes it ours, with
-whatever library it called; otherwise the pydantic converter, Temporal's workflow
-sandbox, the rest of the Temporal SDK, or the event loop and stdlib.
+py-spy samples only the thread holding the GIL (`--gil`): a worker's Python CPU time,
+without the threads that wait. It writes collapsed stacks ("frame;frame;... count",
+frames like `fn (temporalio/worker/_workflow.py:120)`). Each sample gets one owner:
+the workflow sandbox re-importing the workflow module for a new run; else, looking from
+the leaf up, logging, our code (with whatever library it called), the benchmark's
+stand-ins, the pydantic converter, Temporal's sandbox, or the rest of the Temporal SDK;
+else the event loop, threads and stdlib.
 """
 
 from __future__ import annotations
@@ -14,27 +16,35 @@ import contextlib
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-OURS = ("workflows", "activities", "integrations", "starter", "workers", "bench")
+OURS = ("workflows", "activities", "integrations", "starter", "workers")
+_ENTRY_POINT = "bench/worker.py"  # every sample is under it: it owns nothing
+_IMPORT_PER_RUN = "_Instance._create_instance (temporalio/worker/workflow_sandbox/_runner.py"
+_LOGGING = ("logging", "structlog")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^:()]+):\d+\)$")
 _TOP = 12
 
 
 def owner(stack: Sequence[str]) -> str:
+    if any(frame.startswith(_IMPORT_PER_RUN) for frame in stack):
+        return "sandbox: module import per run"
+    if _package(stack[-1]) in _LOGGING:
+        return "logging"
     for frame in reversed(stack):  # the leaf first
         file = _file(frame)
-        if file.split("/", 1)[0] in OURS:
+        if _package(frame) in OURS:
             return "our code"
+        if file.startswith("bench/") and file != _ENTRY_POINT:
+            return "benchmark stand-ins"
         if file.startswith("temporalio/contrib/pydantic"):
             return "pydantic converter"
         if file.startswith("temporalio/worker/workflow_sandbox"):
-            return "Temporal workflow sandbox"
+            return "Temporal sandbox"
         if file.startswith("temporalio/"):
             return "Temporal SDK"
     return "event loop, threads, stdlib"
@@ -53,9 +63,9 @@ def summarize(collapsed: str) -> dict[str, Any]:
             continue
         stack, count = stack_text.split(";"), int(count_text)
         owners[owner(stack)] += count
-        packages[_file(stack[-1]).split("/", 1)[0]] += count
+        packages[_package(stack[-1])] += count
         leaves[stack[-1]] += count
-        for frame in dict.fromkeys(f for f in stack if _file(f).split("/", 1)[0] in OURS):
+        for frame in dict.fromkeys(f for f in stack if _package(f) in OURS):
             ours[frame] += count
     total = sum(owners.values()) or 1
 
@@ -79,10 +89,23 @@ async def profiled(pids: Sequence[int], output: Path) -> AsyncIterator[dict[str,
     py_spy = _py_spy()
     files = [output.with_name(f"{output.name}-{pid}.txt") for pid in pids]
     samplers = [
-        subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--rate", "100", "-o", str(f)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        await asyncio.create_subprocess_exec(
+            *(
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--gil",
+                "--nonblocking",
+                "--rate",
+                "100",
+                "-o",
+                str(f),
+            ),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         for pid, f in zip(pids, files, strict=True)
     ]
@@ -92,8 +115,9 @@ async def profiled(pids: Sequence[int], output: Path) -> AsyncIterator[dict[str,
     finally:
         for sampler in samplers:
             sampler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
-        for sampler in samplers:
-            sampler.wait(timeout=30)
+        async with asyncio.timeout(30):
+            for sampler in samplers:
+                await sampler.wait()
     summary.update(summarize("\n".join(f.read_text() for f in files if f.exists())))
     summary["files"] = [str(f) for f in files]
 
@@ -110,3 +134,7 @@ def _py_spy() -> str:
 def _file(frame: str) -> str:
     match = _FRAME.match(frame)
     return match["file"] if match else ""
+
+
+def _package(frame: str) -> str:
+    return _file(frame).split("/", 1)[0]

@@ -3,25 +3,49 @@ processes the benchmark starts and stops itself, and the CPU and memory of each 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import psutil
+from temporalio.testing import WorkflowEnvironment
 
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
 from starter.local_stack import ROOT, LocalStack
 
 _STOP_TIMEOUT = 30  # seconds a worker gets to finish its tasks after SIGTERM
 
+# The dev server's defaults suit tests, not load. Its one history shard reads its transfer
+# queue at most 20 times a second, so every workflow and activity task waits ~40 ms for
+# dispatch however idle the machine is; and four task-queue partitions make a handful of
+# pollers chase tasks across partitions. Both would be measured as "the engine" otherwise.
+TUNED_SERVER_ARGS = (
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+)
+
 
 @dataclass
 class BenchStack(LocalStack):
     ui: bool = False
     log_dir: Path = ROOT / ".run" / "bench"
+    server_args: tuple[str, ...] = TUNED_SERVER_ARGS
     workers: dict[str, list[subprocess.Popen]] = field(default_factory=dict)  # by task queue
+
+    async def start(self) -> None:
+        _compiled_imports(self.log_dir / "pycache")
+        # LocalStack has no setting for server options: hand them to the one call it makes.
+        start_local = functools.partial(WorkflowEnvironment.start_local, dev_server_extra_args=list(self.server_args))
+        with mock.patch.object(WorkflowEnvironment, "start_local", start_local):
+            await super().start()
 
     def start_worker(self) -> subprocess.Popen | None:  # type: ignore[override]
         """LocalStack.start() starts the production worker here; the benchmark starts its
@@ -29,9 +53,15 @@ class BenchStack(LocalStack):
         return None
 
     def spawn_workers(
-        self, kind: WorkerKind, task_queue: str, count: int = 1, max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS
+        self,
+        kind: WorkerKind,
+        task_queue: str,
+        count: int = 1,
+        max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS,
+        unsandboxed: bool = False,
     ) -> list[subprocess.Popen]:
-        args = ["-m", "bench.worker", f"--kind={kind}", f"--task-queue={task_queue}", f"--max-cached-workflows={max_cached}"]
+        args = ["-m", "bench.worker", f"--kind={kind}", f"--task-queue={task_queue}"]
+        args += [f"--max-cached-workflows={max_cached}", *(["--unsandboxed"] if unsandboxed else [])]
         processes = [self._spawn(f"worker-{task_queue}-{n}", args) for n in range(count)]
         self.workers.setdefault(task_queue, []).extend(processes)
         return processes
@@ -58,6 +88,14 @@ class BenchStack(LocalStack):
         for task_queue, processes in self.workers.items():
             roles[f"worker {task_queue}"] = [psutil.Process(p.pid) for p in processes if p.poll() is None]
         return {role: sum(_cpu(p) for p in processes) for role, processes in roles.items()}
+
+
+def _compiled_imports(cache: Path) -> None:
+    """Lets the processes the stack starts cache compiled bytecode (under `cache`, not in the
+    tree), as an installed package has it. With PYTHONDONTWRITEBYTECODE and no .pyc, the
+    workflow sandbox would compile the workflow's source again for every workflow run."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
 
 
 def _role(process: psutil.Process) -> str | None:

@@ -42,7 +42,9 @@ async def load_order(order_id: str) -> OrderFacts:
 
 @activity.defn(name=ActivityName.reserve_quantities)
 async def reserve_quantities(request: ReservationRequest) -> QuantityReservation:
-    lines = [ReservationLine(line_id=line.line_id, requested=line.quantity, reserved=line.quantity) for line in request.lines]
+    lines = [
+        ReservationLine(line_id=line.line_id, requested=line.quantity, reserved=line.quantity) for line in request.lines
+    ]
     return QuantityReservation(return_id=request.return_id, lines=lines)
 
 
@@ -68,7 +70,9 @@ async def notify_shopper(notification: ShopperNotification) -> None:
 
 @activity.defn(name=ActivityName.restock_line)
 async def restock_line(request: DispositionRequest) -> RestockReceipt:
-    return RestockReceipt(restock_id=f"rs_{request.return_id}_{request.line_id}", sku=request.sku, quantity=request.quantity)
+    return RestockReceipt(
+        restock_id=f"rs_{request.return_id}_{request.line_id}", sku=request.sku, quantity=request.quantity
+    )
 
 
 def _disposition(disposition: Disposition) -> Callable[..., Any]:
@@ -82,7 +86,10 @@ def _disposition(disposition: Disposition) -> Callable[..., Any]:
 @activity.defn(name=ActivityName.refund_payment)
 async def refund_payment(request: RefundRequest) -> RefundReceipt:
     return RefundReceipt(
-        refund_id=f"re_{request.return_id}", amount=request.amount, currency=request.currency, status=RefundState.succeeded
+        refund_id=f"re_{request.return_id}",
+        amount=request.amount,
+        currency=request.currency,
+        status=RefundState.succeeded,
     )
 
 

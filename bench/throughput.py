@@ -10,21 +10,19 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.context import LANES, Bench, Lane, slug
+from bench.context import Bench, Lane
 from bench.driver import closed_loop, journey, percentiles, prepare_all
 from bench.flavors import HAPPY_PATH
 from bench.profiling import profiled
 
-BASELINE = "baseline"
-
 
 async def run(bench: Bench) -> dict[str, Any]:
-    lanes = [await bench.lane(name) for name in LANES]
+    lanes = [await bench.lane(name) for name in bench.config.variants]
     rounds: list[dict[str, Any]] = []
     for number in range(bench.config.rounds):
         for lane in lanes if number % 2 == 0 else reversed(lanes):
             rounds.append(await _timed_round(bench, lane, number))
-    result: dict[str, Any] = {"variants": _summary(rounds), "rounds": rounds}
+    result: dict[str, Any] = {"variants": _summary(rounds, reference=lanes[0].name), "rounds": rounds}
     result["scale_out"] = _ratio(rounds, "real x2", "real")
     if bench.config.profile:
         result["profiles"] = {lane.name: await _profiled_round(bench, lane) for lane in lanes}
@@ -33,7 +31,7 @@ async def run(bench: Bench) -> dict[str, Any]:
 
 async def _timed_round(bench: Bench, lane: Lane, number: int) -> dict[str, Any]:
     config = bench.config
-    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{slug(lane.name)}-{number}", config.returns))
+    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{lane.key}-{number}", config.returns))
     cpu_before = bench.stack.cpu_seconds()
     durations, seconds = await closed_loop(prepared, config.concurrency, lambda p: journey(lane.flavor, p, HAPPY_PATH))
     cpu_after = bench.stack.cpu_seconds()
@@ -57,13 +55,13 @@ def _roles(cpu_ms: dict[str, float], lane: Lane, bench: Bench) -> dict[str, floa
     return {role: round(ms, 2) for role, ms in roles.items()}
 
 
-def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(rounds: list[dict[str, Any]], reference: str) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in dict.fromkeys(r["variant"] for r in rounds):
         mine = [r for r in rounds if r["variant"] == name]
         summary[name] = {
             "returns_per_s": statistics.median(r["returns_per_s"] for r in mine),
-            "vs_baseline": _ratio(rounds, name, BASELINE),
+            "vs_baseline": _ratio(rounds, name, reference),
             "journey_p50_ms": statistics.median(r["journey_ms"]["p50"] for r in mine),
             "cpu_ms_per_return": {
                 role: round(statistics.median(r["cpu_ms_per_return"][role] for r in mine), 2)
@@ -83,8 +81,8 @@ def _ratio(rounds: list[dict[str, Any]], name: str, reference: str) -> float | N
 async def _profiled_round(bench: Bench, lane: Lane) -> dict[str, Any]:
     """One more round, untimed, with py-spy sampling this lane's workers."""
     config = bench.config
-    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{slug(lane.name)}-prof", config.returns))
-    output = bench.stack.log_dir / f"profile-{bench.run_id}-{slug(lane.name)}"
+    prepared = await prepare_all(lane.flavor, bench.return_ids(f"{lane.key}-prof", config.returns))
+    output = bench.stack.log_dir / f"profile-{bench.run_id}-{lane.key}"
     async with profiled([p.pid for p in lane.processes], output) as summary:
         await closed_loop(prepared, config.concurrency, lambda p: journey(lane.flavor, p, HAPPY_PATH))
     return summary

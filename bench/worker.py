@@ -1,11 +1,12 @@
 """A worker process for the benchmark: the production worker, or the same Worker around
 the stub activities or the baseline workflow, with a sticky-cache size of its own.
 
-    python -m bench.worker --kind real|stub|baseline --task-queue Q [--max-cached-workflows N]
+    python -m bench.worker --kind real|stub|baseline --task-queue Q [--max-cached-workflows N] [--unsandboxed]
 
 Every kind takes its Worker options from workers.main.build_worker, so all of them run
 with the production settings; only what a kind replaces (workflows, activities, and the
-baseline's default converter) and the cache size differ.
+baseline's default converter) and the cache size differ. `--unsandboxed` is an
+experiment: the same worker without the workflow sandbox.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal, get_args
 from unittest import mock
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import workers.main
 from bench import baseline, stubs
@@ -62,9 +63,12 @@ def _replaced(kind: WorkerKind) -> dict[str, Any]:
     return {}
 
 
-async def serve(kind: WorkerKind, settings: Settings, max_cached_workflows: int) -> None:
+async def serve(kind: WorkerKind, settings: Settings, max_cached_workflows: int, unsandboxed: bool) -> None:
     options, shop = production_options(await connect_for(kind, settings), settings)
-    worker = Worker(**{**options, **_replaced(kind), "max_cached_workflows": max_cached_workflows})
+    options.update(_replaced(kind), max_cached_workflows=max_cached_workflows)
+    if unsandboxed:
+        options["workflow_runner"] = UnsandboxedWorkflowRunner()
+    worker = Worker(**options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,10 +83,11 @@ def main() -> None:
     parser.add_argument("--kind", choices=WORKER_KINDS, required=True)
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--max-cached-workflows", type=int, default=DEFAULT_MAX_CACHED_WORKFLOWS)
+    parser.add_argument("--unsandboxed", action="store_true", help="run workflows without the sandbox (experiment)")
     args = parser.parse_args()
     settings = get_settings().model_copy(update={"task_queue": args.task_queue})
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(serve(args.kind, settings, args.max_cached_workflows))
+    asyncio.run(serve(args.kind, settings, args.max_cached_workflows, args.unsandboxed))
 
 
 if __name__ == "__main__":

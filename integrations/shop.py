@@ -215,6 +215,20 @@ class ShopPlatform:
             key=notification_idempotency_key(notification),
         )
 
+    async def complete_work_order(self, return_id: str, line_id: str, work_order_id: str, completed_by: str) -> str:
+        """Marks disposition work done; answers who confirmed it first (the platform keeps them).
+
+        The key is derived from the return, the line and the confirmer, so a repeated
+        confirmation is replayed, not recorded twice.
+        """
+        completion = await self._call(
+            "POST",
+            f"/v1/work_orders/{work_order_id}/completion",
+            body={"completed_by": completed_by},
+            key=line_step_key(return_id, line_id, f"completion:{completed_by}"),
+        )
+        return completion["completed_by"]
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

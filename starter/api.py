@@ -49,15 +49,11 @@ from starter.client import (
     DispositionConfirmation,
     Eligibility,
     EventDelivery,
-    InvalidReturnInput,
-    ReturnConflictError,
-    ReturnFilter,
-    ReturnNotFoundError,
-    ReturnPage,
     ReturnsClient,
-    ReturnStateError,
     actor_id,
 )
+from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from starter.visibility import ReturnFilter, ReturnPage
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -197,7 +193,7 @@ class Health(BaseModel):
 
 
 class FieldProblem(BaseModel):
-    location: str | None = Field(description="body, query, path or header; null when not known")
+    location: str | None = Field(default=None, description="body, query, path or header, when known")
     field: str
     message: str
 
@@ -211,7 +207,7 @@ class ApiError(BaseModel):
 
 
 _CODES = {
-    400: "bad_request",
+    400: "bad_request",  # a body that is not even JSON
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -233,6 +229,10 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ApiError, "description": _CODES[status]} for status in statuses}
 
 
+# FAILED_PRECONDITION: the return's worker can't run its code right now, so it can't answer a query.
+_TRY_AGAIN = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.FAILED_PRECONDITION})
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -248,7 +248,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidReturnInput)
     async def invalid_input(_: Request, error: InvalidReturnInput) -> JSONResponse:
-        problem = FieldProblem(location=None, field=error.field, message=error.message)
+        problem = FieldProblem(field=error.field, message=error.message)
         return _error(422, str(error), fields=[problem])
 
     @app.exception_handler(ReturnNotFoundError)
@@ -275,10 +275,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def temporal_failed(_: Request, error: RPCError) -> JSONResponse:
-        if error.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise error
-        log.warning("temporal unavailable", status=error.status.name)
-        return _error(503, "the workflow service is unavailable; try again")
+        if error.status in _TRY_AGAIN:
+            log.warning("temporal unavailable", status=error.status.name, message=error.message)
+            return _error(503, "the return can't be reached right now; try again")
+        log.error("temporal call failed", status=error.status.name, message=error.message)
+        return _error(500, "internal error")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -345,7 +346,7 @@ class RequestLog:
 
 # --- Routes ------------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1", responses=_documented(401, 403, 413, 422))
+router = APIRouter(prefix="/v1", responses=_documented(400, 401, 403, 413, 422))
 
 
 @router.post("/eligibility", tags=["storefront"], responses=_documented(502, 503))
@@ -373,7 +374,7 @@ async def start_return(request: ReturnRequest, _: Storefront, returns: Returns, 
     return await returns.status(request.return_id)
 
 
-@router.get("/returns", tags=["storefront", "operator"])
+@router.get("/returns", tags=["storefront", "warehouse", "operator"])
 async def list_returns(query: Annotated[ListQuery, Query()], _: AnyRole, returns: Returns) -> ReturnPage:
     """Returns matching every given filter (Temporal visibility), newest first, one page at a time."""
     return await returns.list_returns(query, page_size=query.page_size, page_token=query.page_token)
@@ -384,14 +385,14 @@ async def get_status(return_id: ReturnId, _: AnyRole, returns: Returns) -> Retur
     return await returns.status(return_id)
 
 
-@router.get("/returns/{return_id}/timeline", tags=["storefront", "operator"], responses=_documented(404))
+@router.get("/returns/{return_id}/timeline", tags=["storefront", "warehouse", "operator"], responses=_documented(404))
 async def get_timeline(return_id: ReturnId, _: AnyRole, returns: Returns) -> list[TimelineEntry]:
     return await returns.timeline(return_id)
 
 
 @router.post("/returns/{return_id}/cancel", tags=["storefront", "operator"], responses=_documented(404, 409))
 async def cancel(
-    return_id: ReturnId, body: ActionBody, role: ShopOrOperator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: ActionBody, role: ShopOrOperator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     """Cancels and compensates. With a storefront key the shopper cancels (only before the parcel ships)."""
     requested_by = "shopper" if role is Role.storefront else "operator"
@@ -401,7 +402,7 @@ async def cancel(
 
 @router.post("/returns/{return_id}/receipts", tags=["warehouse"], status_code=202, responses=_documented(404, 409))
 async def record_receipt(
-    return_id: ReturnId, body: ReceiptBody, role: Warehouse, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: ReceiptBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
 ) -> Accepted:
     """A parcel of this return arrived (several may); a repeated `receipt_id` counts once."""
     receipt = _as(ParcelReceipt, body, received_by=_actor(role, body.received_by, actor))
@@ -412,7 +413,7 @@ async def record_receipt(
 
 @router.post("/returns/{return_id}/inspection", tags=["warehouse"], status_code=202, responses=_documented(404, 409))
 async def record_inspection(
-    return_id: ReturnId, body: InspectionBody, role: Warehouse, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: InspectionBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
 ) -> Accepted:
     """A grade (with notes and photo URLs) for each open line, exactly once."""
     report = _as(InspectionReport, body, inspector=_actor(role, body.inspector, actor))
@@ -427,7 +428,7 @@ async def record_inspection(
     responses=_documented(404, 409, 502, 503),
 )
 async def confirm_disposition(
-    return_id: ReturnId, body: DispositionConfirmationBody, role: Warehouse, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: DispositionConfirmationBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
 ) -> DispositionConfirmation:
     """The line's disposition work (refurbishment, liquidation, ...) is done; repeating it is harmless."""
     confirmed_by = _actor(role, body.confirmed_by, actor)
@@ -438,7 +439,7 @@ async def confirm_disposition(
 
 @router.post("/returns/{return_id}/approve", tags=["operator"], responses=_documented(404, 409))
 async def approve(
-    return_id: ReturnId, body: ActionBody, role: Operator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     """Approves whatever the return waits for: a review, a lost parcel, a refund shortfall or failure."""
     action = _as(OperatorAction, body, actor=_actor(role, body.actor, actor))
@@ -447,7 +448,7 @@ async def approve(
 
 @router.post("/returns/{return_id}/reject", tags=["operator"], responses=_documented(404, 409))
 async def reject(
-    return_id: ReturnId, body: ActionBody, role: Operator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     action = _as(OperatorAction, body, actor=_actor(role, body.actor, actor))
     return await _acted(return_id, "reject", action, returns.reject(return_id, action))
@@ -455,7 +456,7 @@ async def reject(
 
 @router.post("/returns/{return_id}/retry", tags=["operator"], responses=_documented(404, 409))
 async def retry(
-    return_id: ReturnId, body: ActionBody, role: Operator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     """Runs the failed step again (its retries had run out)."""
     action = _as(OperatorAction, body, actor=_actor(role, body.actor, actor))
@@ -464,7 +465,7 @@ async def retry(
 
 @router.post("/returns/{return_id}/disposition-overrides", tags=["operator"], responses=_documented(404, 409))
 async def override_disposition(
-    return_id: ReturnId, body: DispositionOverrideBody, role: Operator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: DispositionOverrideBody, role: Operator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     """Sets a line's disposition, before it ran (before or after the inspection)."""
     override = _as(DispositionOverride, body, actor=_actor(role, body.actor, actor))
@@ -473,7 +474,7 @@ async def override_disposition(
 
 @router.post("/returns/{return_id}/deadline-extensions", tags=["operator"], responses=_documented(404, 409))
 async def extend_deadline(
-    return_id: ReturnId, body: DeadlineExtensionBody, role: Operator, actor: ActorHeader, returns: Returns
+    return_id: ReturnId, body: DeadlineExtensionBody, role: Operator, returns: Returns, actor: ActorHeader = None
 ) -> ReturnStatus:
     """Moves a running deadline (named in status.deadlines) later."""
     extension = _as(DeadlineExtension, body, actor=_actor(role, body.actor, actor))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from starter.client import ReturnNotFoundError, ReturnsClient
+from starter.client import ReturnsClient
+from starter.errors import ReturnNotFoundError
 from workflows.models import ReturnRequest
 
 

@@ -20,19 +20,15 @@ client and copied into each return it starts.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import (
     Client,
-    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -48,11 +44,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
-from integrations.shippo_webhooks import TrackUpdate
 from integrations.shop import ShopPlatform
-from integrations.stripe_webhooks import StripeRefundEvent
 from integrations.temporal_client import connect
-from starter.work_orders import WorkOrders
+from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from starter.visibility import (
+    ReturnFilter,
+    ReturnPage,
+    decode_page_token,
+    encode_page_token,
+    scoped,
+    summary_of,
+    tracking_number_query,
+)
 from workflows import rules
 from workflows.models import (
     CLOSED_STAGES,
@@ -62,7 +65,6 @@ from workflows.models import (
     DeclineReason,
     Disposition,
     DispositionOverride,
-    Identifier,
     InspectionReport,
     LineStatus,
     OperatorAction,
@@ -75,56 +77,28 @@ from workflows.models import (
     TimelineEntry,
 )
 from workflows.policy import ReturnPolicy, load_policy
-from workflows.return_workflow import WORKFLOW_ID_PREFIX, ReturnWorkflow, workflow_id_for
-from workflows.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION, ORDER_ID, RETURN_STAGE, TRACKING_NUMBER
+from workflows.return_workflow import ReturnWorkflow, workflow_id_for
+from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
+
+if TYPE_CHECKING:  # the vendors' SDKs are slow to import; the console needs neither
+    from integrations.shippo_webhooks import TrackUpdate
+    from integrations.stripe_webhooks import StripeRefundEvent
 
 # Who acted, as the timeline shows it: `<role>:<name>`, within the contract's 64 characters.
 ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
-# Tracking numbers go into a visibility query: anything else is not a parcel of ours.
-_TRACKING_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 T = TypeVar("T")
-_RETURN_WORKFLOWS = f"WorkflowType = '{ReturnWorkflow.__name__}'"
+
+
+def has_reached(current: Stage, target: Stage) -> bool:
+    """Whether a return in `current` is done waiting for `target`: there, past it, or closed."""
+    if current is target or current in CLOSED_STAGES:
+        return True
+    return target not in CLOSED_STAGES and rules.is_at_or_past(current, target)
 
 
 def actor_id(role: str, name: str) -> str:
     """How the timeline names who acted: `operator:kim`, `warehouse:dock-7`."""
     return f"{role}:{name}"
-
-
-# --- Errors ------------------------------------------------------------------------------
-
-
-class ReturnNotFoundError(LookupError):
-    def __init__(self, return_id: str):
-        super().__init__(f"no return with id {return_id!r}")
-        self.return_id = return_id
-
-
-class ReturnConflictError(RuntimeError):
-    """A return with this id exists, started from a different request."""
-
-    def __init__(self, return_id: str):
-        super().__init__(f"return {return_id} already exists with a different request")
-        self.return_id = return_id
-
-
-class ReturnStateError(RuntimeError):
-    """The return exists, but its current stage refuses this event."""
-
-    def __init__(self, return_id: str, stage: Stage, message: str):
-        super().__init__(f"return {return_id} is {stage.value}: {message}")
-        self.return_id = return_id
-        self.stage = stage
-        self.reason = message
-
-
-class InvalidReturnInput(ValueError):
-    """Well-formed input that does not fit: an unknown line or order, a bad query. Nothing was sent."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # --- What the client answers besides the workflow's own models ------------------------------
@@ -147,56 +121,6 @@ class Eligibility(_Answer):
     lines: list[LineEligibility]
     review_reason: str | None = Field(description="why an operator would have to approve first; null: no review")
     policy_version: str
-
-
-class ReturnFilter(_Answer):
-    """A listing's filters; all given ones must hold."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    stage: Stage | None = None
-    order_id: Identifier | None = None
-    customer_id: Identifier | None = None
-    needs_attention: bool = Field(default=False, description="only returns waiting for an operator")
-    older_than_days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
-        default=None, description="only open returns started more than this many days ago"
-    )
-
-    def visibility_query(self, now: datetime) -> str:
-        # Identifier's pattern admits no quote, so values are safe to put between quotes.
-        clauses = [
-            f"{key.name} = '{value}'"
-            for key, value in (
-                (RETURN_STAGE, self.stage and self.stage.value),
-                (ORDER_ID, self.order_id),
-                (CUSTOMER_ID, self.customer_id),
-                (NEEDS_ATTENTION, "true" if self.needs_attention else None),
-            )
-            if value
-        ]
-        if self.older_than_days is not None:
-            started_before = now - timedelta(days=self.older_than_days)
-            clauses.append(f"ExecutionStatus = 'Running' AND StartTime < '{started_before.isoformat()}'")
-        return " AND ".join(clauses)
-
-
-class ReturnSummary(_Answer):
-    """A return as visibility shows it: no query to the workflow, so listing stays cheap."""
-
-    return_id: str
-    stage: Stage | None
-    order_id: str | None
-    customer_id: str | None
-    tracking_number: str | None
-    needs_attention: bool
-    running: bool
-    started_at: datetime
-    closed_at: datetime | None
-
-
-class ReturnPage(_Answer):
-    returns: list[ReturnSummary]
-    next_page_token: str | None = Field(description="pass as page_token for the next page; null: last page")
 
 
 class DeliveryOutcome(StrEnum):
@@ -239,7 +163,6 @@ class ReturnsClient:
         self._settings = settings
         self._policy = policy or load_policy(settings.return_policy_file)
         self._shop = shop or ShopPlatform(settings)
-        self._work_orders = WorkOrders(settings)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> ReturnsClient:
@@ -248,7 +171,6 @@ class ReturnsClient:
 
     async def aclose(self) -> None:
         await self._shop.aclose()
-        await self._work_orders.aclose()
 
     @property
     def temporal(self) -> Client:
@@ -339,9 +261,8 @@ class ReturnsClient:
 
     async def search_returns(self, query: str, *, page_size: int = 50, page_token: str | None = None) -> ReturnPage:
         """One page of returns matching a visibility query over our search attributes."""
-        scoped = f"{_RETURN_WORKFLOWS} AND ({query})" if query.strip() else _RETURN_WORKFLOWS
         executions = self._client.list_workflows(
-            scoped, page_size=page_size, next_page_token=_decode_page_token(page_token)
+            scoped(query), page_size=page_size, next_page_token=decode_page_token(page_token)
         )
         try:
             await executions.fetch_next_page()
@@ -351,15 +272,14 @@ class ReturnsClient:
             raise
         token = executions.next_page_token
         return ReturnPage(
-            returns=[_summary(execution) for execution in executions.current_page or []],
-            next_page_token=base64.urlsafe_b64encode(token).decode() if token else None,
+            returns=[summary_of(execution) for execution in executions.current_page or []],
+            next_page_token=encode_page_token(token) if token else None,
         )
 
     async def find_return_by_tracking_number(self, tracking_number: str) -> str | None:
-        if not _TRACKING_NUMBER.fullmatch(tracking_number):
-            return None
-        page = await self.search_returns(f"{TRACKING_NUMBER.name} = '{tracking_number}'", page_size=1)
-        return page.returns[0].return_id if page.returns else None
+        query = tracking_number_query(tracking_number)
+        page = await self.search_returns(query, page_size=1) if query else None
+        return page.returns[0].return_id if page and page.returns else None
 
     # --- Events: carrier, warehouse, payments ------------------------------------------------
 
@@ -389,7 +309,7 @@ class ReturnsClient:
     async def confirm_disposition(self, return_id: str, line_id: str, confirmed_by: str) -> DispositionConfirmation:
         """The warehouse confirms a line's disposition work order is done (refurbished, shipped...).
 
-        The shop platform records it; the return itself is not told (see docs/api.md).
+        The shop platform records it; the return itself is not told (no signal for it yet).
         """
         status = await self.status(return_id)
         line = _line(status, line_id)
@@ -397,7 +317,7 @@ class ReturnsClient:
             raise ReturnStateError(return_id, status.stage, f"no disposition work has been ordered for {line_id}")
         if line.disposition is Disposition.restock:
             raise ReturnStateError(return_id, status.stage, f"{line_id} was restocked: there is no work to confirm")
-        first = await self._work_orders.complete(return_id, line_id, line.disposition_work_id, confirmed_by)
+        first = await self._shop.complete_work_order(return_id, line_id, line.disposition_work_id, confirmed_by)
         return DispositionConfirmation(
             return_id=return_id,
             line_id=line_id,
@@ -446,7 +366,7 @@ class ReturnsClient:
         deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
         while True:
             status = await self.status(return_id)
-            if rules.is_at_or_past(status.stage, stage) or status.stage in CLOSED_STAGES:
+            if has_reached(status.stage, stage):
                 return status
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"return {return_id} still {status.stage.value} after {timeout}")
@@ -509,28 +429,3 @@ def _line(status: ReturnStatus, line_id: str) -> LineStatus:
         if line.line_id == line_id:
             return line
     raise InvalidReturnInput("line_id", f"return {status.return_id} has no line {line_id}")
-
-
-def _summary(execution: WorkflowExecution) -> ReturnSummary:
-    attributes = execution.typed_search_attributes
-    stage = attributes.get(RETURN_STAGE)
-    return ReturnSummary(
-        return_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-        stage=Stage(stage) if stage else None,
-        order_id=attributes.get(ORDER_ID),
-        customer_id=attributes.get(CUSTOMER_ID),
-        tracking_number=attributes.get(TRACKING_NUMBER),
-        needs_attention=attributes.get(NEEDS_ATTENTION) == "true",
-        running=execution.status == WorkflowExecutionStatus.RUNNING,
-        started_at=execution.start_time,
-        closed_at=execution.close_time,
-    )
-
-
-def _decode_page_token(token: str | None) -> bytes | None:
-    if token is None:
-        return None
-    try:
-        return base64.urlsafe_b64decode(token.encode())
-    except (binascii.Error, ValueError) as error:
-        raise InvalidReturnInput("page_token", "not a page token this API gave out") from error

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,14 +36,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from integrations.log_config import configure_logging
 from starter.client import (
     ActorName,
-    InvalidReturnInput,
-    ReturnFilter,
-    ReturnNotFoundError,
     ReturnsClient,
-    ReturnStateError,
-    ReturnSummary,
     actor_id,
 )
+from starter.errors import InvalidReturnInput, ReturnNotFoundError, ReturnStateError
+from starter.visibility import ReturnFilter, ReturnSummary
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -68,7 +66,7 @@ def _age(since: datetime, now: datetime) -> str:
     return f"{days}d{hours:02d}h" if days else f"{hours}h{minutes % 60:02d}m"
 
 
-def print_table(returns: list[ReturnSummary]) -> None:
+def _print_table(returns: list[ReturnSummary]) -> None:
     now = datetime.now(UTC)
     rows = [("RETURN", "STAGE", "ATTENTION", "ORDER", "CUSTOMER", "AGE", "STARTED")]
     rows += [
@@ -88,7 +86,7 @@ def print_table(returns: list[ReturnSummary]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def print_status(status: ReturnStatus) -> None:
+def _print_status(status: ReturnStatus) -> None:
     print(f"Return {status.return_id}  order {status.order_id}  customer {status.customer_id}")
     print(f"Stage {status.stage.value}  method {status.method.value}  policy {status.policy_version}")
     if attention := status.attention:
@@ -127,7 +125,7 @@ async def list_command(client: ReturnsClient, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(page)
         return EXIT_OK
-    print_table(page.returns)
+    _print_table(page.returns)
     if page.next_page_token:
         print(f"(more than {args.limit}; narrow the filters or raise --limit)")
     return EXIT_OK
@@ -138,7 +136,7 @@ async def show_command(client: ReturnsClient, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(status)
     else:
-        print_status(status)
+        _print_status(status)
     return EXIT_OK
 
 
@@ -203,7 +201,7 @@ async def _act_on_many(client: ReturnsClient, action: Action, payload: OperatorA
     if not targets:
         print("no open return matches")
         return EXIT_OK
-    print_table(targets)
+    _print_table(targets)
     if not args.yes and not _confirm(f"{action.verb} these {len(targets)} return(s)?"):
         print("nothing done")
         return EXIT_NOT_CONFIRMED
@@ -311,6 +309,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `returnsctl list | head` ends quietly, like other tools
     configure_logging("WARNING")
     sys.exit(asyncio.run(_run(build_parser().parse_args())))
 

@@ -4,17 +4,21 @@ Used by `make run` (after the stack is up) and by the end-to-end tests. The shop
 warehouse call the HTTP API with their role's key; the carrier's scans arrive as signed
 Shippo webhooks. Before that it plays the shop's checkout on the sandboxes: it seeds the
 order in the shop sandbox and charges the shopper in the Stripe sandbox.
+
+    python -m starter.demo checkout R-1001 > request.json   # against `make run`'s stack: an order, paid
+    python -m starter.demo scan R-1001 DELIVERED             # the carrier's scan, as Shippo posts it
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
@@ -22,9 +26,8 @@ from pydantic import SecretStr
 from integrations.settings import Settings
 from integrations.shippo_webhooks import SIGNATURE_HEADER as SHIPPO_SIGNATURE_HEADER
 from integrations.stripe_payments import StripePayments
-from workflows import rules
+from starter.client import has_reached
 from workflows.models import (
-    CLOSED_STAGES,
     Address,
     Grade,
     OrderFacts,
@@ -36,6 +39,9 @@ from workflows.models import (
     Stage,
     TrackingStatus,
 )
+
+if TYPE_CHECKING:
+    from starter.local_stack import LocalStack
 
 SHOPPER = Address(
     name="Ada Shopper", street1="965 Mission St", city="San Francisco", state="CA", zip="94103", country="US"
@@ -102,16 +108,20 @@ async def charge_shopper(settings: Settings, amount: int = DEMO_ORDER_TOTAL) -> 
     return await StripePayments(settings).create_test_payment(amount=amount, currency="USD")
 
 
+async def checkout(settings: Settings, return_id: str) -> ReturnRequest:
+    """The shop's checkout, played on the sandboxes: the order seeded and paid; answers the request to return it."""
+    request = demo_request(return_id, await charge_shopper(settings))
+    await seed_order(settings, demo_order(request.order_id, request.customer_id))
+    return request
+
+
 async def run_demo(settings: Settings, api_url: str, *, return_id: str | None = None) -> ReturnStatus:
     """Seeds an order and charges the shopper (the shop's checkout), then drives one return through
     the doors: the storefront and the warehouse over HTTP, the carrier through signed Shippo webhooks."""
     return_id = return_id or f"DEMO-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    request = demo_request(return_id, await charge_shopper(settings))
-    await seed_order(settings, demo_order(request.order_id, request.customer_id))
-    storefront, warehouse = (
-        role_headers(settings, "storefront", "shop-web"),
-        role_headers(settings, "warehouse", "dock-7"),
-    )
+    request = await checkout(settings, return_id)
+    storefront = role_headers(settings, "storefront", "shop-web")
+    warehouse = role_headers(settings, "warehouse", "dock-7")
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
         (await api.post("/v1/returns", json=request.model_dump(mode="json"), headers=storefront)).raise_for_status()
         status = await wait_for_stage(api, return_id, Stage.label_issued, storefront)
@@ -146,7 +156,7 @@ async def wait_for_stage(
     while True:
         response = await api.get(f"/v1/returns/{return_id}", headers=headers)
         status = ReturnStatus.model_validate_json(response.raise_for_status().content)
-        if rules.is_at_or_past(status.stage, stage) or status.stage in CLOSED_STAGES:
+        if has_reached(status.stage, stage):
             return status
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"return {return_id} still {status.stage.value} after {timeout} s")
@@ -190,3 +200,37 @@ def print_outcome(status: ReturnStatus) -> None:
         print(f"Label: {status.label.label_url} (tracking {status.label.tracking_number})")
     if refund := status.refund:
         print(f"Refund: {refund.refund_id}, {refund.amount} {refund.currency} ({refund.status.value})")
+
+
+async def _scan(stack: LocalStack, return_id: str, scan: TrackingStatus) -> None:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        headers = role_headers(stack.settings, "storefront", "shop-web")
+        response = await api.get(f"/v1/returns/{return_id}", headers=headers)
+        status = ReturnStatus.model_validate_json(response.raise_for_status().content)
+        if status.label is None:
+            raise SystemExit(f"return {return_id} has no label ({status.stage.value})")
+        await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
+
+
+def main() -> None:
+    """Plays the shop's checkout or the carrier against the `make run` stack, to try the API by hand."""
+    from starter.local_stack import LocalStack  # here: local_stack imports this module
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("checkout", help="seed and pay an order; print the request that returns it").add_argument(
+        "return_id"
+    )
+    scan = commands.add_parser("scan", help="the carrier scans the return's parcel; Shippo posts the webhook")
+    scan.add_argument("return_id")
+    scan.add_argument("status", type=TrackingStatus, choices=list(TrackingStatus), metavar="STATUS")
+    args = parser.parse_args()
+    stack = LocalStack()  # its ports and keys; nothing is started
+    if args.command == "checkout":
+        print(asyncio.run(checkout(stack.settings, args.return_id)).model_dump_json(indent=2))
+    else:
+        asyncio.run(_scan(stack, args.return_id, args.status))
+
+
+if __name__ == "__main__":
+    main()

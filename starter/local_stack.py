@@ -23,6 +23,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from pydantic import SecretStr
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from integrations.log_config import configure_logging
@@ -61,6 +64,7 @@ class LocalStack:
     ports: Ports = field(default_factory=Ports)
     db_file: Path | None = None  # None: Temporal keeps its state in memory
     ui: bool = True
+    api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
     log_dir: Path = ROOT / ".run"
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
@@ -106,10 +110,12 @@ class LocalStack:
             dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
             dev_server_database_filename=str(self.db_file) if self.db_file else None,
         )
+        await _register_missing_search_attributes(self._env.client)
         await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
         self.start_worker()
-        self._spawn("api", ["-m", "starter.api"])
-        await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
+        if self.api:
+            self._spawn("api", ["-m", "starter.api"])
+            await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
 
     def start_worker(self) -> subprocess.Popen:
         return self._spawn("worker", ["-m", "workers.main"])
@@ -168,6 +174,22 @@ class LocalStack:
                     if asyncio.get_running_loop().time() > deadline:
                         raise RuntimeError(f"{name} did not start; see {self.log_dir}/{log_name}.log") from error
                     await asyncio.sleep(0.1)
+
+
+async def _register_missing_search_attributes(client: Client) -> None:
+    """A state file (.run/temporal.db) from an older version lacks the attributes added since,
+    and the dev server's `--search-attribute` flags don't add them to it: add them here."""
+    namespace = client.namespace
+    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
 
 
 def _environment(settings: Settings) -> dict[str, str]:

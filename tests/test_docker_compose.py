@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "sandboxes", "worker"}
+SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "sandboxes", "api", "worker"}
 
 
 def _compose() -> dict:
@@ -24,7 +24,7 @@ def test_compose_names_every_service_the_readme_mentions() -> None:
 def test_app_services_run_installed_entry_points_against_the_compose_network() -> None:
     compose = _compose()
     scripts = (ROOT / "pyproject.toml").read_text()
-    for name in ("sandboxes", "worker"):
+    for name in ("sandboxes", "api", "worker"):
         service = compose["services"][name]
         assert service["command"][0] in scripts
         assert service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
