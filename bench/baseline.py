@@ -2,8 +2,8 @@
 
 It has the Temporal shape of ReturnWorkflow's happy path and nothing else: the same nine
 activities in the same order (four before the label, a notification, one per line after
-the inspection, the refund, a notification) with the same timeout and retry options, the
-same three signals and a status query. Its messages are plain dicts on the default
+the inspection, the refund, a notification) with the same timeouts (steps heartbeat,
+notifications don't), the same three signals and a status query. Its messages are plain dicts on the default
 converter, its activities do nothing, and it has no timers, search attributes, timeline
 or logging. The benchmark compares ReturnWorkflow with it, side by side in one run.
 """
@@ -17,19 +17,28 @@ from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     # The real workflow's step options, so the server stores and schedules the same thing.
-    from workflows.return_workflow import _STEP_RETRY, _STEP_TIMEOUT
+    from workflows.return_workflow import _STEP_HEARTBEAT, _STEP_RETRY, _STEP_TIMEOUT
 
 WORKFLOW_NAME = "BaselineReturn"
-LABEL_NOTIFICATION = "notify_shopper"  # scheduled once the label is out: the return takes scans
+NOTIFICATION = "notify_shopper"  # the first is scheduled once the label is out: the return takes scans
 _BEFORE_LABEL = ("load_order", "reserve_quantities", "buy_return_label", "register_tracking")
-_AFTER_INSPECTION = ("restock_line", "dispose_recycle")  # one per line of the demo return
-_RESOLUTION = ("refund_payment", "notify_shopper")
-_STAGES = ("requested", "label_issued", "in_transit", "delivered", "inspecting", "resolving", "completed")
+_AFTER_INSPECTION = ("restock_line", "dispose_recycle", "refund_payment")  # a disposition per line
+_STAGES = ("requested", "label_issued", "in_transit", "delivered", "inspecting", "completed")
 _SCAN_STAGES = {"TRANSIT": "in_transit", "DELIVERED": "delivered"}
 
 
 async def _step(name: str, return_id: str) -> None:
-    await workflow.execute_activity(name, return_id, start_to_close_timeout=_STEP_TIMEOUT, retry_policy=_STEP_RETRY)
+    await workflow.execute_activity(
+        name,
+        return_id,
+        start_to_close_timeout=_STEP_TIMEOUT,
+        heartbeat_timeout=_STEP_HEARTBEAT,
+        retry_policy=_STEP_RETRY,
+    )
+
+
+async def _notify(return_id: str) -> None:
+    await workflow.execute_activity(NOTIFICATION, return_id, start_to_close_timeout=_STEP_TIMEOUT)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -44,15 +53,13 @@ class BaselineReturn:
         for name in _BEFORE_LABEL:
             await _step(name, return_id)
         self._stage = "label_issued"
-        await _step(LABEL_NOTIFICATION, return_id)
+        await _notify(return_id)
         # The same three waits as ReturnWorkflow: first scan, delivery, inspection.
         for stage in ("in_transit", "delivered", "inspecting"):
             await workflow.wait_condition(lambda stage=stage: self._reached(stage))
         for name in _AFTER_INSPECTION:
             await _step(name, return_id)
-        self._stage = "resolving"
-        for name in _RESOLUTION:
-            await _step(name, return_id)
+        await _notify(return_id)
         self._stage = "completed"
         return self.status()
 
@@ -87,4 +94,4 @@ def _noop(name: str) -> Callable[..., Any]:
     return noop
 
 
-ACTIVITIES = [_noop(name) for name in dict.fromkeys(_BEFORE_LABEL + _AFTER_INSPECTION + _RESOLUTION)]
+ACTIVITIES = [_noop(name) for name in (*_BEFORE_LABEL, *_AFTER_INSPECTION, NOTIFICATION)]

@@ -20,7 +20,8 @@ class BenchConfig:
     warmup: int = 4  # returns per worker before anything is timed
     latency_samples: int = 20  # returns per variant, one at a time, four timed events each
     open_levels: tuple[int, ...] = (50, 200)  # open returns at which worker memory is read
-    small_cache: int = 50  # max_cached_workflows of the worker that must evict
+    small_cache: int = 25  # max_cached_workflows of the worker that must evict (below the first level)
+    settle_seconds: float = 1.0  # pause before a worker's memory is read
     deadline_seconds: float = 2.0  # the one short deadline of each history branch
     phases: tuple[str, ...] = PHASES
     variants: tuple[str, ...] = VARIANTS  # throughput; the first is the reference of the ratios
@@ -30,4 +31,14 @@ class BenchConfig:
     output: Path = ROOT / ".run" / "bench" / "results.json"
 
 
-QUICK = BenchConfig(returns=6, rounds=1, concurrency=3, warmup=1, latency_samples=2, open_levels=(8, 16), small_cache=4)
+# Every phase and variant, each with a handful of returns: proves the harness, measures little.
+QUICK = BenchConfig(
+    returns=4,
+    rounds=1,
+    concurrency=4,
+    warmup=1,
+    latency_samples=2,
+    open_levels=(5, 10),
+    small_cache=3,
+    settle_seconds=0.2,
+)

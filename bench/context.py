@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ class LaneSpec:
     kind: WorkerKind
     workers: int = 1  # processes on the lane's task queue
     unsandboxed: bool = False  # an experiment: the workflow sandbox off
+    door: bool = True  # real returns through ReturnsClient; False: started and signalled directly
 
 
 # Variants by name. Latency and history reuse the workers of `baseline` and `real`.
@@ -37,6 +38,7 @@ LANES: dict[str, LaneSpec] = {
     "baseline unsandboxed": LaneSpec("baseline", unsandboxed=True),
     "stub unsandboxed": LaneSpec("stub", unsandboxed=True),
     "real unsandboxed": LaneSpec("real", unsandboxed=True),
+    "real raw": LaneSpec("real", door=False),
 }
 
 
@@ -57,7 +59,7 @@ class Bench:
     plain: Client  # default converter, for the baseline
     policy: ReturnPolicy
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
-    _lanes: dict[str, Lane] = field(default_factory=dict)
+    _lanes: dict[str, asyncio.Task[Lane]] = field(default_factory=dict)
 
     @classmethod
     async def connect(cls, stack: BenchStack, config: BenchConfig) -> Bench:
@@ -76,37 +78,46 @@ class Bench:
         name: str | None = None,
         policy: ReturnPolicy | None = None,
         request_changes: Mapping[str, Any] | None = None,
+        door: bool = True,
     ) -> Flavor:
         if kind == "baseline":
             return BaselineFlavor(name or kind, self.plain, task_queue)
         settings = self.stack.settings.model_copy(update={"task_queue": task_queue})
-        door = ReturnsClient(self.temporal, settings, policy=policy or self.policy)
-        return ReturnFlavor(name or kind, door, request_changes=request_changes or {})
+        client = ReturnsClient(self.temporal, settings, policy=policy or self.policy)
+        return ReturnFlavor(name or kind, client, door=door, request_changes=request_changes or {})
 
     def spawn(self, name: str, *, max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS, queue: str | None = None) -> Lane:
         """The worker processes of variant `name` on a task queue of their own."""
         spec, key = LANES[name], slug(queue or name)
         task_queue = f"bench-{self.run_id}-{key}"
         processes = self.stack.spawn_workers(spec.kind, task_queue, spec.workers, max_cached, spec.unsandboxed)
-        return Lane(name, key, task_queue, self.flavor(spec.kind, task_queue, name=name), processes)
+        flavor = self.flavor(spec.kind, task_queue, name=name, door=spec.door)
+        return Lane(name, key, task_queue, flavor, processes)
 
     async def lane(self, name: str) -> Lane:
-        """The workers of a throughput variant, started and warmed up at first use."""
+        """The workers of a variant, started and warmed up at first use (once, however many
+        callers ask at the same time)."""
         if name not in self._lanes:
-            lane = self.spawn(name)
-            await self.warm_up(lane)
-            self._lanes[name] = lane
-        return self._lanes[name]
+            self._lanes[name] = asyncio.create_task(self._warm_lane(name))
+        return await self._lanes[name]
 
-    async def warm_up(self, lane: Lane) -> None:
+    async def lanes(self, names: Sequence[str]) -> list[Lane]:
+        """Several lanes, started side by side (worker start-up is mostly imports)."""
+        return list(await asyncio.gather(*(self.lane(name) for name in names)))
+
+    async def _warm_lane(self, name: str) -> Lane:
+        lane = self.spawn(name)
+        await self.warm_up(lane.flavor, lane.key, self.config.warmup * len(lane.processes))
+        return lane
+
+    async def warm_up(self, flavor: Flavor, key: str, count: int) -> None:
         """Whole journeys before anything is timed: imports, connections, first-use caches."""
-        count = self.config.warmup * len(lane.processes)
-        prepared = await prepare_all(lane.flavor, self.return_ids(f"{lane.key}-warm", count))
-        await closed_loop(prepared, count, lambda p: journey(lane.flavor, p, HAPPY_PATH))
+        prepared = await prepare_all(flavor, self.return_ids(f"{key}-warm", count))
+        await closed_loop(prepared, count, lambda p: journey(flavor, p, HAPPY_PATH))
 
-    async def settle(self, seconds: float = 1.0) -> None:
+    async def settle(self) -> None:
         """Lets the worker finish what a burst left behind before its memory is read."""
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(self.config.settle_seconds)
 
 
 def slug(name: str) -> str:

@@ -3,7 +3,8 @@
 A journey is told in neutral events (`Scan`, `Receipt`, `Inspection`); each flavor turns
 them into its own messages. `ReturnFlavor` drives the real ReturnWorkflow, through the
 client library (ReturnsClient, what a shop's backend uses) or with raw signals;
-`BaselineFlavor` drives bench.baseline.BaselineReturn with plain dicts.
+`HttpFlavor` through the HTTP API; `BaselineFlavor` drives bench.baseline.BaselineReturn
+with plain dicts.
 """
 
 from __future__ import annotations
@@ -11,15 +12,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any, Protocol
 
+import httpx
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
 from bench import baseline
 from bench.history import is_activity_scheduled, is_completion, upserted_keyword
 from starter.client import ReturnsClient
-from starter.demo import DEMO_GRADES, DEMO_LINES, charge_shopper, demo_order, demo_request, seed_order
+from starter.demo import (
+    DEMO_GRADES,
+    DEMO_LINES,
+    charge_shopper,
+    demo_order,
+    demo_request,
+    post_shippo_webhook,
+    role_headers,
+    seed_order,
+)
 from workflows import rules
 from workflows.models import (
     CarrierScan,
@@ -29,6 +41,7 @@ from workflows.models import (
     ParcelReceipt,
     ReceivedLine,
     ReturnRequest,
+    ReturnStatus,
     Stage,
     StartReturn,
     TrackingStatus,
@@ -103,8 +116,9 @@ class Flavor(Protocol):
 
     async def start(self, prepared: Any) -> WorkflowHandle: ...
 
-    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
-        """Delivers the journey's `n`th event (n makes event ids unique)."""
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> float:
+        """Delivers the journey's `n`th event (n makes event ids unique); answers the moment
+        (perf_counter) it left its sender, after whatever the sender does first on its own."""
 
     async def view(self, handle: WorkflowHandle) -> View: ...
 
@@ -122,11 +136,37 @@ def _stage_set(stage: Stage) -> Any:
     return matches
 
 
+Message = CarrierScan | ParcelReceipt | InspectionReport
+
+
+def message(event: Event, return_id: str, n: int) -> Message:
+    """The contract's message for an event."""
+    if isinstance(event, Scan):
+        return CarrierScan(event_id=f"{return_id}-{n}", status=event.status, occurred_at=datetime.now(UTC))
+    if isinstance(event, Receipt):
+        lines = [ReceivedLine(line_id=k, quantity=v) for k, v in event.quantities.items()]
+        return ParcelReceipt(receipt_id=f"{return_id}-{n}", received_by="dock-1", lines=lines)
+    lines = [LineInspection(line_id=k, grade=v) for k, v in event.grades.items()]
+    return InspectionReport(inspector="dock-1", lines=lines)
+
+
+# Per message: the workflow's signal, and the ReturnsClient method that checks and sends it.
+_SIGNALS: dict[type, tuple[Any, str]] = {
+    CarrierScan: (ReturnWorkflow.carrier_scan, "record_carrier_scan"),
+    ParcelReceipt: (ReturnWorkflow.parcel_received, "record_receipt"),
+    InspectionReport: (ReturnWorkflow.inspection_recorded, "record_inspection"),
+}
+
+
+def return_id_of(handle: WorkflowHandle) -> str:
+    return handle.id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
 @dataclass
 class ReturnFlavor:
-    """The real ReturnWorkflow. `door=True` goes through ReturnsClient (its checks: a describe
-    per event, a status query before a receipt or an inspection, a `request` query after a
-    start); `door=False` starts and signals the workflow directly."""
+    """The real ReturnWorkflow. `door=True` goes through ReturnsClient (its start sets the
+    search attributes; its checks add a describe before each signal and a status query
+    before a receipt or an inspection); `door=False` starts and signals the workflow directly."""
 
     name: str
     client: ReturnsClient
@@ -156,28 +196,80 @@ class ReturnFlavor:
             )
         return self.client.temporal.get_workflow_handle(workflow_id)
 
-    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
-        return_id = handle.id.removeprefix(WORKFLOW_ID_PREFIX)
-        if isinstance(event, Scan):
-            scan = CarrierScan(event_id=f"{return_id}-{n}", status=event.status, occurred_at=datetime.now(UTC))
-            if self.door:
-                return await self.client.record_carrier_scan(return_id, scan)
-            return await handle.signal(ReturnWorkflow.carrier_scan, scan)
-        if isinstance(event, Receipt):
-            lines = [ReceivedLine(line_id=k, quantity=v) for k, v in event.quantities.items()]
-            receipt = ParcelReceipt(receipt_id=f"{return_id}-{n}", received_by="dock-1", lines=lines)
-            if self.door:
-                return await self.client.record_receipt(return_id, receipt)
-            return await handle.signal(ReturnWorkflow.parcel_received, receipt)
-        lines = [LineInspection(line_id=k, grade=v) for k, v in event.grades.items()]
-        report = InspectionReport(inspector="dock-1", lines=lines)
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> float:
+        return_id = return_id_of(handle)
+        payload = message(event, return_id, n)
+        signal, door_method = _SIGNALS[type(payload)]
+        sent = perf_counter()
         if self.door:
-            return await self.client.record_inspection(return_id, report)
-        return await handle.signal(ReturnWorkflow.inspection_recorded, report)
+            await getattr(self.client, door_method)(return_id, payload)
+        else:
+            await handle.signal(signal, payload)
+        return sent
 
     async def view(self, handle: WorkflowHandle) -> View:
-        status = await handle.query(ReturnWorkflow.status)
-        return View(stage=status.stage, received=any(line.received_quantity for line in status.lines))
+        return _view(await handle.query(ReturnWorkflow.status))
+
+
+@dataclass
+class HttpFlavor:
+    """The real ReturnWorkflow through the HTTP API, as the production worker and API of
+    LocalStack serve it: the storefront and the warehouse with their keys, the carrier's
+    scans as signed Shippo webhooks (the scan is registered with the Shippo sandbox first,
+    as the carrier does, before the clock starts)."""
+
+    name: str
+    returns: ReturnFlavor  # prepares the same returns; its client follows their histories
+    api: httpx.AsyncClient  # base_url: the API
+    label_ready = staticmethod(_stage_set(Stage.label_issued))
+    done = staticmethod(_stage_set(Stage.completed))
+
+    async def prepare(self, return_id: str) -> ReturnRequest:
+        return await self.returns.prepare(return_id)
+
+    async def start(self, prepared: ReturnRequest) -> WorkflowHandle:
+        body = prepared.model_dump(mode="json")
+        (await self.api.post("/v1/returns", json=body, headers=self._headers("storefront"))).raise_for_status()
+        return self.returns.client.temporal.get_workflow_handle(workflow_id_for(prepared.return_id))
+
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> float:
+        return_id = return_id_of(handle)
+        if isinstance(event, Scan):
+            track = await self._carrier_scans(return_id, event.status)
+            sent = perf_counter()
+            webhook = {"event": "track_updated", "test": True, "data": track}
+            (await post_shippo_webhook(self.api, self.returns.client.settings, webhook)).raise_for_status()
+            return sent
+        path = "receipts" if isinstance(event, Receipt) else "inspection"
+        body = message(event, return_id, n).model_dump(mode="json")
+        sent = perf_counter()
+        response = await self.api.post(f"/v1/returns/{return_id}/{path}", json=body, headers=self._headers("warehouse"))
+        response.raise_for_status()
+        return sent
+
+    async def view(self, handle: WorkflowHandle) -> View:
+        return _view(await self._status(return_id_of(handle)))
+
+    async def _status(self, return_id: str) -> ReturnStatus:
+        response = await self.api.get(f"/v1/returns/{return_id}", headers=self._headers("storefront"))
+        return ReturnStatus.model_validate_json(response.raise_for_status().content)
+
+    async def _carrier_scans(self, return_id: str, status: TrackingStatus) -> dict[str, Any]:
+        """The carrier scans the parcel at Shippo (the sandbox); answers the track Shippo posts."""
+        label = (await self._status(return_id)).label
+        if label is None:
+            raise RuntimeError(f"return {return_id} has no label to scan")
+        shippo = self.returns.client.settings.shippo_base
+        path = f"{shippo}/_sandbox/tracks/{label.tracking_number}/events"
+        response = await self.api.post(path, json={"status": status.value})
+        return response.raise_for_status().json()
+
+    def _headers(self, role: str) -> dict[str, str]:
+        return role_headers(self.returns.client.settings, role, "bench")
+
+
+def _view(status: ReturnStatus) -> View:
+    return View(stage=status.stage, received=any(line.received_quantity for line in status.lines))
 
 
 @dataclass
@@ -191,7 +283,7 @@ class BaselineFlavor:
 
     @staticmethod
     def label_ready(event: HistoryEvent) -> bool:
-        return is_activity_scheduled(event, baseline.LABEL_NOTIFICATION)
+        return is_activity_scheduled(event, baseline.NOTIFICATION)
 
     async def prepare(self, return_id: str) -> dict[str, Any]:
         return {"return_id": return_id, "order_id": f"ORD-{return_id}", "lines": list(ALL_UNITS)}
@@ -201,14 +293,17 @@ class BaselineFlavor:
             baseline.WORKFLOW_NAME, prepared, id=f"baseline-{prepared['return_id']}", task_queue=self.task_queue
         )
 
-    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> None:
+    async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> float:
+        sent = perf_counter()
         if isinstance(event, Scan):
             scan = {"event_id": f"{handle.id}-{n}", "status": event.status.value, "occurred_at": _now()}
-            return await handle.signal("carrier_scan", scan)
-        if isinstance(event, Receipt):
-            return await handle.signal("parcel_received", {"receipt_id": f"{handle.id}-{n}", "lines": event.quantities})
-        grades = {line_id: grade.value for line_id, grade in event.grades.items()}
-        await handle.signal("inspection_recorded", {"inspector": "dock-1", "grades": grades})
+            await handle.signal("carrier_scan", scan)
+        elif isinstance(event, Receipt):
+            await handle.signal("parcel_received", {"receipt_id": f"{handle.id}-{n}", "lines": event.quantities})
+        else:
+            grades = {line_id: grade.value for line_id, grade in event.grades.items()}
+            await handle.signal("inspection_recorded", {"inspector": "dock-1", "grades": grades})
+        return sent
 
     async def view(self, handle: WorkflowHandle) -> View:
         status = await handle.query("status")

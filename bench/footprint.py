@@ -24,10 +24,17 @@ _MIB = 1024 * 1024
 
 async def run(bench: Bench) -> dict[str, Any]:
     config = bench.config
+    caches = {"cached": max(config.open_levels) + config.warmup, "evicting": config.small_cache}
+    # All workers start at once (start-up is mostly imports); each is measured alone.
+    lanes = {
+        (name, label): bench.spawn(name, max_cached=size, queue=f"fp {name} {label}")
+        for name in config.footprint_variants
+        for label, size in caches.items()
+    }
+    runs = {key: await _measure(bench, lane, caches[key[1]]) for key, lane in lanes.items()}
     result: dict[str, Any] = {}
     for name in config.footprint_variants:
-        cached = await _measure(bench, name, "cached", max(config.open_levels) + config.warmup)
-        evicting = await _measure(bench, name, "evicting", config.small_cache)
+        cached, evicting = runs[name, "cached"], runs[name, "evicting"]
         result[name] = {
             "kib_per_cached_return": _slope_kib(cached["rss_mib"]),
             "kib_per_return_beyond_cache": _slope_kib(evicting["rss_mib"]),
@@ -39,8 +46,7 @@ async def run(bench: Bench) -> dict[str, Any]:
     return result
 
 
-async def _measure(bench: Bench, name: str, cache_label: str, max_cached: int) -> dict[str, Any]:
-    lane = bench.spawn(name, max_cached=max_cached, queue=f"fp {name} {cache_label}")
+async def _measure(bench: Bench, lane: Lane, max_cached: int) -> dict[str, Any]:
     try:
         handles, _ = await _open(bench, lane, bench.config.warmup, "warm")
         await bench.settle()
@@ -62,7 +68,7 @@ async def _measure(bench: Bench, name: str, cache_label: str, max_cached: int) -
             "signals_per_s": round(len(handles) / seconds, 2),
         }
     finally:
-        bench.stack.stop_workers(lane.task_queue)
+        await bench.stack.stop_workers(lane.task_queue)
 
 
 async def _open(bench: Bench, lane: Lane, count: int, label: str) -> tuple[list[WorkflowHandle], float]:

@@ -39,7 +39,7 @@ BRANCHES = (
 
 
 async def run(bench: Bench) -> dict[str, Any]:
-    real, baseline = await bench.lane("real"), await bench.lane("baseline")
+    real, baseline = await bench.lanes(["real", "baseline"])
     runs = {"baseline happy path": _measure(bench, baseline.flavor, HAPPY_PATH)}
     for branch in BRANCHES:
         policy = _policy(bench.policy, branch, bench.config.deadline_seconds)

@@ -83,8 +83,18 @@ def is_activity_scheduled(event: HistoryEvent, activity_type: str) -> bool:
 
 async def history_size(handle: WorkflowHandle) -> dict[str, Any]:
     """Events and bytes of a workflow's history as the server counts them (its limits use
-    these), and how many events of each type."""
+    these), and the count and serialized bytes of each event type."""
     info = (await handle.describe()).raw_description.workflow_execution_info
     history = await handle.fetch_history()
-    types = Counter(EventType.Name(event.event_type).removeprefix("EVENT_TYPE_") for event in history.events)
-    return {"events": info.history_length, "bytes": info.history_size_bytes, "event_types": dict(types.most_common())}
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    for event in history.events:
+        name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        counts[name] += 1
+        sizes[name] += event.ByteSize()
+    return {
+        "events": info.history_length,
+        "bytes": info.history_size_bytes,
+        "event_types": dict(counts.most_common()),
+        "bytes_by_event_type": dict(sizes.most_common()),
+    }

@@ -2,9 +2,11 @@
 the time to start a return; p50/p95/p99, one return at a time (an otherwise idle stack).
 
 Variants, interleaved sample by sample: the baseline signalled directly; the real return
-signalled directly; the real return through ReturnsClient, the door a shop's backend uses
-(its checks add a describe per event, a status query before a receipt or an inspection,
-and a `request` query after the start, which waits for the first workflow task).
+signalled directly; through ReturnsClient, the door a shop's backend uses (its checks add
+a describe per event and a status query before a receipt or an inspection); and through
+the HTTP API (LocalStack's API process and production worker), where the status is read
+over HTTP too, a start answers the new return's status (so it waits for the first
+workflow task), and the carrier's scans arrive as signed Shippo webhooks.
 """
 
 from __future__ import annotations
@@ -14,20 +16,33 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
 
+import httpx
+
 from bench.context import Bench
 from bench.driver import percentiles, prepare_all, until_visible
-from bench.flavors import HAPPY_PATH, Event, Flavor, Receipt, ReturnFlavor, Scan, is_visible
-from bench.history import HistoryFollower
+from bench.flavors import HAPPY_PATH, Event, Flavor, HttpFlavor, Receipt, ReturnFlavor, Scan, is_visible
+from bench.history import STEP_TIMEOUT, HistoryFollower
 
 
 async def run(bench: Bench) -> dict[str, Any]:
-    real = (await bench.lane("real")).flavor
+    baseline, real_lane = await bench.lanes(["baseline", "real"])
+    real = real_lane.flavor
     assert isinstance(real, ReturnFlavor)
-    flavors: list[Flavor] = [
-        (await bench.lane("baseline")).flavor,
-        dataclasses.replace(real, name="real (raw signal)", door=False),
-        dataclasses.replace(real, name="real (ReturnsClient)", door=True),
-    ]
+    async with httpx.AsyncClient(base_url=bench.stack.api_url, timeout=STEP_TIMEOUT) as api:
+        production = bench.flavor("real", bench.stack.settings.task_queue)
+        assert isinstance(production, ReturnFlavor)
+        http = HttpFlavor("real (HTTP API)", production, api)
+        await bench.warm_up(http, "http", bench.config.warmup)
+        flavors: list[Flavor] = [
+            baseline.flavor,
+            dataclasses.replace(real, name="real (raw signal)", door=False),
+            dataclasses.replace(real, name="real (ReturnsClient)", door=True),
+            http,
+        ]
+        return await _measure(bench, flavors)
+
+
+async def _measure(bench: Bench, flavors: list[Flavor]) -> dict[str, Any]:
     samples: dict[str, dict[str, list[float]]] = {f.name: {"start": [], "event": []} for f in flavors}
     by_event: dict[str, list[float]] = {}
     for n in range(bench.config.latency_samples):
@@ -54,11 +69,10 @@ async def _sample(flavor: Flavor, prepared: Any, events: Sequence[Event]) -> tup
     await follower.until(flavor.label_ready)
     timings: dict[str, float] = {}
     for n, event in enumerate(events, start=1):
-        told = perf_counter()
-        await flavor.tell(handle, event, n)
+        sent = await flavor.tell(handle, event, n)
         if is_visible(event):
             await until_visible(flavor, handle, event)
-            timings[_name(event)] = perf_counter() - told
+            timings[_name(event)] = perf_counter() - sent
         await follower.until_signals_processed(n)
     await follower.until(flavor.done)
     return start, timings

@@ -58,10 +58,17 @@ def _throughput(result: dict[str, Any] | None) -> str:
     if not result:
         return ""
     rows = [
-        [name, v["returns_per_s"], v["vs_baseline"], v["journey_p50_ms"], *v["cpu_ms_per_return"].values()]
+        [
+            name,
+            v["returns_per_s"],
+            v["vs_baseline"],
+            v["journey_p50_ms"],
+            *v["cpu_ms_per_return"].values(),
+            v["worker_cpu_vs_baseline"],
+        ]
         for name, v in result["variants"].items()
     ]
-    header = ["variant", "returns/s", "vs baseline", "journey p50 ms", *_cpu_header(result)]
+    header = ["variant", "returns/s", "vs baseline", "journey p50 ms", *_cpu_header(result), "worker CPU vs baseline"]
     text = table("Throughput: whole happy path (medians over rounds)", header, rows)
     return f"{text}\nscale-out, 2 worker processes / 1: {result['scale_out']}"
 

@@ -1,8 +1,10 @@
-"""The local stack for the benchmark: LocalStack's dev server and sandboxes, with worker
-processes the benchmark starts and stops itself, and the CPU and memory of each process."""
+"""The local stack for the benchmark: LocalStack's dev server, sandboxes, production worker
+and HTTP API, plus worker processes the benchmark starts and stops itself, and the CPU and
+memory of each process."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import signal
@@ -47,11 +49,6 @@ class BenchStack(LocalStack):
         with mock.patch.object(WorkflowEnvironment, "start_local", start_local):
             await super().start()
 
-    def start_worker(self) -> subprocess.Popen | None:  # type: ignore[override]
-        """LocalStack.start() starts the production worker here; the benchmark starts its
-        own, per task queue, with the options each measurement needs."""
-        return None
-
     def spawn_workers(
         self,
         kind: WorkerKind,
@@ -66,14 +63,14 @@ class BenchStack(LocalStack):
         self.workers.setdefault(task_queue, []).extend(processes)
         return processes
 
-    def stop_workers(self, task_queue: str) -> None:
+    async def stop_workers(self, task_queue: str) -> None:
         for process in self.workers.pop(task_queue, []):
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=_STOP_TIMEOUT)
+                await asyncio.to_thread(process.wait, timeout=_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(timeout=_STOP_TIMEOUT)
+                await asyncio.to_thread(process.wait, timeout=_STOP_TIMEOUT)
 
     def rss_bytes(self, task_queue: str) -> int:
         return sum(psutil.Process(p.pid).memory_info().rss for p in self.workers[task_queue])

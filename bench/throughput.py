@@ -8,6 +8,7 @@ then the median over rounds. Orders and payments are prepared before the clock s
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Bench, Lane
@@ -17,7 +18,7 @@ from bench.profiling import profiled
 
 
 async def run(bench: Bench) -> dict[str, Any]:
-    lanes = [await bench.lane(name) for name in bench.config.variants]
+    lanes = await bench.lanes(bench.config.variants)
     rounds: list[dict[str, Any]] = []
     for number in range(bench.config.rounds):
         for lane in lanes if number % 2 == 0 else reversed(lanes):
@@ -62,6 +63,7 @@ def _summary(rounds: list[dict[str, Any]], reference: str) -> dict[str, Any]:
         summary[name] = {
             "returns_per_s": statistics.median(r["returns_per_s"] for r in mine),
             "vs_baseline": _ratio(rounds, name, reference),
+            "worker_cpu_vs_baseline": _ratio(rounds, name, reference, _worker_cpu),
             "journey_p50_ms": statistics.median(r["journey_ms"]["p50"] for r in mine),
             "cpu_ms_per_return": {
                 role: round(statistics.median(r["cpu_ms_per_return"][role] for r in mine), 2)
@@ -71,11 +73,22 @@ def _summary(rounds: list[dict[str, Any]], reference: str) -> dict[str, Any]:
     return summary
 
 
-def _ratio(rounds: list[dict[str, Any]], name: str, reference: str) -> float | None:
-    """Median over rounds of name's returns/s divided by reference's in the same round."""
-    rates = {(r["variant"], r["round"]): r["returns_per_s"] for r in rounds}
-    ratios = [rates[name, n] / rates[reference, n] for v, n in rates if v == name and (reference, n) in rates]
+def _ratio(
+    rounds: list[dict[str, Any]], name: str, reference: str, measure: Callable[[dict[str, Any]], float] | None = None
+) -> float | None:
+    """Median over rounds of name's `measure` (returns/s) divided by reference's in the same round."""
+    measure = measure or _rate
+    values = {(r["variant"], r["round"]): measure(r) for r in rounds}
+    ratios = [values[name, n] / values[reference, n] for v, n in values if v == name and (reference, n) in values]
     return round(statistics.median(ratios), 3) if ratios else None
+
+
+def _rate(round_result: dict[str, Any]) -> float:
+    return round_result["returns_per_s"]
+
+
+def _worker_cpu(round_result: dict[str, Any]) -> float:
+    return round_result["cpu_ms_per_return"]["worker"]
 
 
 async def _profiled_round(bench: Bench, lane: Lane) -> dict[str, Any]:
