@@ -2,7 +2,7 @@
 
     make bench                       # = python -m bench; a few minutes on 2 cores
     python -m bench --quick          # under a minute: proves the harness, measures little
-    python -m bench --phases footprint --open-levels 1000,10000 --small-cache 1000
+    python -m bench --phases footprint --open-levels 1000,10000 --small-cache 500
 
 Starts its own Temporal dev server (in memory), sandboxes and worker processes on free
 loopback ports, runs the phases (throughput, latency, history, footprint), prints a table

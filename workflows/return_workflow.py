@@ -34,7 +34,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import rules
+    import workflows.rules as rules  # a plain `from workflows import rules` re-runs rules.py in every sandboxed run
     from workflows.models import (
         CLOSED_STAGES,
         ActivityName,
