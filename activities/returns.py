@@ -47,6 +47,7 @@ from workflows.models import (
     TrackingRegistration,
     disposition_activity,
 )
+from workflows.return_workflow import WORKFLOW_ID_PREFIX
 
 log = structlog.get_logger(__name__)
 
@@ -63,9 +64,14 @@ async def _heartbeat_while_running() -> None:
 
 
 @contextlib.asynccontextmanager
-async def _vendor_call(return_id: str) -> AsyncIterator[structlog.stdlib.BoundLogger]:
-    """Heartbeats, binds the log line to the return and classifies the integration's failure."""
+async def _vendor_call() -> AsyncIterator[structlog.stdlib.BoundLogger]:
+    """Heartbeats, binds the log line to the return and classifies the integration's failure.
+
+    The return comes from the workflow id, so every activity logs it, even those whose
+    input names only an order or a refund.
+    """
     info = activity.info()
+    return_id = info.workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
     logger = log.bind(return_id=return_id, activity=info.activity_type, attempt=info.attempt)
     heartbeat = asyncio.create_task(_heartbeat_while_running())
     try:
@@ -92,12 +98,12 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.load_order)
     async def load_order(self, order_id: str) -> OrderFacts:
-        async with _vendor_call(order_id):
+        async with _vendor_call():
             return await self._shop.load_order(order_id)
 
     @activity.defn(name=ActivityName.reserve_quantities)
     async def reserve_quantities(self, request: ReservationRequest) -> QuantityReservation:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             reservation = await self._shop.reserve_quantities(
                 request.order_id, request.return_id, [(line.line_id, line.quantity) for line in request.lines]
             )
@@ -106,14 +112,14 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.release_quantities)
     async def release_quantities(self, release: ReservationRelease) -> None:
-        async with _vendor_call(release.return_id):
+        async with _vendor_call():
             await self._shop.release_quantities(release.order_id, release.return_id)
 
     # --- Label and carrier ---------------------------------------------------------------------
 
     @activity.defn(name=ActivityName.buy_return_label)
     async def buy_return_label(self, request: LabelRequest) -> Label:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             # Only a retry can find a label bought by an attempt that died before returning.
             label = await self._labels.buy_return_label(request, look_for_earlier_purchase=activity.info().attempt > 1)
             logger.info("return label ready", transaction_id=label.transaction_id, tracking=label.tracking_number)
@@ -121,26 +127,26 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.register_tracking)
     async def register_tracking(self, registration: TrackingRegistration) -> None:
-        async with _vendor_call(registration.return_id):
+        async with _vendor_call():
             await self._labels.register_tracking(registration)
 
     @activity.defn(name=ActivityName.void_label)
     async def void_label(self, void: LabelVoid) -> LabelVoidReceipt:
-        async with _vendor_call(void.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._labels.void_label(void)
             logger.info("label voided", transaction_id=void.transaction_id, status=receipt.status)
             return receipt
 
     @activity.defn(name=ActivityName.notify_shopper)
     async def notify_shopper(self, notification: ShopperNotification) -> None:
-        async with _vendor_call(notification.return_id):
+        async with _vendor_call():
             await self._shop.notify(notification)
 
     # --- Warehouse ---------------------------------------------------------------------------
 
     @activity.defn(name=ActivityName.restock_line)
     async def restock_line(self, request: DispositionRequest) -> RestockReceipt:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._shop.restock(
                 RestockRequest(
                     return_id=request.return_id, line_id=request.line_id, sku=request.sku, quantity=request.quantity
@@ -151,11 +157,11 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.reverse_restock)
     async def reverse_restock(self, reversal: RestockReversal) -> None:
-        async with _vendor_call(reversal.return_id):
+        async with _vendor_call():
             await self._shop.reverse_restock(reversal)
 
     async def _dispose(self, request: DispositionRequest) -> DispositionReceipt:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._shop.dispose(request)
             logger.info("disposition ordered", line_id=request.line_id, disposition=request.disposition.value)
             return receipt
@@ -176,26 +182,26 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.refund_payment)
     async def refund_payment(self, request: RefundRequest) -> RefundReceipt:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._payments.refund(request)
             logger.info("refund issued", refund_id=receipt.refund_id, amount=receipt.amount, status=receipt.status)
             return receipt
 
     @activity.defn(name=ActivityName.get_refund)
     async def get_refund(self, refund_id: str) -> RefundReceipt:
-        async with _vendor_call(refund_id):
+        async with _vendor_call():
             return await self._payments.get_refund(refund_id)
 
     @activity.defn(name=ActivityName.issue_store_credit)
     async def issue_store_credit(self, request: StoreCreditRequest) -> StoreCreditReceipt:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._shop.issue_store_credit(request)
             logger.info("store credit issued", credit_id=receipt.credit_id, amount=receipt.amount)
             return receipt
 
     @activity.defn(name=ActivityName.order_exchange)
     async def order_exchange(self, request: ExchangeRequest) -> ExchangeReceipt:
-        async with _vendor_call(request.return_id) as logger:
+        async with _vendor_call() as logger:
             receipt = await self._shop.order_exchange(request)
             logger.info("exchange ordered", sku=request.sku, exchange_order_id=receipt.exchange_order_id)
             return receipt
