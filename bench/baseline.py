@@ -3,7 +3,8 @@
 It has the Temporal shape of ReturnWorkflow's happy path and nothing else: the same nine
 activities in the same order (four before the label, a notification, one per line after
 the inspection, the refund, a notification) with the same timeouts (steps heartbeat,
-notifications don't), the same three signals and a status query. Its messages are plain dicts on the default
+notifications don't), the same messages (carrier scans as signals; the receipt and the
+inspection as updates with validators) and a status query. Its messages are plain dicts on the default
 converter, its activities do nothing, and it has no timers, search attributes, timeline
 or logging. The benchmark compares ReturnWorkflow with it, side by side in one run.
 """
@@ -14,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # The real workflow's step options, so the server stores and schedules the same thing.
-    from workflows.return_workflow import _STEP_HEARTBEAT, _STEP_RETRY, _STEP_TIMEOUT
+    from workflows.return_workflow import STEP_HEARTBEAT, STEP_RETRY, STEP_TIMEOUT
 
 WORKFLOW_NAME = "BaselineReturn"
 NOTIFICATION = "notify_shopper"  # the first is scheduled once the label is out: the return takes scans
@@ -31,14 +33,14 @@ async def _step(name: str, return_id: str) -> None:
     await workflow.execute_activity(
         name,
         return_id,
-        start_to_close_timeout=_STEP_TIMEOUT,
-        heartbeat_timeout=_STEP_HEARTBEAT,
-        retry_policy=_STEP_RETRY,
+        start_to_close_timeout=STEP_TIMEOUT,
+        heartbeat_timeout=STEP_HEARTBEAT,
+        retry_policy=STEP_RETRY,
     )
 
 
 async def _notify(return_id: str) -> None:
-    await workflow.execute_activity(NOTIFICATION, return_id, start_to_close_timeout=_STEP_TIMEOUT)
+    await workflow.execute_activity(NOTIFICATION, return_id, start_to_close_timeout=STEP_TIMEOUT)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -73,14 +75,25 @@ class BaselineReturn:
         if target is not None and not self._reached(target):
             self._stage = target
 
-    @workflow.signal
-    def parcel_received(self, receipt: dict[str, Any]) -> None:
+    @workflow.update
+    def record_receipt(self, receipt: dict[str, Any]) -> dict[str, Any]:
         self._received = True
+        return self.status()
 
-    @workflow.signal
-    def inspection_recorded(self, report: dict[str, Any]) -> None:
-        if self._reached("delivered"):
-            self._stage = "inspecting"
+    @record_receipt.validator
+    def _validate_receipt(self, receipt: dict[str, Any]) -> None:
+        if self._reached("inspecting"):
+            raise ApplicationError("already inspected", type="InvalidState", non_retryable=True)
+
+    @workflow.update
+    def record_inspection(self, report: dict[str, Any]) -> dict[str, Any]:
+        self._stage = "inspecting"
+        return self.status()
+
+    @record_inspection.validator
+    def _validate_inspection(self, report: dict[str, Any]) -> None:
+        if not self._reached("delivered") or self._reached("inspecting"):
+            raise ApplicationError("not now", type="InvalidState", non_retryable=True)
 
     def _reached(self, stage: str) -> bool:
         return _STAGES.index(self._stage) >= _STAGES.index(stage)

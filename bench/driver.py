@@ -52,7 +52,7 @@ async def walk(flavor: Flavor, handle: WorkflowHandle, follower: HistoryFollower
     """Tells the events one by one, each once the workflow has acted on the one before."""
     for n, event in enumerate(events, start=1):
         await flavor.tell(handle, event, n)
-        await follower.until_signals_processed(n)
+        await follower.until_messages_processed(n)
 
 
 async def journey(flavor: Flavor, prepared: Any, events: Sequence[Event]) -> float:
@@ -67,7 +67,7 @@ async def journey(flavor: Flavor, prepared: Any, events: Sequence[Event]) -> flo
 async def signal_once(flavor: Flavor, handle: WorkflowHandle, n: int) -> None:
     """One carrier scan that changes nothing visible, to a return that has seen n - 1 signals."""
     await flavor.tell(handle, NO_PROGRESS_SCAN, n)
-    await HistoryFollower(handle).until_signals_processed(n)
+    await HistoryFollower(handle).until_messages_processed(n)
 
 
 async def until_visible(flavor: Flavor, handle: WorkflowHandle, event: Event, timeout: float = STEP_TIMEOUT) -> None:

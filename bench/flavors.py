@@ -9,7 +9,7 @@ with plain dicts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
@@ -150,11 +150,18 @@ def message(event: Event, return_id: str, n: int) -> Message:
     return InspectionReport(inspector="dock-1", lines=lines)
 
 
-# Per message: the workflow's signal, and the ReturnsClient method that checks and sends it.
-_SIGNALS: dict[type, tuple[Any, str]] = {
-    CarrierScan: (ReturnWorkflow.carrier_scan, "record_carrier_scan"),
-    ParcelReceipt: (ReturnWorkflow.parcel_received, "record_receipt"),
-    InspectionReport: (ReturnWorkflow.inspection_recorded, "record_inspection"),
+# Per message: how to send it raw (a signal, or an update the workflow validates), and the
+# ReturnsClient method that sends it.
+_MESSAGES: dict[type, tuple[Callable[[WorkflowHandle, Any], Awaitable[Any]], str]] = {
+    CarrierScan: (lambda handle, scan: handle.signal(ReturnWorkflow.carrier_scan, scan), "record_carrier_scan"),
+    ParcelReceipt: (
+        lambda handle, receipt: handle.execute_update(ReturnWorkflow.record_receipt, receipt),
+        "record_receipt",
+    ),
+    InspectionReport: (
+        lambda handle, report: handle.execute_update(ReturnWorkflow.record_inspection, report),
+        "record_inspection",
+    ),
 }
 
 
@@ -164,9 +171,9 @@ def return_id_of(handle: WorkflowHandle) -> str:
 
 @dataclass
 class ReturnFlavor:
-    """The real ReturnWorkflow. `door=True` goes through ReturnsClient (its start sets the
-    search attributes; its checks add a describe before each signal and a status query
-    before a receipt or an inspection); `door=False` starts and signals the workflow directly."""
+    """The real ReturnWorkflow. `door=True` goes through ReturnsClient (its start checks the
+    request and sets the search attributes); `door=False` starts the workflow and sends its
+    signals and updates directly."""
 
     name: str
     client: ReturnsClient
@@ -199,12 +206,12 @@ class ReturnFlavor:
     async def tell(self, handle: WorkflowHandle, event: Event, n: int) -> float:
         return_id = return_id_of(handle)
         payload = message(event, return_id, n)
-        signal, door_method = _SIGNALS[type(payload)]
+        send_raw, door_method = _MESSAGES[type(payload)]
         sent = perf_counter()
         if self.door:
             await getattr(self.client, door_method)(return_id, payload)
         else:
-            await handle.signal(signal, payload)
+            await send_raw(handle, payload)
         return sent
 
     async def view(self, handle: WorkflowHandle) -> View:
@@ -299,10 +306,11 @@ class BaselineFlavor:
             scan = {"event_id": f"{handle.id}-{n}", "status": event.status.value, "occurred_at": _now()}
             await handle.signal("carrier_scan", scan)
         elif isinstance(event, Receipt):
-            await handle.signal("parcel_received", {"receipt_id": f"{handle.id}-{n}", "lines": event.quantities})
+            receipt = {"receipt_id": f"{handle.id}-{n}", "lines": event.quantities}
+            await handle.execute_update("record_receipt", receipt)
         else:
             grades = {line_id: grade.value for line_id, grade in event.grades.items()}
-            await handle.signal("inspection_recorded", {"inspector": "dock-1", "grades": grades})
+            await handle.execute_update("record_inspection", {"inspector": "dock-1", "grades": grades})
         return sent
 
     async def view(self, handle: WorkflowHandle) -> View:

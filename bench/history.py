@@ -27,12 +27,12 @@ class WorkflowClosedError(RuntimeError):
 
 class HistoryFollower:
     """One workflow's history, event by event, as it grows (GetWorkflowExecutionHistory with
-    wait_new_event), keeping track of which signals a workflow task has seen."""
+    wait_new_event), keeping track of which messages (signals, updates) the workflow acted on."""
 
     def __init__(self, handle: WorkflowHandle) -> None:
         self._events = handle.fetch_history_events(wait_new_event=True)
         self._workflow_id = handle.id
-        self._signals = 0
+        self._messages = 0
         self._last_signal_id = 0
         self._last_task_started_id = 0
 
@@ -45,19 +45,22 @@ class HistoryFollower:
                     return event
         raise WorkflowClosedError(f"{self._workflow_id} closed before the awaited event")
 
-    async def until_signals_processed(self, count: int, timeout: float = STEP_TIMEOUT) -> None:
-        """Waits until `count` signals are in the history and a workflow task that started
-        after the last of them has completed: the workflow has acted on all of them."""
+    async def until_messages_processed(self, count: int, timeout: float = STEP_TIMEOUT) -> None:
+        """Waits until `count` messages are in the history and a workflow task that started
+        after the last signal among them has completed: the workflow has acted on all of them
+        (an update is written once its handler has run)."""
         if not self._processed(count):
             await self.until(lambda _: self._processed(count), timeout)
 
     def _processed(self, count: int) -> bool:
-        return self._signals >= count and self._last_task_started_id > self._last_signal_id
+        return self._messages >= count and self._last_task_started_id > self._last_signal_id
 
     def _observe(self, event: HistoryEvent) -> None:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            self._signals += 1
+            self._messages += 1
             self._last_signal_id = event.event_id
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            self._messages += 1
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             self._last_task_started_id = event.workflow_task_completed_event_attributes.started_event_id
 

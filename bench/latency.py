@@ -1,9 +1,9 @@
 """Latency: from a carrier or warehouse event to the new state in the status query, and
 the time to start a return; p50/p95/p99, one return at a time (an otherwise idle stack).
 
-Variants, interleaved sample by sample: the baseline signalled directly; the real return
-signalled directly; through ReturnsClient, the door a shop's backend uses (its checks add
-a describe per event and a status query before a receipt or an inspection); and through
+Variants, interleaved sample by sample: the baseline messaged directly; the real return
+messaged directly (scans as signals, the receipt and the inspection as updates); through
+ReturnsClient, the door a shop's backend uses; and through
 the HTTP API (LocalStack's API process and production worker), where the status is read
 over HTTP too, a start answers the new return's status (so it waits for the first
 workflow task), and the carrier's scans arrive as signed Shippo webhooks.
@@ -73,7 +73,7 @@ async def _sample(flavor: Flavor, prepared: Any, events: Sequence[Event]) -> tup
         if is_visible(event):
             await until_visible(flavor, handle, event)
             timings[_name(event)] = perf_counter() - sent
-        await follower.until_signals_processed(n)
+        await follower.until_messages_processed(n)
     await follower.until(flavor.done)
     return start, timings
 

@@ -5,16 +5,13 @@ memory of each process."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import psutil
-from temporalio.testing import WorkflowEnvironment
 
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
 from starter.local_stack import ROOT, LocalStack
@@ -44,10 +41,7 @@ class BenchStack(LocalStack):
 
     async def start(self) -> None:
         _compiled_imports(self.log_dir / "pycache")
-        # LocalStack has no setting for server options: hand them to the one call it makes.
-        start_local = functools.partial(WorkflowEnvironment.start_local, dev_server_extra_args=list(self.server_args))
-        with mock.patch.object(WorkflowEnvironment, "start_local", start_local):
-            await super().start()
+        await super().start()
 
     def spawn_workers(
         self,

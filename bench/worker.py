@@ -3,10 +3,10 @@ the stub activities or the baseline workflow, with a sticky-cache size of its ow
 
     python -m bench.worker --kind real|stub|baseline --task-queue Q [--max-cached-workflows N] [--unsandboxed]
 
-Every kind takes its Worker options from workers.main.build_worker, so all of them run
-with the production settings; only what a kind replaces (workflows, activities, and the
-baseline's default converter) and the cache size differ. `--unsandboxed` is an
-experiment: the same worker without the workflow sandbox.
+Every kind takes its Worker options from workers.main.worker_options, so all of them run
+with the production settings; only the workflows and activities (and the baseline's
+default converter) differ, and the cache size and sandbox, which are settings
+(`--max-cached-workflows`, `--unsandboxed`).
 """
 
 from __future__ import annotations
@@ -14,38 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from typing import Any, Literal, get_args
-from unittest import mock
+from typing import Literal, get_args
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
-import workers.main
 from bench import baseline, stubs
 from integrations.log_config import configure_logging
 from integrations.settings import Settings, get_settings
 from integrations.shop import ShopPlatform
 from integrations.temporal_client import connect
+from workers.main import build_worker, worker_options
+from workflows.return_workflow import ReturnWorkflow
 
 WorkerKind = Literal["real", "stub", "baseline"]
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
-DEFAULT_MAX_CACHED_WORKFLOWS = 1000  # temporalio's default, which production runs with
-
-
-def production_options(client: Client, settings: Settings) -> tuple[dict[str, Any], ShopPlatform]:
-    """The keyword arguments build_worker gives Worker, captured instead of used.
-
-    build_worker has no cache-size setting; capturing its options lets the benchmark add
-    one without copying the production wiring (a Worker can't be built twice on a queue).
-    """
-    captured: dict[str, Any] = {}
-
-    def capture(client: Client, **options: Any) -> None:
-        captured.update(client=client, **options)
-
-    with mock.patch.object(workers.main, "Worker", capture):
-        _, shop = workers.main.build_worker(client, settings)
-    return captured, shop
+BASELINE = ([baseline.BaselineReturn], baseline.ACTIVITIES)
+DEFAULT_MAX_CACHED_WORKFLOWS = Settings.model_fields["worker_max_cached_workflows"].default
 
 
 async def connect_for(kind: WorkerKind, settings: Settings) -> Client:
@@ -55,27 +40,24 @@ async def connect_for(kind: WorkerKind, settings: Settings) -> Client:
     return await connect(settings)
 
 
-def _replaced(kind: WorkerKind) -> dict[str, Any]:
-    if kind == "stub":
-        return {"activities": stubs.ACTIVITIES}
-    if kind == "baseline":
-        return {"workflows": [baseline.BaselineReturn], "activities": baseline.ACTIVITIES}
-    return {}
+def build(kind: WorkerKind, client: Client, settings: Settings) -> tuple[Worker, ShopPlatform | None]:
+    """The production worker for `real`; the same options around other workflows or activities."""
+    if kind == "real":
+        return build_worker(client, settings)
+    workflows, activities = ([ReturnWorkflow], stubs.ACTIVITIES) if kind == "stub" else BASELINE
+    return Worker(client, workflows=workflows, activities=activities, **worker_options(settings)), None
 
 
-async def serve(kind: WorkerKind, settings: Settings, max_cached_workflows: int, unsandboxed: bool) -> None:
-    options, shop = production_options(await connect_for(kind, settings), settings)
-    options.update(_replaced(kind), max_cached_workflows=max_cached_workflows)
-    if unsandboxed:
-        options["workflow_runner"] = UnsandboxedWorkflowRunner()
-    worker = Worker(**options)
+async def serve(kind: WorkerKind, settings: Settings) -> None:
+    worker, shop = build(kind, await connect_for(kind, settings), settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with worker:
         await stop.wait()
-    await shop.aclose()
+    if shop is not None:
+        await shop.aclose()
 
 
 def main() -> None:
@@ -85,9 +67,10 @@ def main() -> None:
     parser.add_argument("--max-cached-workflows", type=int, default=DEFAULT_MAX_CACHED_WORKFLOWS)
     parser.add_argument("--unsandboxed", action="store_true", help="run workflows without the sandbox (experiment)")
     args = parser.parse_args()
-    settings = get_settings().model_copy(update={"task_queue": args.task_queue})
+    changes = {"task_queue": args.task_queue, "worker_max_cached_workflows": args.max_cached_workflows}
+    settings = get_settings().model_copy(update=changes | ({"workflow_sandbox": False} if args.unsandboxed else {}))
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(serve(args.kind, settings, args.max_cached_workflows, args.unsandboxed))
+    asyncio.run(serve(args.kind, settings))
 
 
 if __name__ == "__main__":

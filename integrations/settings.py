@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_STRIPE_KEY = "sk_test_sandbox"
@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "returns"
+    # Returns a worker keeps in memory between events (temporalio's sticky cache). Beyond it a
+    # return is replayed from its history on its next event: memory stays flat, that event
+    # costs more. Measured in docs/benchmarks.md: ~300 KiB per cached return (~150 unsandboxed).
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # The workflow sandbox re-imports the workflow module per run and proxies restricted calls;
+    # CI runs every test with it, so it can be turned off for the measured memory and CPU.
+    workflow_sandbox: bool = True
 
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str | None = None  # None: Stripe itself with a key, the sandbox without

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -286,25 +285,13 @@ class ReturnsClient:
     async def record_carrier_scan(self, return_id: str, scan: CarrierScan) -> None:
         await self._signal_running(return_id, ReturnWorkflow.carrier_scan, scan)
 
-    async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> None:
-        status = await self.status(return_id)
-        if status.inspected_by is not None:
-            raise ReturnStateError(return_id, status.stage, "the return was already inspected")
-        unknown = {line.line_id for line in receipt.lines} - {line.line_id for line in status.lines}
-        if unknown:
-            raise InvalidReturnInput("lines", f"unknown line ids: {sorted(unknown)}")
-        await self._signal_running(return_id, ReturnWorkflow.parcel_received, receipt)
+    async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> ReturnStatus:
+        """Checked by the workflow before it is written: unknown lines or an inspected return are refused."""
+        return await self._update(return_id, ReturnWorkflow.record_receipt, receipt)
 
-    async def record_inspection(self, return_id: str, report: InspectionReport) -> None:
-        status = await self.status(return_id)
-        if not rules.is_at_or_past(status.stage, Stage.delivered):
-            raise ReturnStateError(return_id, status.stage, "the parcel has not arrived yet")
-        if status.inspected_by is not None:
-            raise ReturnStateError(return_id, status.stage, "the return was already inspected")
-        expected = sorted(line.line_id for line in status.lines if line.declined is None)
-        if sorted(line.line_id for line in report.lines) != expected:
-            raise InvalidReturnInput("lines", f"an inspection must grade each open line exactly once: {expected}")
-        await self._signal_running(return_id, ReturnWorkflow.inspection_recorded, report)
+    async def record_inspection(self, return_id: str, report: InspectionReport) -> ReturnStatus:
+        """Checked by the workflow before it is written: one grade per open line, after arrival, once."""
+        return await self._update(return_id, ReturnWorkflow.record_inspection, report)
 
     async def confirm_disposition(self, return_id: str, line_id: str, confirmed_by: str) -> DispositionConfirmation:
         """The warehouse confirms a line's disposition work order is done (refurbished, shipped...).
@@ -386,20 +373,26 @@ class ReturnsClient:
                 raise ReturnNotFoundError(return_id) from error
             raise
 
-    async def _update(self, return_id: str, update: Any, payload: OperatorAction) -> ReturnStatus:
-        handle = await self._running_handle(return_id)
+    async def _update(self, return_id: str, update: Any, payload: Any) -> ReturnStatus:
         try:
-            return await handle.execute_update(update, payload)
+            return await self._handle(return_id).execute_update(update, payload)
+        except RPCError as error:
+            raise await self._why_not_running(return_id, error) from error
         except WorkflowUpdateFailedError as error:
             cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "InvalidInput":
+                field = cause.details[0] if cause.details else "body"
+                raise InvalidReturnInput(str(field), cause.message) from error
             if isinstance(cause, ApplicationError) and cause.type == "InvalidState":
                 status = await self.status(return_id)
                 raise ReturnStateError(return_id, status.stage, cause.message) from error
             raise
 
     async def _signal_running(self, return_id: str, signal: Any, payload: Any) -> None:
-        handle = await self._running_handle(return_id)
-        await handle.signal(signal, payload)
+        try:
+            await self._handle(return_id).signal(signal, payload)
+        except RPCError as error:
+            raise await self._why_not_running(return_id, error) from error
 
     async def _deliver(self, return_id: str, send: Awaitable[None]) -> EventDelivery:
         try:
@@ -410,18 +403,22 @@ class ReturnsClient:
             return EventDelivery(outcome=DeliveryOutcome.return_closed, return_id=return_id)
         return EventDelivery(outcome=DeliveryOutcome.signalled, return_id=return_id)
 
-    async def _running_handle(self, return_id: str) -> WorkflowHandle:
-        handle = self._handle(return_id)
+    async def _why_not_running(self, return_id: str, error: RPCError) -> Exception:
+        """The error a door should show for a refused signal or update.
+
+        Messages go straight to the workflow (no describe first: one RPC per event); only
+        when the server refuses one do we look at why: no such return, or a closed one.
+        """
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return error
         try:
-            description = await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise ReturnNotFoundError(return_id) from error
+            await self._handle(return_id).describe()
+        except RPCError as missing:
+            if missing.status == RPCStatusCode.NOT_FOUND:
+                return ReturnNotFoundError(return_id)
             raise
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            status = await self.status(return_id)
-            raise ReturnStateError(return_id, status.stage, "the return is closed")
-        return handle
+        status = await self.status(return_id)
+        return ReturnStateError(return_id, status.stage, "the return is closed")
 
 
 def _line(status: ReturnStatus, line_id: str) -> LineStatus:

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -35,6 +36,8 @@ from starter.client import ReturnsClient
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
+# The SDK waits 5 s for the dev server; a busy 2-core machine (CI, a benchmark running) needs more.
+_SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
 LOCAL_SECRETS = {
     "api_key_storefront": "local-storefront-key",
     "api_key_warehouse": "local-warehouse-key",
@@ -66,6 +69,7 @@ class LocalStack:
     ui: bool = True
     api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
     log_dir: Path = ROOT / ".run"
+    server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -109,6 +113,8 @@ class LocalStack:
             # Built by scripts/setup.sh; without it the SDK downloads the CLI (needs internet).
             dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
             dev_server_database_filename=str(self.db_file) if self.db_file else None,
+            dev_server_extra_args=list(self.server_args),
+            dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
         )
         await _register_missing_search_attributes(self._env.client)
         await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.returns import ReturnActivities
 from integrations.log_config import configure_logging
@@ -30,13 +32,18 @@ log = structlog.get_logger(__name__)
 def build_worker(client: Client, settings: Settings) -> tuple[Worker, ShopPlatform]:
     shop = ShopPlatform(settings)
     activities = ReturnActivities(ShippoLabels(settings), StripePayments(settings), shop)
-    worker = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[ReturnWorkflow],
-        activities=activities.all(),
-    )
+    worker = Worker(client, workflows=[ReturnWorkflow], activities=activities.all(), **worker_options(settings))
     return worker, shop
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """How a returns worker polls, caches and runs workflows (the benchmark's workers use these too)."""
+    runner: WorkflowRunner = SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+    return {
+        "task_queue": settings.task_queue,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "workflow_runner": runner,
+    }
 
 
 async def run(settings: Settings) -> None:
@@ -49,6 +56,8 @@ async def run(settings: Settings) -> None:
     log.info(
         "worker started",
         task_queue=settings.task_queue,
+        cached_returns=settings.worker_max_cached_workflows,
+        sandbox=settings.workflow_sandbox,
         temporal=settings.temporal_address,
         stripe=settings.stripe_base or "stripe",
         shippo=settings.shippo_base or "shippo",

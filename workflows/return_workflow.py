@@ -5,8 +5,9 @@ Contract (models in workflows/models.py)
 - input: `StartReturn` (the shop's request + the policy pinned at start); result: `ReturnStatus`.
 - signals: `carrier_scan`, `parcel_received`, `inspection_recorded`, `payment_update`.
 - queries: `status`, `timeline`, `request`.
-- updates (operator and shopper actions; each has a validator that refuses, before anything is
-  written, an action the current state can't take): `approve`, `reject`, `cancel`, `retry`,
+- updates (each has a validator that refuses, before anything is written, a message the current
+  state can't take): the warehouse's `record_receipt`, `record_inspection` (the two signals with
+  their checks), and the operator's and shopper's `approve`, `reject`, `cancel`, `retry`,
   `override_disposition`, `extend_deadline`.
 - search attributes: see workflows/search_attributes.py.
 
@@ -93,15 +94,15 @@ T = TypeVar("T")
 
 # Vendors have outages: retry with backoff for a few minutes, then hand the step to an
 # operator (needs_attention) instead of failing the return or hammering the vendor.
-_STEP_RETRY = RetryPolicy(
+STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
 )
-_STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo calls
+STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo calls
 # Activities heartbeat every few seconds: a worker that died is noticed after this long.
-_STEP_HEARTBEAT = timedelta(seconds=15)
+STEP_HEARTBEAT = timedelta(seconds=15)
 _REFUND_SETTLE_POLLS = 10  # then a pending refund becomes an operator case
 
 # Operator decisions a return can wait for, and what `approve` / `reject` mean in each.
@@ -118,6 +119,16 @@ def workflow_id_for(return_id: str) -> str:
 def idempotency_key(return_id: str, step: str) -> str:
     """One key per return and money-moving step, stable across retries, crashes and replays."""
     return f"return:{return_id}:{step}"
+
+
+def _invalid_state(message: str) -> ApplicationError:
+    """A validator's refusal: the return's state can't take this message now."""
+    return ApplicationError(message, type="InvalidState", non_retryable=True)
+
+
+def _invalid_input(field: str, message: str) -> ApplicationError:
+    """A validator's refusal: the message itself is wrong; `details[0]` names the field."""
+    return ApplicationError(message, field, type="InvalidInput", non_retryable=True)
 
 
 class _Cancelled(Exception):
@@ -247,10 +258,9 @@ class ReturnWorkflow:
     def parcel_received(self, receipt: ParcelReceipt) -> None:
         if not self._first_time(f"receipt:{receipt.receipt_id}") or self._stage in CLOSED_STAGES:
             return
-        unknown = [line.line_id for line in receipt.lines if line.line_id not in self._lines]
-        if unknown or self._inspected_by is not None:
-            problem = f"unknown lines {unknown}" if unknown else "the return was already inspected"
-            return self._note(receipt.received_by, f"receipt {receipt.receipt_id} ignored: {problem}")
+        problem = self._receipt_problem(receipt)
+        if problem:
+            return self._note(receipt.received_by, f"receipt {receipt.receipt_id} ignored: {problem.message}")
         for received in receipt.lines:
             line = self._lines[received.line_id]
             self._lines[line.line_id] = line.model_copy(
@@ -267,7 +277,7 @@ class ReturnWorkflow:
     def inspection_recorded(self, report: InspectionReport) -> None:
         problem = self._inspection_problem(report)
         if problem:
-            return self._note(report.inspector, f"inspection ignored: {problem}")
+            return self._note(report.inspector, f"inspection ignored: {problem.message}")
         for inspected in report.lines:
             line = self._lines[inspected.line_id]
             if inspected.disposition_override:
@@ -288,6 +298,29 @@ class ReturnWorkflow:
         self._inspected_by = report.inspector
         grades = ", ".join(f"{line.line_id}={line.grade.value}" for line in report.lines)
         self._move_to(Stage.inspecting, report.inspector, f"inspected: {grades}")
+
+    # The warehouse's doors: the signals above, as updates whose validators refuse bad input
+    # before anything is written, so the handheld hears why at once (the signals stay for
+    # tools that only signal, and for the histories of running returns).
+    @workflow.update
+    def record_receipt(self, receipt: ParcelReceipt) -> ReturnStatus:
+        self.parcel_received(receipt)
+        return self.status()
+
+    @record_receipt.validator
+    def _validate_receipt(self, receipt: ParcelReceipt) -> None:
+        self._require(self._stage not in CLOSED_STAGES, "the return is closed")
+        if f"receipt:{receipt.receipt_id}" not in self._seen_events:  # a redelivery is accepted, counted once
+            self._refuse(self._receipt_problem(receipt))
+
+    @workflow.update
+    def record_inspection(self, report: InspectionReport) -> ReturnStatus:
+        self.inspection_recorded(report)
+        return self.status()
+
+    @record_inspection.validator
+    def _validate_inspection(self, report: InspectionReport) -> None:
+        self._refuse(self._inspection_problem(report))
 
     @workflow.signal
     def payment_update(self, update: PaymentUpdate) -> None:
@@ -792,9 +825,9 @@ class ReturnWorkflow:
                     activity,
                     arg,
                     result_type=result_type,
-                    start_to_close_timeout=_STEP_TIMEOUT,
-                    heartbeat_timeout=_STEP_HEARTBEAT,
-                    retry_policy=_STEP_RETRY,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    heartbeat_timeout=STEP_HEARTBEAT,
+                    retry_policy=STEP_RETRY,
                 )
             except ActivityError as error:
                 cause = error.cause
@@ -854,7 +887,7 @@ class ReturnWorkflow:
                 ShopperNotification(
                     return_id=self._request.return_id, customer_id=self._request.customer_id, kind=kind, detail=detail
                 ),
-                start_to_close_timeout=_STEP_TIMEOUT,
+                start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=1)),
             )
         except ActivityError as error:
@@ -879,16 +912,24 @@ class ReturnWorkflow:
         self._seen_events.add(event_key)
         return True
 
-    def _inspection_problem(self, report: InspectionReport) -> str | None:
-        if self._stage in CLOSED_STAGES:
-            return "the return is closed"
+    def _receipt_problem(self, receipt: ParcelReceipt) -> ApplicationError | None:
+        unknown = [line.line_id for line in receipt.lines if line.line_id not in self._lines]
+        if unknown:
+            return _invalid_input("lines", f"unknown line ids: {unknown}")
         if self._inspected_by is not None:
-            return "the return was already inspected"
+            return _invalid_state("the return was already inspected")
+        return None
+
+    def _inspection_problem(self, report: InspectionReport) -> ApplicationError | None:
+        if self._stage in CLOSED_STAGES:
+            return _invalid_state("the return is closed")
+        if self._inspected_by is not None:
+            return _invalid_state("the return was already inspected")
         if not rules.is_at_or_past(self._stage, Stage.delivered):
-            return "the parcel has not arrived yet"
+            return _invalid_state("the parcel has not arrived yet")
         expected = sorted(line.line_id for line in self._open_lines())
         if sorted(line.line_id for line in report.lines) != expected:
-            return f"it must grade each open line exactly once: {expected}"
+            return _invalid_input("lines", f"an inspection must grade each open line exactly once: {expected}")
         return None
 
     def _set_deadline(self, name: str) -> None:
@@ -899,7 +940,11 @@ class ReturnWorkflow:
 
     def _require(self, ok: bool, message: str) -> None:
         if not ok:
-            raise ApplicationError(message, type="InvalidState", non_retryable=True)
+            raise _invalid_state(message)
+
+    def _refuse(self, problem: ApplicationError | None) -> None:
+        if problem is not None:
+            raise problem
 
     def _flag(
         self, reason: str, *, step: str | None = None, error_type: str | None = None, message: str | None = None

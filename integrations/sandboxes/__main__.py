@@ -1,6 +1,6 @@
 """Runs the Stripe, Shippo and shop-platform sandboxes in one process, each on its own port.
 
-    returns-sandboxes [--stripe-port 12111] [--shippo-port 12112] [--shop-port 12113]
+returns-sandboxes [--stripe-port 12111] [--shippo-port 12112] [--shop-port 12113]
 """
 
 from __future__ import annotations

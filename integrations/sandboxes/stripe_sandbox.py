@@ -184,9 +184,7 @@ def _positive_int(params: Params, name: str, *, required: bool = False) -> int |
     except ValueError:
         raise ParamError(f"Invalid integer: {raw}", param=name, code="parameter_invalid_integer") from None
     if value < 1:
-        raise ParamError(
-            "This value must be greater than or equal to 1.", param=name, code="parameter_invalid_integer"
-        )
+        raise ParamError("This value must be greater than or equal to 1.", param=name, code="parameter_invalid_integer")
     return value
 
 
@@ -356,9 +354,7 @@ class StripeState:
         amount = _positive_int(params, "amount")
         reason = _string(params, "reason")
         if reason is not None and reason not in REFUND_REASONS:
-            raise ParamError(
-                f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}", param="reason"
-            )
+            raise ParamError(f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}", param="reason")
         metadata = _metadata(params)
         instructions_email = _string(params, "instructions_email")
         if intent_id is None and charge_id is None:
@@ -491,9 +487,7 @@ class StripeState:
             if charge_intent is None:
                 raise StripeError(400, f"No such charge: '{charge_id}'", code="resource_missing", param="charge")
             if intent_id is not None and intent_id != charge_intent:
-                raise ParamError(
-                    f"Charge {charge_id} does not belong to PaymentIntent {intent_id}.", param="charge"
-                )
+                raise ParamError(f"Charge {charge_id} does not belong to PaymentIntent {intent_id}.", param="charge")
             intent_id = charge_intent
         assert intent_id is not None
         intent = self.payment_intents.get(intent_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -235,7 +236,8 @@ def test_refund_outcomes_and_later_transitions(client: stripe.StripeClient, admi
 async def test_server_errors_are_retried_into_exactly_one_refund(base_url: str, admin: httpx.Client) -> None:
     client = make_client(base_url, max_network_retries=2)
     intent = pay(client)
-    admin.post("/faults", json={"method": "POST", "path": "/v1/refunds", "status": 500, "times": 2}).raise_for_status()
+    fault = {"method": "POST", "path": "/v1/refunds", "status": 500, "times": 2}
+    (await asyncio.to_thread(admin.post, "/faults", json=fault)).raise_for_status()
     refund = await client.v1.refunds.create_async({"payment_intent": intent.id})
     assert refund.status == "succeeded"
     assert refund_count(admin) == 1

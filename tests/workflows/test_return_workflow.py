@@ -7,21 +7,15 @@ tests/workflows/histories/, which test_replay.py replays against the current cod
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 import stripe
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from integrations.settings import Settings
-from starter.client import ReturnConflictError, ReturnStateError
+from starter.client import InvalidReturnInput, ReturnConflictError, ReturnStateError
 from starter.demo import DEMO_GRADES, DEMO_LINES
-from tests.conftest import Sandboxes
-from tests.workflows.harness import OPERATOR, Returns, record_histories, scan, stages_reached
+from tests.workflows.harness import OPERATOR, Returns, scan, stages_reached
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -29,7 +23,11 @@ from workflows.models import (
     Disposition,
     DispositionOverride,
     Grade,
+    InspectionReport,
+    LineInspection,
+    ParcelReceipt,
     PaymentUpdate,
+    ReceivedLine,
     Reception,
     RefundState,
     ResolutionKind,
@@ -52,22 +50,6 @@ from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
 # The demo order: L1 two shirts at 25.00 (size), L2 one mug at 12.00 (unwanted), paid 100.00.
 POLICY = ReturnPolicy(version="test-1", return_shipping_fee=599, restocking_fee_bp_by_grade={Grade.b: 1_000})
 SHIRTS = 2 * 2500
-
-
-@pytest.fixture
-async def returns(
-    time_skipping_env: WorkflowEnvironment,
-    sandboxes: Sandboxes,
-    settings: Settings,
-    worker: Worker,
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[Returns]:
-    returns = Returns(time_skipping_env, sandboxes, settings)
-    yield returns
-    for vendor in ("stripe", "shippo", "shop"):
-        sandboxes.clear_faults(vendor)
-    if os.environ.get("RECORD_HISTORIES"):
-        await record_histories(returns, request.node.name)
 
 
 async def _search_attributes(returns: Returns, return_id: str) -> dict[str, str]:
@@ -317,6 +299,39 @@ async def test_partial_receipts_refund_only_what_arrived(returns: Returns) -> No
         ("TSHIRT-M-BLUE", 1),
         ("MUG-WHITE", 1),
     ]
+
+
+async def test_warehouse_messages_the_state_refuses_change_nothing_and_redeliveries_count_once(
+    returns: Returns,
+) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.ship(client, return_id)
+    before = await client.status(return_id)
+    all_lines = {"L1": Grade.a, "L2": Grade.a}
+    with pytest.raises(ReturnStateError, match="not arrived") as refused:
+        await returns.inspect(client, return_id, all_lines)
+    assert refused.value.stage is Stage.in_transit
+    unknown = ParcelReceipt(receipt_id="P-x", received_by="dock-1", lines=[ReceivedLine(line_id="L9", quantity=1)])
+    with pytest.raises(InvalidReturnInput, match="L9") as invalid:
+        await client.record_receipt(return_id, unknown)
+    assert invalid.value.field == "lines"
+    assert (await client.status(return_id)).timeline == before.timeline
+
+    await returns.deliver(client, return_id)
+    receipt = ParcelReceipt(receipt_id="P-1", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1)])
+    first = await client.record_receipt(return_id, receipt)
+    again = await client.record_receipt(return_id, receipt)  # the handheld retried
+    assert [line.received_quantity for line in again.lines if line.line_id == "L1"] == [1]
+    assert again.timeline == first.timeline
+    with pytest.raises(InvalidReturnInput, match="exactly once"):
+        await returns.inspect(client, return_id, {"L1": Grade.a})
+    inspected = await client.record_inspection(
+        return_id,
+        InspectionReport(inspector="dock-1", lines=[LineInspection(line_id=k, grade=v) for k, v in all_lines.items()]),
+    )
+    assert inspected.stage is Stage.inspecting and inspected.inspected_by == "dock-1"
+    with pytest.raises(ReturnStateError, match="already inspected"):
+        await returns.inspect(client, return_id, all_lines)
 
 
 async def test_wrong_item_is_recorded_and_not_refunded(returns: Returns) -> None:
