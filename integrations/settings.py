@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "returns"
+    # How long a door (ReturnsClient, the HTTP API) waits on Temporal, including for a worker to
+    # answer a query or run an update, before it gives up with "try again" (HTTP 503).
+    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
     # Returns a worker keeps in memory between events (temporalio's sticky cache). Beyond it a
     # return is replayed from its history on its next event: memory stays flat, that event
     # costs more. Measured in docs/benchmarks.md: ~300 KiB per cached return (~150 unsandboxed).

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from integrations.errors import IntegrationError
@@ -280,6 +281,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             return _error(503, "the return can't be reached right now; try again")
         log.error("temporal call failed", status=error.status.name, message=error.message)
         return _error(500, "internal error")
+
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def temporal_too_slow(_: Request, error: RPCTimeoutOrCancelledError) -> JSONResponse:
+        log.warning("temporal or the worker did not answer in time", error=str(error))
+        return _error(503, "the return can't be reached right now; try again")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

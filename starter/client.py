@@ -160,6 +160,7 @@ class ReturnsClient:
     ):
         self._client = client
         self._settings = settings
+        self._rpc_timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
         self._policy = policy or load_policy(settings.return_policy_file)
         self._shop = shop or ShopPlatform(settings)
 
@@ -367,7 +368,7 @@ class ReturnsClient:
 
     async def _query(self, return_id: str, query: Callable[[ReturnWorkflow], T]) -> T:
         try:
-            return await self._handle(return_id).query(query)
+            return await self._handle(return_id).query(query, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise ReturnNotFoundError(return_id) from error
@@ -375,7 +376,7 @@ class ReturnsClient:
 
     async def _update(self, return_id: str, update: Any, payload: Any) -> ReturnStatus:
         try:
-            return await self._handle(return_id).execute_update(update, payload)
+            return await self._handle(return_id).execute_update(update, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             raise await self._why_not_running(return_id, error) from error
         except WorkflowUpdateFailedError as error:
@@ -390,7 +391,7 @@ class ReturnsClient:
 
     async def _signal_running(self, return_id: str, signal: Any, payload: Any) -> None:
         try:
-            await self._handle(return_id).signal(signal, payload)
+            await self._handle(return_id).signal(signal, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             raise await self._why_not_running(return_id, error) from error
 
@@ -412,7 +413,7 @@ class ReturnsClient:
         if error.status != RPCStatusCode.NOT_FOUND:
             return error
         try:
-            await self._handle(return_id).describe()
+            await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as missing:
             if missing.status == RPCStatusCode.NOT_FOUND:
                 return ReturnNotFoundError(return_id)
