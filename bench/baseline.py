@@ -76,9 +76,8 @@ class BaselineReturn:
             self._stage = target
 
     @workflow.update
-    def record_receipt(self, receipt: dict[str, Any]) -> dict[str, Any]:
+    def record_receipt(self, receipt: dict[str, Any]) -> None:
         self._received = True
-        return self.status()
 
     @record_receipt.validator
     def _validate_receipt(self, receipt: dict[str, Any]) -> None:
@@ -86,9 +85,8 @@ class BaselineReturn:
             raise ApplicationError("already inspected", type="InvalidState", non_retryable=True)
 
     @workflow.update
-    def record_inspection(self, report: dict[str, Any]) -> dict[str, Any]:
+    def record_inspection(self, report: dict[str, Any]) -> None:
         self._stage = "inspecting"
-        return self.status()
 
     @record_inspection.validator
     def _validate_inspection(self, report: dict[str, Any]) -> None:

@@ -286,13 +286,13 @@ class ReturnsClient:
     async def record_carrier_scan(self, return_id: str, scan: CarrierScan) -> None:
         await self._signal_running(return_id, ReturnWorkflow.carrier_scan, scan)
 
-    async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> ReturnStatus:
+    async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> None:
         """Checked by the workflow before it is written: unknown lines or an inspected return are refused."""
-        return await self._update(return_id, ReturnWorkflow.record_receipt, receipt)
+        await self._update(return_id, ReturnWorkflow.record_receipt, receipt)
 
-    async def record_inspection(self, return_id: str, report: InspectionReport) -> ReturnStatus:
+    async def record_inspection(self, return_id: str, report: InspectionReport) -> None:
         """Checked by the workflow before it is written: one grade per open line, after arrival, once."""
-        return await self._update(return_id, ReturnWorkflow.record_inspection, report)
+        await self._update(return_id, ReturnWorkflow.record_inspection, report)
 
     async def confirm_disposition(self, return_id: str, line_id: str, confirmed_by: str) -> DispositionConfirmation:
         """The warehouse confirms a line's disposition work order is done (refurbished, shipped...).
@@ -374,7 +374,7 @@ class ReturnsClient:
                 raise ReturnNotFoundError(return_id) from error
             raise
 
-    async def _update(self, return_id: str, update: Any, payload: Any) -> ReturnStatus:
+    async def _update(self, return_id: str, update: Any, payload: Any) -> Any:
         try:
             return await self._handle(return_id).execute_update(update, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:

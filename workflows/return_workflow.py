@@ -302,10 +302,10 @@ class ReturnWorkflow:
     # The warehouse's doors: the signals above, as updates whose validators refuse bad input
     # before anything is written, so the handheld hears why at once (the signals stay for
     # tools that only signal, and for the histories of running returns).
+    # They answer nothing: an update's result is kept in the history, and the status is big.
     @workflow.update
-    def record_receipt(self, receipt: ParcelReceipt) -> ReturnStatus:
+    def record_receipt(self, receipt: ParcelReceipt) -> None:
         self.parcel_received(receipt)
-        return self.status()
 
     @record_receipt.validator
     def _validate_receipt(self, receipt: ParcelReceipt) -> None:
@@ -314,9 +314,8 @@ class ReturnWorkflow:
             self._refuse(self._receipt_problem(receipt))
 
     @workflow.update
-    def record_inspection(self, report: InspectionReport) -> ReturnStatus:
+    def record_inspection(self, report: InspectionReport) -> None:
         self.inspection_recorded(report)
-        return self.status()
 
     @record_inspection.validator
     def _validate_inspection(self, report: InspectionReport) -> None:

@@ -319,16 +319,18 @@ async def test_warehouse_messages_the_state_refuses_change_nothing_and_redeliver
 
     await returns.deliver(client, return_id)
     receipt = ParcelReceipt(receipt_id="P-1", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1)])
-    first = await client.record_receipt(return_id, receipt)
-    again = await client.record_receipt(return_id, receipt)  # the handheld retried
+    await client.record_receipt(return_id, receipt)
+    first = await client.status(return_id)
+    await client.record_receipt(return_id, receipt)  # the handheld retried
+    again = await client.status(return_id)
     assert [line.received_quantity for line in again.lines if line.line_id == "L1"] == [1]
     assert again.timeline == first.timeline
     with pytest.raises(InvalidReturnInput, match="exactly once"):
         await returns.inspect(client, return_id, {"L1": Grade.a})
-    inspected = await client.record_inspection(
-        return_id,
-        InspectionReport(inspector="dock-1", lines=[LineInspection(line_id=k, grade=v) for k, v in all_lines.items()]),
-    )
+    graded = [LineInspection(line_id=line_id, grade=grade) for line_id, grade in all_lines.items()]
+    report = InspectionReport(inspector="dock-1", lines=graded)
+    await client.record_inspection(return_id, report)
+    inspected = await client.status(return_id)
     assert inspected.stage is Stage.inspecting and inspected.inspected_by == "dock-1"
     with pytest.raises(ReturnStateError, match="already inspected"):
         await returns.inspect(client, return_id, all_lines)
