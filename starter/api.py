@@ -34,7 +34,6 @@ from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from integrations.errors import IntegrationError
@@ -53,7 +52,13 @@ from starter.client import (
     ReturnsClient,
     actor_id,
 )
-from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from starter.errors import (
+    InvalidReturnInput,
+    ReturnConflictError,
+    ReturnNotFoundError,
+    ReturnStateError,
+    ReturnUnavailableError,
+)
 from starter.visibility import ReturnFilter, ReturnPage
 from workflows.models import (
     Cancellation,
@@ -282,9 +287,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("temporal call failed", status=error.status.name, message=error.message)
         return _error(500, "internal error")
 
-    @app.exception_handler(RPCTimeoutOrCancelledError)
-    async def temporal_too_slow(_: Request, error: RPCTimeoutOrCancelledError) -> JSONResponse:
-        log.warning("temporal or the worker did not answer in time", error=str(error))
+    @app.exception_handler(ReturnUnavailableError)
+    async def return_unreachable(_: Request, error: ReturnUnavailableError) -> JSONResponse:
+        log.warning("temporal or the return's worker did not answer in time", return_id=error.return_id)
         return _error(503, "the return can't be reached right now; try again")
 
     @app.exception_handler(StarletteHTTPException)

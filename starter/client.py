@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -45,7 +46,13 @@ from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.shop import ShopPlatform
 from integrations.temporal_client import connect
-from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from starter.errors import (
+    InvalidReturnInput,
+    ReturnConflictError,
+    ReturnNotFoundError,
+    ReturnStateError,
+    ReturnUnavailableError,
+)
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -86,6 +93,8 @@ if TYPE_CHECKING:  # the vendors' SDKs are slow to import; the console needs nei
 # Who acted, as the timeline shows it: `<role>:<name>`, within the contract's 64 characters.
 ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
 T = TypeVar("T")
+# How a call that ran past its rpc_timeout comes back from the SDK's core.
+_TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 
 
 def has_reached(current: Stage, target: Stage) -> bool:
@@ -353,11 +362,15 @@ class ReturnsClient:
         """Polls the status query until the return reaches `stage` or closes (demos and tests)."""
         deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
         while True:
-            status = await self.status(return_id)
-            if has_reached(status.stage, stage):
+            try:
+                status: ReturnStatus | None = await self.status(return_id)
+            except ReturnUnavailableError:
+                status = None  # e.g. its worker died and another is taking it over: keep polling
+            if status is not None and has_reached(status.stage, stage):
                 return status
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"return {return_id} still {status.stage.value} after {timeout}")
+                seen = status.stage.value if status else "unreachable"
+                raise TimeoutError(f"return {return_id} still {seen} after {timeout}")
             await asyncio.sleep(0.1)
 
     async def result(self, return_id: str) -> ReturnStatus:
@@ -372,6 +385,8 @@ class ReturnsClient:
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise ReturnNotFoundError(return_id) from error
+            if error.status in _TIMED_OUT:
+                raise ReturnUnavailableError(return_id) from error
             raise
 
     async def _update(self, return_id: str, update: Any, payload: Any) -> Any:
@@ -379,6 +394,8 @@ class ReturnsClient:
             return await self._handle(return_id).execute_update(update, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             raise await self._why_not_running(return_id, error) from error
+        except RPCTimeoutOrCancelledError as error:
+            raise ReturnUnavailableError(return_id) from error
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type == "InvalidInput":
@@ -410,6 +427,8 @@ class ReturnsClient:
         Messages go straight to the workflow (no describe first: one RPC per event); only
         when the server refuses one do we look at why: no such return, or a closed one.
         """
+        if error.status in _TIMED_OUT:
+            return ReturnUnavailableError(return_id)
         if error.status != RPCStatusCode.NOT_FOUND:
             return error
         try:

@@ -39,7 +39,7 @@ from starter.client import (
     ReturnsClient,
     actor_id,
 )
-from starter.errors import InvalidReturnInput, ReturnNotFoundError, ReturnStateError
+from starter.errors import InvalidReturnInput, ReturnNotFoundError, ReturnStateError, ReturnUnavailableError
 from starter.visibility import ReturnFilter, ReturnSummary
 from workflows.models import (
     Cancellation,
@@ -51,7 +51,7 @@ from workflows.models import (
     Stage,
 )
 
-EXIT_OK, EXIT_PARTLY, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_NOT_CONFIRMED = range(6)
+EXIT_OK, EXIT_PARTLY, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_NOT_CONFIRMED, EXIT_UNAVAILABLE = range(7)
 _ROLE = "operator"
 
 Command = Callable[[ReturnsClient, argparse.Namespace], Awaitable[int]]
@@ -304,6 +304,9 @@ async def _run(args: argparse.Namespace) -> int:
     except ReturnStateError as error:
         print(f"refused: {error}", file=sys.stderr)
         return EXIT_REFUSED
+    except ReturnUnavailableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_UNAVAILABLE
     finally:
         await client.aclose()
 

@@ -1,4 +1,4 @@
-"""What the doors refuse, and why; the HTTP API turns each into its status (404, 409, 422)."""
+"""What the doors refuse, and why; the HTTP API turns each into its status (404, 409, 422, 503)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ class InvalidReturnInput(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class ReturnUnavailableError(RuntimeError):
+    """Temporal, or a worker for this return, did not answer within TEMPORAL_RPC_TIMEOUT_SECONDS
+    (e.g. a worker just died and another is replaying the return). Try again: a repeated
+    event counts once, and an update that did get through is refused as a repeat."""
+
+    def __init__(self, return_id: str):
+        super().__init__(f"return {return_id} can't be reached right now; try again")
+        self.return_id = return_id

@@ -7,11 +7,11 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ReturnsClient
 from starter.demo import demo_request
+from starter.errors import ReturnUnavailableError
 from tests.conftest import Sandboxes
 from workflows.models import ParcelReceipt, ReceivedLine, StartReturn
 from workflows.policy import ReturnPolicy
@@ -38,5 +38,7 @@ async def test_an_update_to_a_return_no_worker_serves_gives_up_in_time(
     receipt = ParcelReceipt(receipt_id="P-1", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1)])
 
     async with asyncio.timeout(TIMEOUT_SECONDS + 4):  # without the setting it would wait forever
-        with pytest.raises(RPCTimeoutOrCancelledError):
+        with pytest.raises(ReturnUnavailableError):
             await client.record_receipt(request.return_id, receipt)
+        with pytest.raises(ReturnUnavailableError):
+            await client.status(request.return_id)
