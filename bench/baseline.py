@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # The real workflow's step options, so the server stores and schedules the same thing.
-    from workflows.return_workflow import STEP_HEARTBEAT, STEP_RETRY, STEP_TIMEOUT
+    from workflows.return_workflow import INVALID_STATE, STEP_HEARTBEAT, STEP_RETRY, STEP_TIMEOUT
 
 WORKFLOW_NAME = "BaselineReturn"
 NOTIFICATION = "notify_shopper"  # the first is scheduled once the label is out: the return takes scans
@@ -82,7 +82,7 @@ class BaselineReturn:
     @record_receipt.validator
     def _validate_receipt(self, receipt: dict[str, Any]) -> None:
         if self._reached("inspecting"):
-            raise ApplicationError("already inspected", type="InvalidState", non_retryable=True)
+            raise ApplicationError("already inspected", type=INVALID_STATE, non_retryable=True)
 
     @workflow.update
     def record_inspection(self, report: dict[str, Any]) -> None:
@@ -91,7 +91,7 @@ class BaselineReturn:
     @record_inspection.validator
     def _validate_inspection(self, report: dict[str, Any]) -> None:
         if not self._reached("delivered") or self._reached("inspecting"):
-            raise ApplicationError("not now", type="InvalidState", non_retryable=True)
+            raise ApplicationError("not now", type=INVALID_STATE, non_retryable=True)
 
     def _reached(self, stage: str) -> bool:
         return _STAGES.index(self._stage) >= _STAGES.index(stage)

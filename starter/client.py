@@ -83,7 +83,7 @@ from workflows.models import (
     TimelineEntry,
 )
 from workflows.policy import ReturnPolicy, load_policy
-from workflows.return_workflow import ReturnWorkflow, workflow_id_for
+from workflows.return_workflow import INVALID_INPUT, INVALID_STATE, ReturnWorkflow, workflow_id_for
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; the console needs neither
@@ -398,10 +398,10 @@ class ReturnsClient:
             raise ReturnUnavailableError(return_id) from error
         except WorkflowUpdateFailedError as error:
             cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == "InvalidInput":
+            if isinstance(cause, ApplicationError) and cause.type == INVALID_INPUT:
                 field = cause.details[0] if cause.details else "body"
                 raise InvalidReturnInput(str(field), cause.message) from error
-            if isinstance(cause, ApplicationError) and cause.type == "InvalidState":
+            if isinstance(cause, ApplicationError) and cause.type == INVALID_STATE:
                 status = await self.status(return_id)
                 raise ReturnStateError(return_id, status.stage, cause.message) from error
             raise

@@ -121,14 +121,22 @@ def idempotency_key(return_id: str, step: str) -> str:
     return f"return:{return_id}:{step}"
 
 
+# The error types of a validator's refusal; the doors turn them into their own errors.
+INVALID_STATE = "InvalidState"  # the return's state can't take this message now
+INVALID_INPUT = "InvalidInput"  # the message itself is wrong; `details[0]` names the field
+
+
 def _invalid_state(message: str) -> ApplicationError:
-    """A validator's refusal: the return's state can't take this message now."""
-    return ApplicationError(message, type="InvalidState", non_retryable=True)
+    return ApplicationError(message, type=INVALID_STATE, non_retryable=True)
 
 
 def _invalid_input(field: str, message: str) -> ApplicationError:
-    """A validator's refusal: the message itself is wrong; `details[0]` names the field."""
-    return ApplicationError(message, field, type="InvalidInput", non_retryable=True)
+    return ApplicationError(message, field, type=INVALID_INPUT, non_retryable=True)
+
+
+def _receipt_key(receipt: ParcelReceipt) -> str:
+    """A parcel's receipt counts once, however often the handheld sends it."""
+    return f"receipt:{receipt.receipt_id}"
 
 
 class _Cancelled(Exception):
@@ -256,7 +264,7 @@ class ReturnWorkflow:
 
     @workflow.signal
     def parcel_received(self, receipt: ParcelReceipt) -> None:
-        if not self._first_time(f"receipt:{receipt.receipt_id}") or self._stage in CLOSED_STAGES:
+        if not self._first_time(_receipt_key(receipt)) or self._stage in CLOSED_STAGES:
             return
         problem = self._receipt_problem(receipt)
         if problem:
@@ -310,7 +318,7 @@ class ReturnWorkflow:
     @record_receipt.validator
     def _validate_receipt(self, receipt: ParcelReceipt) -> None:
         self._require(self._stage not in CLOSED_STAGES, "the return is closed")
-        if f"receipt:{receipt.receipt_id}" not in self._seen_events:  # a redelivery is accepted, counted once
+        if _receipt_key(receipt) not in self._seen_events:  # a redelivery is accepted, counted once
             self._refuse(self._receipt_problem(receipt))
 
     @workflow.update
