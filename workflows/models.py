@@ -394,7 +394,8 @@ class LineStatus(Contract):
     exchange_sku: str | None = None
     declined: DeclineReason | None = None
     reception: Reception = Reception.awaiting
-    received_quantity: int = 0
+    received_quantity: int = 0  # units of this line that came back
+    wrong_item_quantity: int = 0  # units received under this line that turned out to be something else
     grade: Grade | None = None
     disposition: Disposition | None = None
     disposition_override_reason: str | None = None

@@ -104,12 +104,18 @@ STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo 
 # Activities heartbeat every few seconds: a worker that died is noticed after this long.
 STEP_HEARTBEAT = timedelta(seconds=15)
 _REFUND_SETTLE_POLLS = 10  # then a pending refund becomes an operator case
+_EARLY_REFUND_REPORTS = 20  # reports about a refund the return has not heard of yet, kept until it has
 
 # Operator decisions a return can wait for, and what `approve` / `reject` mean in each.
 _REVIEW = "review"  # approve: go ahead; reject: decline
 _LOST_PARCEL = "lost_parcel"  # approve: resolve anyway; reject: decline
 _INSTANT_REFUND_SHORTFALL = "instant_refund_shortfall"  # approve: accept the loss
 _REFUND_FAILED = "refund_failed"  # approve: store credit instead; reject: close unresolved
+
+# Since this change a return's progress follows from the set of events it has seen (scans,
+# receipts, refund updates), not from the order a batch of them was applied in. Returns started
+# before it keep the order-sensitive rules they started with, so their histories replay.
+PROGRESS_FROM_EVIDENCE = "progress-from-evidence"
 
 
 def workflow_id_for(return_id: str) -> str:
@@ -165,7 +171,9 @@ class ReturnWorkflow:
         self._order: OrderFacts | None = None
         self._label: Label | None = None
         self._label_voided = False
-        self._tracking_status: TrackingStatus | None = None
+        self._scans: list[rules.SeenScan] = []
+        self._last_scan_applied: TrackingStatus | None = None  # what returns started before the patch decide by
+        self._early_refund_reports: list[tuple[PaymentUpdate, str]] = []
         self._seen_events: set[str] = set()
         self._last_progress_at: datetime | None = None
         self._receipts_recorded = False
@@ -180,6 +188,7 @@ class ReturnWorkflow:
         self._cancellation: Cancellation | None = None
         self._compensating = False
         self._timeline: list[TimelineEntry] = []
+        self._progress_from_evidence = workflow.patched(PROGRESS_FROM_EVIDENCE)
 
     @workflow.run
     async def run(self, start: StartReturn) -> ReturnStatus:
@@ -203,10 +212,11 @@ class ReturnWorkflow:
             self._set_deadline("ship_by")
             if not await self._wait(lambda: self._receipts_recorded, "ship_by"):
                 return await self._expire()
-            self._move_to(Stage.delivered, "store", "returned in store")
+            if not rules.is_at_or_past(self._stage, Stage.delivered):  # returns started before the patch
+                self._move_to(Stage.delivered, "store", "returned in store")
         else:
             await self._issue_label()
-            if not await self._wait(self._first_scan_seen, "ship_by"):
+            if not await self._wait(self._departed, "ship_by"):
                 return await self._expire()
             await self._maybe_refund_instantly()
             if not await self._await_delivery():
@@ -231,7 +241,7 @@ class ReturnWorkflow:
             lines=list(self._lines.values()),
             label=self._label,
             label_voided=self._label_voided,
-            tracking_status=self._tracking_status,
+            tracking_status=rules.carrier_status(self._scans),
             inspected_by=self._inspected_by,
             resolution=self._resolution,
             attention=self._attention,
@@ -251,9 +261,12 @@ class ReturnWorkflow:
 
     @workflow.signal
     def carrier_scan(self, scan: CarrierScan) -> None:
-        if not self._first_time(f"scan:{scan.event_id}") or self._stage in CLOSED_STAGES:
+        if not self._first_time(f"scan:{scan.event_id}"):
             return
-        self._tracking_status = scan.status
+        if self._stage in CLOSED_STAGES and not self._progress_from_evidence:
+            return
+        self._scans.append(rules.SeenScan(occurred_at=scan.occurred_at, status=scan.status))
+        self._last_scan_applied = scan.status
         detail = f"carrier scan {scan.status.value}" + (f" at {scan.location}" if scan.location else "")
         next_stage = rules.stage_after_scan(self._stage, scan.status)
         if next_stage is self._stage:
@@ -271,15 +284,22 @@ class ReturnWorkflow:
             return self._note(receipt.received_by, f"receipt {receipt.receipt_id} ignored: {problem.message}")
         for received in receipt.lines:
             line = self._lines[received.line_id]
-            self._lines[line.line_id] = line.model_copy(
-                update={
+            if self._progress_from_evidence:
+                update = rules.reception_after_receipt(line, received.quantity, wrong_item=received.wrong_item)
+            else:  # the last receipt decided the line's reception
+                update = {
                     "received_quantity": line.received_quantity + received.quantity,
                     "reception": Reception.wrong_item_received if received.wrong_item else Reception.received,
                 }
-            )
+            self._lines[line.line_id] = line.model_copy(update=update)
         self._receipts_recorded = True
         counts = ", ".join(f"{line.line_id}x{line.quantity}" for line in receipt.lines)
-        self._note(receipt.received_by, f"parcel {receipt.receipt_id} received: {counts}")
+        detail = f"parcel {receipt.receipt_id} received: {counts}"
+        if self._progress_from_evidence and not rules.is_at_or_past(self._stage, Stage.delivered):
+            # The dock has the parcel, whatever the carrier has said so far.
+            self._last_progress_at = workflow.now()
+            return self._move_to(Stage.delivered, receipt.received_by, detail)
+        self._note(receipt.received_by, detail)
 
     @workflow.signal
     def inspection_recorded(self, report: InspectionReport) -> None:
@@ -303,7 +323,7 @@ class ReturnWorkflow:
                     "reception": rules.reception_after_inspection(line, inspected.grade, self._receipts_recorded),
                 }
             )
-        self._inspected_by = report.inspector
+        self._inspected_by = report.inspector  # an inspection, like a receipt, proves the parcel arrived
         grades = ", ".join(f"{line.line_id}={line.grade.value}" for line in report.lines)
         self._move_to(Stage.inspecting, report.inspector, f"inspected: {grades}")
 
@@ -494,8 +514,11 @@ class ReturnWorkflow:
         self._set_deadline("ship_by")
         await self._notify(NotificationKind.label_ready, self._label.label_url or self._label.qr_code_url or "")
 
-    def _first_scan_seen(self) -> bool:
-        return self._tracking_status is not None and self._tracking_status is not TrackingStatus.pre_transit
+    def _departed(self) -> bool:
+        """The parcel left the shopper: a departure scan, or the warehouse already has it."""
+        if not self._progress_from_evidence:  # the last scan applied decided
+            return self._last_scan_applied not in (None, TrackingStatus.pre_transit)
+        return rules.has_departed(self._scans) or rules.is_at_or_past(self._stage, Stage.delivered)
 
     async def _await_delivery(self) -> bool:
         """Waits until delivered (True) or the carrier gives up (False); flags stalls."""
@@ -520,13 +543,15 @@ class ReturnWorkflow:
         return not self._parcel_lost() or rules.is_at_or_past(self._stage, Stage.delivered)
 
     def _parcel_lost(self) -> bool:
-        return self._tracking_status is not None and rules.is_lost_scan(self._tracking_status)
+        status = rules.carrier_status(self._scans) if self._progress_from_evidence else self._last_scan_applied
+        return status is not None and rules.is_lost_scan(status)
 
     async def _settle_lost_parcel(self) -> None:
         for line in self._open_lines():
             self._lines[line.line_id] = line.model_copy(update={"reception": Reception.lost_in_transit})
         if self._policy.lost_parcel is LostParcelAction.operator:
-            decision = await self._await_decision(_LOST_PARCEL, None, f"carrier reported {self._tracking_status.value}")
+            reported = rules.carrier_status(self._scans) if self._progress_from_evidence else self._last_scan_applied
+            decision = await self._await_decision(_LOST_PARCEL, None, f"carrier reported {reported.value}")
             if decision == "reject":
                 return await self._decline("parcel lost; operator declined to resolve")
         await self._resolve(rules.settle_unseen(self._open_lines(), self._policy, shipped=False), "lost parcel")
@@ -554,6 +579,9 @@ class ReturnWorkflow:
                 quantity=rules.units_back(line, self._receipts_recorded),
                 disposition=disposition,
             )
+            if request.quantity == 0 and self._progress_from_evidence:
+                self._note("warehouse", f"{line.line_id}: no unit came back, nothing to {disposition.value}")
+                continue
             if disposition is Disposition.restock:
                 receipt = await self._step(
                     f"restock {line.line_id}", ActivityName.restock_line, request, RestockReceipt
@@ -640,6 +668,9 @@ class ReturnWorkflow:
         self._note(
             "payments", f"refund {refund.refund_id} of {refund.amount} {request.currency}: {refund.status.value}"
         )
+        for update, actor in self._early_refund_reports if self._progress_from_evidence else ():
+            if update.refund_id == refund.refund_id:
+                refund = self._with_report(refund, update, actor)
         return refund
 
     async def _follow_refund(self) -> None:
@@ -670,11 +701,27 @@ class ReturnWorkflow:
     def _apply_refund_status(self, update: PaymentUpdate, actor: str) -> None:
         resolution = self._resolution
         refund = resolution.refund if resolution else None
-        if refund is None or refund.refund_id != update.refund_id or refund.status is update.status:
-            return  # not ours, or nothing new (webhooks and polls overlap)
-        changed = refund.model_copy(update={"status": update.status, "failure_reason": update.failure_reason})
-        self._resolution = resolution.model_copy(update={"refund": changed})
-        self._note(actor, f"refund {update.refund_id} is {update.status.value}")
+        if not self._progress_from_evidence:  # returns started before the patch: the last update decided
+            if refund is None or refund.refund_id != update.refund_id or refund.status is update.status:
+                return  # not ours, or nothing new (webhooks and polls overlap)
+            changed = refund.model_copy(update={"status": update.status, "failure_reason": update.failure_reason})
+            self._resolution = resolution.model_copy(update={"refund": changed})
+            return self._note(actor, f"refund {update.refund_id} is {update.status.value}")
+        if refund is None or refund.refund_id != update.refund_id:
+            # Stripe's webhook can beat the refund step's own answer: keep it for when the answer comes.
+            if len(self._early_refund_reports) < _EARLY_REFUND_REPORTS:
+                self._early_refund_reports.append((update, actor))
+            return
+        self._resolution = resolution.model_copy(update={"refund": self._with_report(refund, update, actor)})
+
+    def _with_report(self, refund: RefundReceipt, update: PaymentUpdate, actor: str) -> RefundReceipt:
+        """The refund after a status report: each status is noted once, and the refund only moves
+        forward in Stripe's lifecycle (a late `pending` never undoes a `failed`)."""
+        if self._first_time(f"refund:{update.refund_id}:{update.status.value}"):
+            self._note(actor, f"refund {update.refund_id} reported {update.status.value}")
+        if rules.later_refund_state(refund.status, update.status) is refund.status:
+            return refund
+        return refund.model_copy(update={"status": update.status, "failure_reason": update.failure_reason})
 
     def _refund_settled(self) -> bool:
         refund = self._resolution.refund if self._resolution else None
@@ -925,6 +972,8 @@ class ReturnWorkflow:
             return _invalid_input("lines", f"unknown line ids: {unknown}")
         if self._inspected_by is not None:
             return _invalid_state("the return was already inspected")
+        if self._progress_from_evidence and not self._parcel_expected():
+            return _invalid_state("no parcel is on its way yet")
         return None
 
     def _inspection_problem(self, report: InspectionReport) -> ApplicationError | None:
@@ -932,12 +981,19 @@ class ReturnWorkflow:
             return _invalid_state("the return is closed")
         if self._inspected_by is not None:
             return _invalid_state("the return was already inspected")
-        if not rules.is_at_or_past(self._stage, Stage.delivered):
+        if self._progress_from_evidence and not self._parcel_expected():
+            return _invalid_state("no parcel is on its way yet")
+        if not self._progress_from_evidence and not rules.is_at_or_past(self._stage, Stage.delivered):
             return _invalid_state("the parcel has not arrived yet")
         expected = sorted(line.line_id for line in self._open_lines())
         if sorted(line.line_id for line in report.lines) != expected:
             return _invalid_input("lines", f"an inspection must grade each open line exactly once: {expected}")
         return None
+
+    def _parcel_expected(self) -> bool:
+        """A parcel can be on its way: its label exists, or the shopper brings it to a store."""
+        first = Stage.approved if self._request.method is ReturnMethod.in_store else Stage.label_issued
+        return rules.is_at_or_past(self._stage, first)
 
     def _set_deadline(self, name: str) -> None:
         self._deadlines[name] = workflow.now() + self._policy.deadlines.of(name)

@@ -19,6 +19,7 @@ from workflows.models import (
     OrderFacts,
     ReasonCode,
     Reception,
+    RefundState,
     ReturnMethod,
     ReturnRequest,
     Stage,
@@ -66,6 +67,45 @@ def stage_after_scan(current: Stage, scan: TrackingStatus) -> Stage:
 def is_lost_scan(scan: TrackingStatus) -> bool:
     """The carrier gave up: the parcel went back to the shopper, or is lost."""
     return scan in (TrackingStatus.returned, TrackingStatus.failure)
+
+
+# --- The carrier's evidence ------------------------------------------------------------------
+# Carriers and webhooks redeliver and reorder, and a batch of events can reach a return at once
+# (while no worker runs). So what a return knows about its parcel is a function of the set of
+# scans it has seen, never of the order they were applied in.
+
+# Among scans stamped with the same time, the one further along the parcel's journey wins.
+_JOURNEY_RANK = {
+    TrackingStatus.unknown: 0,
+    TrackingStatus.pre_transit: 1,
+    TrackingStatus.transit: 2,
+    TrackingStatus.failure: 3,
+    TrackingStatus.returned: 4,
+    TrackingStatus.delivered: 5,
+}
+DEPARTURE_SCANS = frozenset({TrackingStatus.transit, TrackingStatus.delivered})
+
+
+@dataclass(frozen=True)
+class SeenScan:
+    occurred_at: datetime  # the carrier's own clock
+    status: TrackingStatus
+
+
+def carrier_status(scans: Iterable[SeenScan]) -> TrackingStatus | None:
+    """What the carrier says now: its latest scan by the carrier's clock, not by arrival."""
+    latest = max(scans, key=lambda scan: (scan.occurred_at, _JOURNEY_RANK[scan.status]), default=None)
+    return latest.status if latest else None
+
+
+def has_departed(scans: Iterable[SeenScan]) -> bool:
+    """A scan proves the parcel left the shopper: accepted, in transit or delivered (never
+    UNKNOWN, FAILURE or RETURNED alone)."""
+    return any(scan.status in DEPARTURE_SCANS for scan in scans)
+
+
+def has_been_delivered(scans: Iterable[SeenScan]) -> bool:
+    return any(scan.status is TrackingStatus.delivered for scan in scans)
 
 
 # --- Eligibility ---------------------------------------------------------------------------
@@ -159,6 +199,15 @@ def reception_after_inspection(line: LineStatus, grade: Grade, receipts_recorded
     return Reception.received
 
 
+def reception_after_receipt(line: LineStatus, quantity: int, *, wrong_item: bool) -> dict[str, object]:
+    """A line's counts after a parcel's receipt. Wrong items are counted apart, so the line's
+    reception follows from its counts, whatever order its parcels' receipts came in."""
+    received = line.received_quantity + (0 if wrong_item else quantity)
+    wrong = line.wrong_item_quantity + (quantity if wrong_item else 0)
+    reception = Reception.received if received else Reception.wrong_item_received if wrong else line.reception
+    return {"received_quantity": received, "wrong_item_quantity": wrong, "reception": reception}
+
+
 def units_back(line: LineStatus, receipts_recorded: bool) -> int:
     """Units that actually came back: the receipts' count when the warehouse sent receipts."""
     return min(line.quantity, line.received_quantity) if receipts_recorded else line.quantity
@@ -205,6 +254,21 @@ def settle_unseen(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped:
     """Money owed without inspection (keep-it, instant refund, lost parcel): as if graded A."""
     assumed = [line.model_copy(update={"grade": Grade.a}) for line in lines if not line.declined]
     return settle(assumed, policy, shipped=shipped, receipts_recorded=False)
+
+
+# Stripe's refund lifecycle: pending (or requires_action) -> succeeded -> failed; canceled ends it too.
+_REFUND_PROGRESS = {
+    RefundState.pending: 0,
+    RefundState.requires_action: 1,
+    RefundState.succeeded: 2,
+    RefundState.canceled: 3,
+    RefundState.failed: 4,
+}
+
+
+def later_refund_state(known: RefundState, reported: RefundState) -> RefundState:
+    """Whichever is further along: a late or repeated report never moves a refund back."""
+    return reported if _REFUND_PROGRESS[reported] > _REFUND_PROGRESS[known] else known
 
 
 def with_bonus(amount: int, bonus_bp: int) -> int:

@@ -13,6 +13,7 @@ and a refund that fails or is canceled gives its amount back.
 Admin routes (no auth) let tests and the demo steer and inspect it:
 
     POST /_sandbox/refund_outcomes  {"status": "failed", "times": 1}   next refunds' status
+                                    (+ "payment_intent": "pi_..."    only that payment's)
     POST /_sandbox/refunds/{id}/transition  {"status": "failed"}       move a refund later
     GET  /_sandbox/refunds, GET /_sandbox/payment_intents               everything stored
     POST /_sandbox/reset                                                forget everything
@@ -219,6 +220,7 @@ class _Outcome:
     status: RefundStatus
     times: int
     failure_reason: FailureReason
+    payment_intent: str | None  # None: any payment's next refunds
 
 
 class StripeState:
@@ -379,7 +381,7 @@ class StripeState:
                     code="amount_too_large",
                     param="amount",
                 )
-            outcome = self._next_outcome()
+            outcome = self._next_outcome(intent["id"])
             refund: dict[str, Any] = {
                 "id": new_id("re"),
                 "object": "refund",
@@ -458,9 +460,11 @@ class StripeState:
 
     # -- admin -----------------------------------------------------------------------
 
-    def queue_outcome(self, status: RefundStatus, times: int, failure_reason: FailureReason) -> None:
+    def queue_outcome(
+        self, status: RefundStatus, times: int, failure_reason: FailureReason, payment_intent: str | None = None
+    ) -> None:
         with self.lock:
-            self._outcomes.append(_Outcome(status, times, failure_reason))
+            self._outcomes.append(_Outcome(status, times, failure_reason, payment_intent))
 
     def transition_refund(self, refund_id: str, status: RefundStatus, failure_reason: FailureReason) -> dict[str, Any]:
         """Moves a refund as Stripe would later (webhook-worthy changes); KeyError/ValueError when not allowed."""
@@ -505,13 +509,13 @@ class StripeState:
         )
         return intent["amount"] - held
 
-    def _next_outcome(self) -> _Outcome | None:
-        if not self._outcomes:
+    def _next_outcome(self, intent_id: str) -> _Outcome | None:
+        outcome = next((o for o in self._outcomes if o.payment_intent in (None, intent_id)), None)
+        if outcome is None:
             return None
-        outcome = self._outcomes[0]
         outcome.times -= 1
         if outcome.times == 0:
-            self._outcomes.popleft()
+            self._outcomes.remove(outcome)
         return outcome
 
     def _refund(self, refund_id: str) -> dict[str, Any]:
@@ -548,6 +552,7 @@ class RefundOutcome(BaseModel):
     status: Literal["pending", "failed", "requires_action"]
     times: int = Field(default=1, ge=1)
     failure_reason: FailureReason = "expired_or_canceled_card"
+    payment_intent: str | None = Field(default=None, description="only this payment's refunds; none: any")
 
 
 class RefundTransition(BaseModel):
@@ -643,7 +648,7 @@ def create_app() -> FastAPI:
 
     @admin.post("/refund_outcomes", status_code=204)
     def queue_refund_outcome(outcome: RefundOutcome) -> None:
-        state.queue_outcome(outcome.status, outcome.times, outcome.failure_reason)
+        state.queue_outcome(outcome.status, outcome.times, outcome.failure_reason, outcome.payment_intent)
 
     @admin.post("/refunds/{refund_id}/transition")
     def transition_refund(refund_id: str, transition: RefundTransition) -> dict[str, Any]:

@@ -170,15 +170,19 @@ class Returns:
 
 
 HISTORIES = Path(__file__).parent / "histories"
+# Bumped with each `workflow.patched` change, so the new shape of every branch is recorded beside
+# the old ones (generation 1 has no tag): returns of every generation may still be running.
+HISTORY_GENERATION = 2
 
 
 async def record_histories(returns: Returns, test_name: str) -> None:
     """Saves the history of every return a test started, for the replay tests (never overwrites)."""
     HISTORIES.mkdir(exist_ok=True)
+    generation = f"-g{HISTORY_GENERATION}" if HISTORY_GENERATION > 1 else ""
     for n, return_id in enumerate(returns.requests, start=1):
         history = await returns.handle(return_id).fetch_history()
         name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name.removeprefix("test_")).strip("_")
-        path = HISTORIES / f"{name}-{n}.json"
+        path = HISTORIES / f"{name}{generation}-{n}.json"
         if not path.exists():  # recordings of older code stay: running returns may have that shape
             path.write_text(history.to_json())
 

@@ -304,19 +304,22 @@ async def test_partial_receipts_refund_only_what_arrived(returns: Returns) -> No
 async def test_warehouse_messages_the_state_refuses_change_nothing_and_redeliveries_count_once(
     returns: Returns,
 ) -> None:
-    client, return_id = await returns.start(POLICY)
-    await returns.ship(client, return_id)
-    before = await client.status(return_id)
+    in_review = POLICY.model_copy(update={"review": ReviewRule(amount_over=0)})
+    client, return_id = await returns.start(in_review)
+    before = await returns.until(client, return_id, lambda s: s.stage is Stage.needs_review)
     all_lines = {"L1": Grade.a, "L2": Grade.a}
-    with pytest.raises(ReturnStateError, match="not arrived") as refused:
+    with pytest.raises(ReturnStateError, match="no parcel") as refused:
         await returns.inspect(client, return_id, all_lines)
-    assert refused.value.stage is Stage.in_transit
+    assert refused.value.stage is Stage.needs_review
+    with pytest.raises(ReturnStateError, match="no parcel"):
+        await returns.receive(client, return_id, {"L1": 1})
     unknown = ParcelReceipt(receipt_id="P-x", received_by="dock-1", lines=[ReceivedLine(line_id="L9", quantity=1)])
     with pytest.raises(InvalidReturnInput, match="L9") as invalid:
         await client.record_receipt(return_id, unknown)
     assert invalid.value.field == "lines"
     assert (await client.status(return_id)).timeline == before.timeline
 
+    await client.approve(return_id, OPERATOR)
     await returns.deliver(client, return_id)
     receipt = ParcelReceipt(receipt_id="P-1", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1)])
     await client.record_receipt(return_id, receipt)
@@ -334,6 +337,35 @@ async def test_warehouse_messages_the_state_refuses_change_nothing_and_redeliver
     assert inspected.stage is Stage.inspecting and inspected.inspected_by == "dock-1"
     with pytest.raises(ReturnStateError, match="already inspected"):
         await returns.inspect(client, return_id, all_lines)
+
+
+async def test_the_warehouse_receipt_proves_arrival_before_the_carrier_does(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.ship(client, return_id)
+    await returns.receive(client, return_id, {"L1": 2, "L2": 1})
+    arrived = await client.wait_for_stage(return_id, Stage.delivered)
+    assert (arrived.timeline[-1].actor, arrived.timeline[-1].stage) == ("dock-1", Stage.delivered)
+    assert arrived.tracking_status is TrackingStatus.transit  # the carrier still says so; the dock knows better
+    await returns.inspect(client, return_id, DEMO_GRADES)
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed
+    assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
+
+
+async def test_a_mixed_parcel_counts_wrong_items_apart_whatever_order_its_receipts_came_in(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY)
+    await returns.deliver(client, return_id)
+    right = ParcelReceipt(receipt_id="P-1", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1)])
+    wrong = ParcelReceipt(
+        receipt_id="P-2", received_by="dock-1", lines=[ReceivedLine(line_id="L1", quantity=1, wrong_item=True)]
+    )
+    await client.record_receipt(return_id, right)
+    await client.record_receipt(return_id, wrong)  # the last receipt used to decide the line's reception
+    line = next(line for line in (await client.status(return_id)).lines if line.line_id == "L1")
+    assert (line.reception, line.received_quantity, line.wrong_item_quantity) == (Reception.received, 1, 1)
+    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.missing})
+    await returns.finish(client, return_id)
+    assert [r["amount"] for r in returns.refunds(return_id)] == [2500 - 599]  # one shirt of ours came back
 
 
 async def test_wrong_item_is_recorded_and_not_refunded(returns: Returns) -> None:
