@@ -1,12 +1,31 @@
-# Image for the worker and the sandboxes (see docker-compose.yml).
-FROM python:3.11-slim
-WORKDIR /app
+# The app's image, built from its wheel (docker-compose.yml: api, worker), and a separate image
+# for the vendor sandboxes (target `sandboxes`; development and demos only, never production).
+# The base image is pinned to an exact release; bump it deliberately.
+
+FROM python:3.11.7-slim-bookworm AS wheel
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY workflows workflows
 COPY activities activities
 COPY workers workers
 COPY starter starter
 COPY integrations integrations
-RUN pip install --no-cache-dir .
-USER nobody
+COPY api api
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11.7-slim-bookworm AS app
+COPY --from=wheel /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+    && useradd --system --uid 10001 --no-create-home returns
+# The installed package, not a checkout: nothing of the repository is in this image.
+WORKDIR /home/returns
+USER returns
 CMD ["returns-worker"]
+
+FROM app AS sandboxes
+USER root
+COPY sandboxes /opt/returns-dev/sandboxes
+RUN pip install --no-cache-dir "openapi-core>=0.19,<0.24" "werkzeug>=3,<4" "pyyaml>=6,<7"
+WORKDIR /opt/returns-dev
+USER returns
+CMD ["python", "-m", "sandboxes", "--host", "0.0.0.0"]

@@ -5,16 +5,20 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-unit bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@source .tools.env && $(VENV)/python -m starter.local_stack
+	@source .tools.env && $(VENV)/python -m devstack
 
 test: setup
 	@source .tools.env && $(VENV)/python -m pytest
+
+# The fast tier alone (no sandbox, no vendor): rules, the workflow with in-memory activities, replay.
+test-unit: setup
+	@source .tools.env && $(VENV)/python -m pytest tests/unit
 
 bench: setup .venv/.bench-installed
 	@source .tools.env && $(VENV)/python -m bench $(BENCH_ARGS)

@@ -24,8 +24,8 @@ from bench.config import PHASES, QUICK, BenchConfig
 from bench.context import LANES, Bench, slug
 from bench.report import machine, render, write_json
 from bench.stack import TUNED_SERVER_ARGS, BenchStack
+from devstack.stack import Ports
 from integrations.log_config import configure_logging
-from starter.local_stack import Ports
 
 _RUNNERS = {"throughput": throughput.run, "latency": latency.run, "history": histories.run, "footprint": footprint.run}
 

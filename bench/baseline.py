@@ -19,7 +19,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # The real workflow's step options, so the server stores and schedules the same thing.
-    from workflows.return_workflow import INVALID_STATE, STEP_HEARTBEAT, STEP_RETRY, STEP_TIMEOUT
+    from workflows.contract import INVALID_STATE
+    from workflows.steps import STEP_HEARTBEAT, STEP_RETRY, STEP_TIMEOUT
 
 WORKFLOW_NAME = "BaselineReturn"
 NOTIFICATION = "notify_shopper"  # the first is scheduled once the label is out: the return takes scans

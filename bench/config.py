@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from starter.local_stack import ROOT
+from devstack.stack import ROOT
 
 PHASES = ("throughput", "latency", "history", "footprint")
 VARIANTS = ("baseline", "stub", "real", "real x2")  # names from bench.context.LANES

@@ -18,7 +18,8 @@ from bench.stack import BenchStack
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
 from integrations.temporal_client import connect
 from starter.client import ReturnsClient
-from workflows.policy import ReturnPolicy, load_policy
+from starter.policy import load_return_policy
+from workflows.policy import ReturnPolicy
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Bench:
     async def connect(cls, stack: BenchStack, config: BenchConfig) -> Bench:
         settings = stack.settings
         plain = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        return cls(stack, config, await connect(settings), plain, load_policy(settings.return_policy_file))
+        return cls(stack, config, await connect(settings), plain, load_return_policy(settings.return_policy_file))
 
     def return_ids(self, label: str, count: int) -> list[str]:
         return [f"B{self.run_id}-{label}-{n}" for n in range(count)]

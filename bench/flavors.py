@@ -21,33 +21,24 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench import baseline
 from bench.history import is_activity_scheduled, is_completion, upserted_keyword
+from devstack.checkout import DEMO_GRADES, DEMO_LINES, charge_shopper, demo_order, demo_request, seed_order
+from devstack.demo import post_shippo_webhook, role_headers
 from starter.client import ReturnsClient
-from starter.demo import (
-    DEMO_GRADES,
-    DEMO_LINES,
-    charge_shopper,
-    demo_order,
-    demo_request,
-    post_shippo_webhook,
-    role_headers,
-    seed_order,
-)
 from workflows import rules
+from workflows.contract import WORKFLOW_ID_PREFIX, workflow_id_for
 from workflows.models import (
     CarrierScan,
-    Grade,
     InspectionReport,
     LineInspection,
     ParcelReceipt,
     ReceivedLine,
     ReturnRequest,
     ReturnStatus,
-    Stage,
     StartReturn,
-    TrackingStatus,
 )
-from workflows.return_workflow import WORKFLOW_ID_PREFIX, ReturnWorkflow, workflow_id_for
+from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import RETURN_STAGE
+from workflows.vocabulary import Grade, Stage, TrackingStatus
 
 # --- Events ------------------------------------------------------------------------------
 
@@ -193,7 +184,7 @@ class ReturnFlavor:
     async def start(self, prepared: ReturnRequest) -> WorkflowHandle:
         workflow_id = workflow_id_for(prepared.return_id)
         if self.door:
-            await self.client.start_return(prepared)
+            await self.client.start(prepared)
         else:
             await self.client.temporal.start_workflow(
                 ReturnWorkflow.run,

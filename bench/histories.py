@@ -17,8 +17,8 @@ from bench.context import Bench, slug
 from bench.driver import open_return, prepare_all, walk
 from bench.flavors import HAPPY_PATH, PARTIAL_RECEIPT, Event, Flavor
 from bench.history import STEP_TIMEOUT, history_size
-from workflows.models import ReturnMethod
 from workflows.policy import ReturnPolicy
+from workflows.vocabulary import ReturnMethod
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class Branch:
 
 
 BRANCHES = (
-    Branch("happy path", HAPPY_PATH, short_deadlines=("refund_settle",)),
-    Branch("partial receipt", PARTIAL_RECEIPT, short_deadlines=("refund_settle",)),
+    Branch("happy path", HAPPY_PATH, short_deadlines=("refund_settle", "disposition_work")),
+    Branch("partial receipt", PARTIAL_RECEIPT, short_deadlines=("refund_settle", "disposition_work")),
     Branch("expired", short_deadlines=("ship_by",)),
     Branch("keep it", policy_changes={"keep_it_below": 10**9}, request_changes={"method": ReturnMethod.keep_it}),
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
-from starter.local_stack import ROOT, LocalStack
+from devstack.stack import ROOT, LocalStack
 
 _STOP_TIMEOUT = 30  # seconds a worker gets to finish its tasks after SIGTERM
 
@@ -96,7 +96,7 @@ def _role(process: psutil.Process) -> str | None:
         return None
     if "server start-dev" in command:
         return "server"
-    if "integrations.sandboxes" in command:
+    if "sandboxes" in command:
         return "sandboxes"
     return None
 

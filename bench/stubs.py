@@ -13,10 +13,7 @@ from typing import Any
 
 from temporalio import activity
 
-from starter.demo import demo_order
-from workflows.models import (
-    ActivityName,
-    Disposition,
+from activities.models import (
     DispositionReceipt,
     DispositionRequest,
     Label,
@@ -25,22 +22,22 @@ from workflows.models import (
     QuantityReservation,
     RefundReceipt,
     RefundRequest,
-    RefundState,
     ReservationLine,
     ReservationRequest,
     RestockReceipt,
     ShopperNotification,
     TrackingRegistration,
-    disposition_activity,
 )
+from devstack.checkout import demo_order
+from workflows.vocabulary import Disposition, RefundState
 
 
-@activity.defn(name=ActivityName.load_order)
+@activity.defn(name="load_order")
 async def load_order(order_id: str) -> OrderFacts:
     return demo_order(order_id, "CUS-ada")
 
 
-@activity.defn(name=ActivityName.reserve_quantities)
+@activity.defn(name="reserve_quantities")
 async def reserve_quantities(request: ReservationRequest) -> QuantityReservation:
     lines = [
         ReservationLine(line_id=line.line_id, requested=line.quantity, reserved=line.quantity) for line in request.lines
@@ -48,7 +45,7 @@ async def reserve_quantities(request: ReservationRequest) -> QuantityReservation
     return QuantityReservation(return_id=request.return_id, lines=lines)
 
 
-@activity.defn(name=ActivityName.buy_return_label)
+@activity.defn(name="buy_return_label")
 async def buy_return_label(request: LabelRequest) -> Label:
     return Label(
         transaction_id=f"txn_{request.return_id}",
@@ -58,17 +55,17 @@ async def buy_return_label(request: LabelRequest) -> Label:
     )
 
 
-@activity.defn(name=ActivityName.register_tracking)
+@activity.defn(name="register_tracking")
 async def register_tracking(registration: TrackingRegistration) -> None:
     return None
 
 
-@activity.defn(name=ActivityName.notify_shopper)
+@activity.defn(name="notify_shopper")
 async def notify_shopper(notification: ShopperNotification) -> None:
     return None
 
 
-@activity.defn(name=ActivityName.restock_line)
+@activity.defn(name="restock_line")
 async def restock_line(request: DispositionRequest) -> RestockReceipt:
     return RestockReceipt(
         restock_id=f"rs_{request.return_id}_{request.line_id}", sku=request.sku, quantity=request.quantity
@@ -76,14 +73,14 @@ async def restock_line(request: DispositionRequest) -> RestockReceipt:
 
 
 def _disposition(disposition: Disposition) -> Callable[..., Any]:
-    @activity.defn(name=disposition_activity(disposition))
+    @activity.defn(name=f"dispose_{disposition.value}")
     async def dispose(request: DispositionRequest) -> DispositionReceipt:
         return DispositionReceipt(work_order_id=f"wo_{request.return_id}_{request.line_id}", disposition=disposition)
 
     return dispose
 
 
-@activity.defn(name=ActivityName.refund_payment)
+@activity.defn(name="refund_payment")
 async def refund_payment(request: RefundRequest) -> RefundReceipt:
     return RefundReceipt(
         refund_id=f"re_{request.return_id}",

@@ -25,3 +25,7 @@ RETRYABLE_HTTP_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500,
 
 def is_retryable_status(status: int) -> bool:
     return status in RETRYABLE_HTTP_STATUSES
+
+
+class WebhookSignatureError(Exception):
+    """A webhook that cannot be shown to come from the vendor: answer 400 and drop it."""

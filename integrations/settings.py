@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     shippo_webhook_token: SecretStr | None = None  # the secret `?token=` in the webhook URL given to Shippo
     shippo_webhook_hmac_secret: SecretStr | None = None  # verifies `Shippo-Auth-Signature` when set
 
-    return_policy_file: str = "config/return_policy.json"
+    return_policy_file: str | None = None  # None: the policy shipped with the package (starter/return_policy.json)
 
     shop_api_base: str = sandbox_url("shop")
     shop_timeout_seconds: float = 10.0

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import requests
 import shippo
@@ -19,14 +20,12 @@ from shippo.models import components, errors, operations
 
 from integrations.errors import IntegrationError, is_retryable_status
 from integrations.settings import Settings
-from workflows.models import Address, Label, LabelRequest, LabelVoid, LabelVoidReceipt, Parcel, TrackingRegistration
 
 T = TypeVar("T")
 
 # How many recent labels to scan when looking for one bought by an earlier attempt.
 _LOOKBACK_PAGES = 4
 _PAGE_SIZE = 100
-_METADATA_PREFIX = "return:"
 # The error code of a 2xx answer the SDK could not parse into its models (see `_call`).
 _UNPARSEABLE = "unparseable_response"
 
@@ -43,16 +42,65 @@ class _TimeoutSession(requests.Session):
         return super().send(request, **kwargs)
 
 
-def label_metadata(return_id: str) -> str:
-    """What labels and tracks carry to find their return again (Shippo allows 100 chars)."""
-    return f"{_METADATA_PREFIX}{return_id}"
+# What a label purchase reads (structural: the activity layer's models fit as they are).
+class PostalAddress(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def street1(self) -> str: ...
+    @property
+    def street2(self) -> str | None: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def zip(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
 
 
-def return_id_from_metadata(metadata: str | None) -> str | None:
-    """The return named by `label_metadata`, or None for metadata this system did not write."""
-    if metadata is None or not metadata.startswith(_METADATA_PREFIX):
-        return None
-    return metadata.removeprefix(_METADATA_PREFIX) or None
+class ParcelSize(Protocol):
+    @property
+    def length_cm(self) -> float: ...
+    @property
+    def width_cm(self) -> float: ...
+    @property
+    def height_cm(self) -> float: ...
+    @property
+    def weight_kg(self) -> float: ...
+
+
+class ReturnShipment(Protocol):
+    @property
+    def customer_address(self) -> PostalAddress: ...  # where the parcel leaves from
+    @property
+    def warehouse_address(self) -> PostalAddress: ...  # where it goes
+    @property
+    def parcel(self) -> ParcelSize: ...
+    @property
+    def qr_code(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ShippoLabel:
+    """A bought label: only references, never the file itself."""
+
+    transaction_id: str
+    label_url: str | None
+    qr_code_url: str | None
+    tracking_number: str
+    carrier: str
+
+
+@dataclass(frozen=True)
+class ShippoVoid:
+    refund_id: str
+    status: str  # Shippo's own: QUEUED, PENDING, SUCCESS, ERROR
 
 
 class ShippoLabels:
@@ -64,18 +112,19 @@ class ShippoLabels:
         )
         self._label_file_type = components.LabelFileTypeEnum(settings.shippo_label_file_type)
 
-    async def buy_return_label(self, request: LabelRequest, *, look_for_earlier_purchase: bool) -> Label:
+    async def buy_return_label(
+        self, shipment: ReturnShipment, *, metadata: str, look_for_earlier_purchase: bool
+    ) -> ShippoLabel:
         """Buys the cheapest return label, or finds the one an earlier attempt already bought.
 
-        Shippo has no idempotency key on purchases; an attempt that crashed after buying
-        left a label whose metadata names this return, so retries look before they buy.
+        Shippo has no idempotency key on purchases; an attempt that crashed after buying left a
+        label carrying this `metadata` (unique per return), so retries look before they buy.
         """
-        metadata = label_metadata(request.return_id)
         if look_for_earlier_purchase:
             existing = await self._call(lambda: self._find_label(metadata))
             if existing is not None:
                 return existing
-        shipment_request = _return_shipment(request, metadata)
+        shipment_request = _return_shipment(shipment, metadata)
         shipment = await self._call(lambda: self._client.shipments.create(shipment_request))
         rate = _cheapest_rate(shipment)
         purchase = components.TransactionCreateRequest(
@@ -84,13 +133,12 @@ class ShippoLabels:
         transaction = await self._call(lambda: self._client.transactions.create(purchase))
         return _label_from(transaction, carrier=carrier_token(rate.provider))
 
-    async def void_label(self, void: LabelVoid) -> LabelVoidReceipt:
+    async def void_label(self, transaction_id: str) -> ShippoVoid:
         """Voids an unused label (Shippo calls it a refund); one already voided counts as voided.
 
         Shippo answers a second void of a label with a 400, so a 400 is only believed once the
         label's refunds show none that an earlier attempt made.
         """
-        transaction_id = void.transaction_id
         try:
             refund = await self._call(lambda: self._client.refunds.create(transaction=transaction_id, async_=False))
         except IntegrationError as error:
@@ -98,18 +146,14 @@ class ShippoLabels:
             if earlier is None:
                 raise
             refund = earlier
-        return LabelVoidReceipt(
-            refund_id=refund.object_id or "", status=refund.status.value if refund.status else "UNKNOWN"
-        )
+        return ShippoVoid(refund_id=refund.object_id or "", status=refund.status.value if refund.status else "UNKNOWN")
 
-    async def register_tracking(self, registration: TrackingRegistration) -> None:
-        """Subscribes to the parcel's `track_updated` webhooks, tagged with its return."""
+    async def register_tracking(self, carrier: str, tracking_number: str, *, metadata: str) -> None:
+        """Subscribes to the parcel's `track_updated` webhooks, tagged with `metadata`."""
         try:
             await self._call(
                 lambda: self._client.tracking_status.create(
-                    carrier=registration.carrier,
-                    tracking_number=registration.tracking_number,
-                    metadata=label_metadata(registration.return_id),
+                    carrier=carrier, tracking_number=tracking_number, metadata=metadata
                 )
             )
         except IntegrationError as error:
@@ -118,7 +162,7 @@ class ShippoLabels:
             if error.code != f"shippo.{_UNPARSEABLE}":
                 raise
 
-    def _find_label(self, metadata: str) -> Label | None:
+    def _find_label(self, metadata: str) -> ShippoLabel | None:
         for page in range(1, _LOOKBACK_PAGES + 1):
             listing = self._client.transactions.list(
                 operations.ListTransactionsRequest(
@@ -166,20 +210,20 @@ class ShippoLabels:
             raise IntegrationError("shippo", _UNPARSEABLE, message, retryable=False) from error
 
 
-def _return_shipment(request: LabelRequest, metadata: str) -> components.ShipmentCreateRequest:
+def _return_shipment(shipment: ReturnShipment, metadata: str) -> components.ShipmentCreateRequest:
     # Shippo wants the outbound addresses for a return and swaps them itself.
     return components.ShipmentCreateRequest(
-        address_from=_address(request.warehouse_address),
-        address_to=_address(request.customer_address),
-        parcels=[_parcel(request.parcel)],
+        address_from=_address(shipment.warehouse_address),
+        address_to=_address(shipment.customer_address),
+        parcels=[_parcel(shipment.parcel)],
         # A QR code lets the shopper drop the parcel off without printing; not every carrier has one.
-        extra=components.ShipmentExtra(is_return=True, qr_code_requested=request.qr_code or None),
+        extra=components.ShipmentExtra(is_return=True, qr_code_requested=shipment.qr_code or None),
         metadata=metadata,
         async_=False,
     )
 
 
-def _address(address: Address) -> components.AddressCreateRequest:
+def _address(address: PostalAddress) -> components.AddressCreateRequest:
     return components.AddressCreateRequest(
         name=address.name,
         street1=address.street1,
@@ -193,7 +237,7 @@ def _address(address: Address) -> components.AddressCreateRequest:
     )
 
 
-def _parcel(parcel: Parcel) -> components.ParcelCreateRequest:
+def _parcel(parcel: ParcelSize) -> components.ParcelCreateRequest:
     return components.ParcelCreateRequest(
         length=str(parcel.length_cm),
         width=str(parcel.width_cm),
@@ -211,13 +255,13 @@ def _cheapest_rate(shipment: components.Shipment) -> components.Rate:
     return min(shipment.rates, key=lambda rate: Decimal(rate.amount))
 
 
-def _label_from(transaction: components.Transaction, carrier: str | None) -> Label:
+def _label_from(transaction: components.Transaction, carrier: str | None) -> ShippoLabel:
     # Shippo sends "" rather than null for a file it did not make (e.g. QR code only).
     label_url, qr_code_url = transaction.label_url or None, transaction.qr_code_url or None
     if transaction.status != components.TransactionStatusEnum.SUCCESS or not (label_url or qr_code_url):
         messages = "; ".join(m.text or "" for m in transaction.messages or []) or str(transaction.status)
         raise IntegrationError("shippo", "label_not_issued", messages, retryable=False)
-    return Label(
+    return ShippoLabel(
         transaction_id=transaction.object_id or "",
         label_url=label_url,
         qr_code_url=qr_code_url,

@@ -4,7 +4,7 @@ Carriers' tracking vocabulary is open: new statuses and substatus codes appear a
 go missing, and the SDK's models raise on all of that. These models take whatever comes:
 an unknown status becomes UNKNOWN, an unknown substatus code is kept as text, a missing
 field is None. Shippo retries deliveries, so a scan's `event_id` is derived from the
-carrier event itself: a redelivery carries the same id and the workflow ignores it.
+carrier event itself: a redelivery carries the same id, and its return counts it once.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from integrations.shippo_labels import return_id_from_metadata
-from integrations.stripe_webhooks import WebhookSignatureError
-from workflows.models import CarrierScan, TrackingStatus
+from integrations.errors import WebhookSignatureError
 
 TRACK_UPDATED = "track_updated"
 SIGNATURE_HEADER = "Shippo-Auth-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
+# Shippo's tracking statuses; anything else a carrier sends is read as UNKNOWN.
+TRACKING_STATUSES = frozenset({"PRE_TRANSIT", "TRANSIT", "DELIVERED", "RETURNED", "FAILURE", "UNKNOWN"})
 
 
 class _Tolerant(BaseModel):
@@ -54,7 +54,7 @@ class ShippoTrackingEvent(_Tolerant):
     object_id: str | None = None
     object_created: datetime | None = None
     object_updated: datetime | None = None
-    status: TrackingStatus = TrackingStatus.unknown
+    status: str = "UNKNOWN"
     status_details: str | None = None
     status_date: datetime | None = None
     substatus: ShippoSubstatus | None = None
@@ -62,11 +62,9 @@ class ShippoTrackingEvent(_Tolerant):
 
     @field_validator("status", mode="before")
     @classmethod
-    def _known_or_unknown(cls, value: object) -> TrackingStatus:
-        try:
-            return TrackingStatus(str(value).upper())
-        except ValueError:
-            return TrackingStatus.unknown
+    def _known_or_unknown(cls, value: object) -> str:
+        status = str(value).upper()
+        return status if status in TRACKING_STATUSES else "UNKNOWN"
 
     @field_validator("substatus", mode="before")
     @classmethod
@@ -90,11 +88,17 @@ class ShippoWebhookBody(_Tolerant):
 
 @dataclass(frozen=True)
 class TrackUpdate:
+    """One carrier scan of a parcel, as Shippo reported it."""
+
     tracking_number: str
     carrier: str | None
-    return_id: str | None  # None: a parcel this system did not register
+    metadata: str | None  # what the label or track was registered with (None: not ours)
     test: bool
-    scan: CarrierScan
+    event_id: str  # the same for every redelivery of this carrier event
+    status: str  # one of TRACKING_STATUSES
+    occurred_at: datetime
+    substatus: str | None
+    location: str | None
 
 
 def parse_track_updated(body: bytes | str | Mapping[str, Any]) -> TrackUpdate | None:
@@ -112,7 +116,11 @@ def parse_track_updated(body: bytes | str | Mapping[str, Any]) -> TrackUpdate | 
         return None
     event = track.tracking_status
     substatus = event.substatus
-    scan = CarrierScan(
+    return TrackUpdate(
+        tracking_number=track.tracking_number,
+        carrier=track.carrier,
+        metadata=track.metadata,
+        test=parsed.test,
         event_id=_event_id(track.tracking_number, event),
         status=event.status,
         # A scan needs a time; without any from Shippo, the time it reached us is the best there is.
@@ -120,12 +128,11 @@ def parse_track_updated(body: bytes | str | Mapping[str, Any]) -> TrackUpdate | 
         substatus=(substatus.code or substatus.text) if substatus else None,
         location=event.location.describe() if event.location else None,
     )
-    return TrackUpdate(track.tracking_number, track.carrier, return_id_from_metadata(track.metadata), parsed.test, scan)
 
 
 def _event_id(tracking_number: str, event: ShippoTrackingEvent) -> str:
     # Only what the carrier event itself fixes, so every redelivery hashes the same.
-    parts = (tracking_number, event.object_id, event.status.value, event.status_date and event.status_date.isoformat())
+    parts = (tracking_number, event.object_id, event.status, event.status_date and event.status_date.isoformat())
     digest = hashlib.sha256("|".join(part or "" for part in parts).encode()).hexdigest()
     return f"shippo:{digest[:40]}"
 

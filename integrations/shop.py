@@ -1,7 +1,7 @@
 """The shop platform: the shop's own backend, behind a small versioned JSON HTTP API.
 
 A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
-(`integrations.sandboxes.shop_sandbox`) stands in. The API, version 1:
+(`sandboxes.shop_sandbox`) stands in. The API, version 1:
 
     GET    /v1/orders/{order_id}                                   order facts
     POST   /v1/orders/{order_id}/return_reservations               {return_id, lines: [{line_id, quantity}]}
@@ -28,78 +28,92 @@ IntegrationError's (`shop.order_not_found`, `shop.out_of_stock`, ...).
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from integrations.errors import IntegrationError, is_retryable_status
 from integrations.settings import Settings
-from workflows.models import (
-    Disposition,
-    DispositionReceipt,
-    DispositionRequest,
-    ExchangeReceipt,
-    ExchangeRequest,
-    OrderFacts,
-    OrderLine,
-    QuantityReservation,
-    ReservationLine,
-    RestockReceipt,
-    RestockRequest,
-    RestockReversal,
-    ShopperNotification,
-    StoreCreditReceipt,
-    StoreCreditRequest,
-)
 
 VENDOR = "shop"
 
 # Answers no retry can change, although their status (409) usually means "try again".
 _PERMANENT_ERRORS = frozenset({"idempotency_key_reused", "out_of_stock"})
 
-_WORK_ORDER_PATHS: dict[Disposition, str] = {
-    Disposition.refurbish: "/v1/refurbishment_orders",
-    Disposition.liquidate: "/v1/liquidation_items",
-    Disposition.recycle: "/v1/recycling_orders",
-    Disposition.return_to_vendor: "/v1/vendor_rmas",
-    Disposition.donate: "/v1/donations",
-    Disposition.destroy: "/v1/destructions",
+# The work order each disposition other than restock opens with the shop's partners.
+WORK_ORDER_COLLECTIONS: dict[str, str] = {
+    "refurbish": "/v1/refurbishment_orders",
+    "liquidate": "/v1/liquidation_items",
+    "recycle": "/v1/recycling_orders",
+    "return_to_vendor": "/v1/vendor_rmas",
+    "donate": "/v1/donations",
+    "destroy": "/v1/destructions",
 }
 
 
-def step_key(return_id: str, step: str) -> str:
-    return f"return:{return_id}:{step}"
+@dataclass(frozen=True)
+class ShopOrderLine:
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    unit_price: int
+    returnable: bool
 
 
-def line_step_key(return_id: str, line_id: str, step: str) -> str:
-    return step_key(return_id, f"line:{line_id}:{step}")
+@dataclass(frozen=True)
+class ShopOrder:
+    order_id: str
+    customer_id: str
+    currency: str
+    delivered_at: datetime | None
+    lines: list[ShopOrderLine]
+    customer_return_count: int
 
 
-def restock_idempotency_key(request: RestockRequest) -> str:
-    return line_step_key(request.return_id, request.line_id, "restock")
+@dataclass(frozen=True)
+class ReservedLine:
+    line_id: str
+    requested: int
+    reserved: int  # never more than bought minus what the order's other returns reserved
 
 
-def notification_idempotency_key(notification: ShopperNotification) -> str:
-    # The detail's digest is part of the key: a retry repeats it exactly, while a second,
-    # different message of the same kind (a replacement label, say) is still sent.
-    digest = hashlib.sha256(notification.detail.encode()).hexdigest()[:16]
-    return step_key(notification.return_id, f"notify:{notification.kind.value}:{digest}")
+@dataclass(frozen=True)
+class Restock:
+    restock_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class StoreCredit:
+    credit_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class ExchangeOrder:
+    exchange_order_id: str | None  # None: the variant is out of stock
+    sku: str
+    quantity: int
 
 
 class ShopPlatform:
     def __init__(self, settings: Settings):
         self._http = httpx.AsyncClient(base_url=settings.shop_api_base, timeout=settings.shop_timeout_seconds)
 
-    async def load_order(self, order_id: str) -> OrderFacts:
+    async def load_order(self, order_id: str) -> ShopOrder:
         order = await self._call("GET", f"/v1/orders/{order_id}")
-        return OrderFacts(
+        return ShopOrder(
             order_id=order["order_id"],
             customer_id=order["customer_id"],
             currency=order["currency"],
-            delivered_at=order["delivered_at"],
+            delivered_at=datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None,
             lines=[
-                OrderLine(
+                ShopOrderLine(
                     line_id=line["line_id"],
                     sku=line["sku"],
                     category=line["category"],
@@ -113,119 +127,80 @@ class ShopPlatform:
         )
 
     async def reserve_quantities(
-        self, order_id: str, return_id: str, lines: list[tuple[str, int]]
-    ) -> QuantityReservation:
+        self, order_id: str, return_id: str, lines: list[tuple[str, int]], *, key: str
+    ) -> list[ReservedLine]:
         """Holds the quantities for this return, clamped to what the order's other returns left."""
         reservation = await self._call(
             "POST",
             f"/v1/orders/{order_id}/return_reservations",
             body={"return_id": return_id, "lines": [{"line_id": line_id, "quantity": qty} for line_id, qty in lines]},
-            key=step_key(return_id, "reserve"),
+            key=key,
         )
-        return QuantityReservation(
-            return_id=reservation["return_id"],
-            lines=[
-                ReservationLine(line_id=line["line_id"], requested=line["requested"], reserved=line["reserved"])
-                for line in reservation["lines"]
-            ],
-        )
+        return [
+            ReservedLine(line_id=line["line_id"], requested=line["requested"], reserved=line["reserved"])
+            for line in reservation["lines"]
+        ]
 
     async def release_quantities(self, order_id: str, return_id: str) -> None:
         await self._call("DELETE", f"/v1/orders/{order_id}/return_reservations/{return_id}")
 
-    async def restock(self, request: RestockRequest) -> RestockReceipt:
+    async def restock(self, sku: str, quantity: int, reference: str, *, key: str) -> Restock:
         restock = await self._call(
-            "POST",
-            "/v1/restocks",
-            body={"sku": request.sku, "quantity": request.quantity, "reference": request.return_id},
-            key=restock_idempotency_key(request),
+            "POST", "/v1/restocks", body={"sku": sku, "quantity": quantity, "reference": reference}, key=key
         )
-        return RestockReceipt(restock_id=restock["id"], sku=restock["sku"], quantity=restock["quantity"])
+        return Restock(restock_id=restock["id"], sku=restock["sku"], quantity=restock["quantity"])
 
-    async def reverse_restock(self, reversal: RestockReversal) -> None:
-        await self._call(
-            "POST",
-            f"/v1/restocks/{reversal.restock_id}/reversal",
-            key=line_step_key(reversal.return_id, reversal.line_id, "restock_reversal"),
-        )
+    async def reverse_restock(self, restock_id: str, *, key: str) -> None:
+        await self._call("POST", f"/v1/restocks/{restock_id}/reversal", key=key)
 
-    async def dispose(self, request: DispositionRequest) -> DispositionReceipt:
-        """Opens the work order a disposition other than restock needs with the shop's partners."""
-        path = _WORK_ORDER_PATHS.get(request.disposition)
-        if path is None:
-            raise ValueError(f"{request.disposition} has no work order; restock() puts units back on sale")
-        work_order = await self._call(
-            "POST",
-            path,
-            body={
-                "return_id": request.return_id,
-                "line_id": request.line_id,
-                "sku": request.sku,
-                "quantity": request.quantity,
-            },
-            key=line_step_key(request.return_id, request.line_id, request.disposition.value),
-        )
-        return DispositionReceipt(work_order_id=work_order["id"], disposition=request.disposition)
+    async def open_work_order(
+        self, disposition: str, return_id: str, line_id: str, sku: str, quantity: int, *, key: str
+    ) -> str:
+        """Opens the work order a disposition other than restock needs with the shop's partners; answers its id."""
+        collection = WORK_ORDER_COLLECTIONS.get(disposition)
+        if collection is None:
+            raise ValueError(f"{disposition} has no work order; restock() puts units back on sale")
+        body = {"return_id": return_id, "line_id": line_id, "sku": sku, "quantity": quantity}
+        return (await self._call("POST", collection, body=body, key=key))["id"]
 
-    async def issue_store_credit(self, request: StoreCreditRequest) -> StoreCreditReceipt:
+    async def issue_store_credit(
+        self, customer_id: str, amount: int, currency: str, reference: str, *, key: str
+    ) -> StoreCredit:
         credit = await self._call(
             "POST",
             "/v1/store_credits",
-            body={
-                "customer_id": request.customer_id,
-                "amount": request.amount,
-                "currency": request.currency,
-                "reference": request.return_id,
-            },
-            key=request.idempotency_key,
+            body={"customer_id": customer_id, "amount": amount, "currency": currency, "reference": reference},
+            key=key,
         )
-        return StoreCreditReceipt(credit_id=credit["id"], amount=credit["amount"], currency=credit["currency"])
+        return StoreCredit(credit_id=credit["id"], amount=credit["amount"], currency=credit["currency"])
 
-    async def order_exchange(self, request: ExchangeRequest) -> ExchangeReceipt:
+    async def order_exchange(
+        self, order_id: str, customer_id: str, sku: str, quantity: int, reference: str, *, key: str
+    ) -> ExchangeOrder:
         """Orders the replacement; an out-of-stock variant is an answer (no order), not a failure."""
+        body = {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "sku": sku,
+            "quantity": quantity,
+            "reference": reference,
+        }
         try:
-            exchange = await self._call(
-                "POST",
-                "/v1/exchange_orders",
-                body={
-                    "order_id": request.order_id,
-                    "customer_id": request.customer_id,
-                    "sku": request.sku,
-                    "quantity": request.quantity,
-                    "reference": request.return_id,
-                },
-                key=request.idempotency_key,
-            )
+            exchange = await self._call("POST", "/v1/exchange_orders", body=body, key=key)
         except IntegrationError as error:
             if error.code != f"{VENDOR}.out_of_stock":
                 raise
-            return ExchangeReceipt(exchange_order_id=None, sku=request.sku, quantity=request.quantity)
-        return ExchangeReceipt(exchange_order_id=exchange["id"], sku=exchange["sku"], quantity=exchange["quantity"])
+            return ExchangeOrder(exchange_order_id=None, sku=sku, quantity=quantity)
+        return ExchangeOrder(exchange_order_id=exchange["id"], sku=exchange["sku"], quantity=exchange["quantity"])
 
-    async def notify(self, notification: ShopperNotification) -> None:
-        await self._call(
-            "POST",
-            "/v1/notifications",
-            body={
-                "customer_id": notification.customer_id,
-                "return_id": notification.return_id,
-                "kind": notification.kind.value,
-                "detail": notification.detail,
-            },
-            key=notification_idempotency_key(notification),
-        )
+    async def notify(self, customer_id: str, return_id: str, kind: str, detail: str, *, key: str) -> None:
+        body = {"customer_id": customer_id, "return_id": return_id, "kind": kind, "detail": detail}
+        await self._call("POST", "/v1/notifications", body=body, key=key)
 
-    async def complete_work_order(self, return_id: str, line_id: str, work_order_id: str, completed_by: str) -> str:
-        """Marks disposition work done; answers who confirmed it first (the platform keeps them).
-
-        The key is derived from the return, the line and the confirmer, so a repeated
-        confirmation is replayed, not recorded twice.
-        """
+    async def complete_work_order(self, work_order_id: str, completed_by: str, *, key: str) -> str:
+        """Marks disposition work done; answers who confirmed it first (the platform keeps them)."""
         completion = await self._call(
-            "POST",
-            f"/v1/work_orders/{work_order_id}/completion",
-            body={"completed_by": completed_by},
-            key=line_step_key(return_id, line_id, f"completion:{completed_by}"),
+            "POST", f"/v1/work_orders/{work_order_id}/completion", body={"completed_by": completed_by}, key=key
         )
         return completion["completed_by"]
 

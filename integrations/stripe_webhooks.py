@@ -1,4 +1,4 @@
-"""Stripe webhooks: verify the signature, then turn refund events into a return's PaymentUpdate.
+"""Stripe webhooks: verify the signature, then read the refund each refund event is about.
 
 Stripe signs every delivery (`Stripe-Signature: t=..,v1=..`, an HMAC-SHA256 keyed with the
 endpoint's `whsec_` secret), and may deliver an event twice or out of order: the update
@@ -12,42 +12,33 @@ from dataclasses import dataclass
 
 import stripe
 
-from integrations.stripe_payments import RETURN_ID_KEY, refund_metadata, refund_update
-from workflows.models import PaymentUpdate
+from integrations.errors import WebhookSignatureError
+from integrations.stripe_payments import StripeRefund, stripe_refund
 
 SIGNATURE_HEADER = "Stripe-Signature"
 # Events whose object is the refund itself.
 _REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
 
 
-class WebhookSignatureError(Exception):
-    """A webhook that cannot be shown to come from the vendor: answer 400 and drop it."""
-
-
 @dataclass(frozen=True)
 class StripeRefundEvent:
     event_id: str
     event_type: str
-    return_id: str
-    update: PaymentUpdate
+    refund: StripeRefund  # as it was when the event happened; its metadata names whose it is
 
 
 def verify_and_parse(payload: bytes, signature_header: str | None, secret: str) -> StripeRefundEvent | None:
-    """Verifies a delivery and maps it to the return its refund belongs to.
+    """Verifies a delivery and reads the refund it is about.
 
     Raises WebhookSignatureError when the signature is missing, wrong or older than Stripe's
-    five-minute tolerance. Answers None for events that are not about one of our refunds
-    (other event types, refunds made outside this system).
+    five-minute tolerance. Answers None for events that are not about a refund.
     """
     try:
         event = stripe.Webhook.construct_event(payload, signature_header, secret)
     except stripe.SignatureVerificationError as error:
         raise WebhookSignatureError(f"Stripe webhook rejected: {error}") from error
     refund = _refund_in(event)
-    return_id = refund_metadata(refund, RETURN_ID_KEY) if refund is not None else None
-    if refund is None or return_id is None:
-        return None
-    return StripeRefundEvent(event.id, event.type, return_id, refund_update(refund))
+    return StripeRefundEvent(event.id, event.type, stripe_refund(refund)) if refund is not None else None
 
 
 def _refund_in(event: stripe.Event) -> stripe.Refund | None:

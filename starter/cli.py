@@ -3,7 +3,9 @@
     returns-start request.json        # prints the workflow id; the same file twice is one return
     returns-start --status R-1001     # prints the status as JSON
 
-Exit codes: 0 done, 2 invalid input (nothing was started), 3 unknown return.
+Exit codes: see `ExitCode` in starter/errors.py (and the README): 0 done, 2 invalid input
+(nothing was started), 3 unknown return, 6 no answer in time (try again), 7 another request
+already started a return under this id.
 """
 
 from __future__ import annotations
@@ -11,30 +13,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from starter.client import ReturnsClient
-from starter.errors import ReturnNotFoundError
+from starter.errors import ExitCode, exit_code_for
 from workflows.models import ReturnRequest
 
 
-async def _show_status(return_id: str) -> int:
+async def _show_status(client: ReturnsClient, return_id: str) -> None:
+    print((await client.status(return_id)).model_dump_json(indent=2))
+
+
+async def _start(client: ReturnsClient, request: ReturnRequest) -> None:
+    print((await client.start(request)).workflow_id)
+
+
+async def _run(command: Callable[[ReturnsClient], Awaitable[None]]) -> int:
     client = await ReturnsClient.connect()
     try:
-        status = await client.status(return_id)
-    except ReturnNotFoundError as error:
+        await command(client)
+    except Exception as error:
+        code = exit_code_for(error)
+        if code is None:
+            raise
         print(error, file=sys.stderr)
-        return 3
-    print(status.model_dump_json(indent=2))
-    return 0
-
-
-async def _start(request: ReturnRequest) -> int:
-    client = await ReturnsClient.connect()
-    print(await client.start_return(request))
-    return 0
+        return code
+    finally:
+        await client.aclose()
+    return ExitCode.ok
 
 
 def _read_request(path: str) -> ReturnRequest | None:
@@ -52,9 +61,11 @@ def main() -> None:
     group.add_argument("--status", metavar="RETURN_ID", help="print a return's status")
     args = parser.parse_args()
     if args.status:
-        sys.exit(asyncio.run(_show_status(args.status)))
+        sys.exit(asyncio.run(_run(lambda client: _show_status(client, args.status))))
     request = _read_request(args.request)
-    sys.exit(2 if request is None else asyncio.run(_start(request)))
+    if request is None:
+        sys.exit(ExitCode.invalid_input)
+    sys.exit(asyncio.run(_run(lambda client: _start(client, request))))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""ReturnsClient: the one implementation behind every door (Python library, HTTP API, console).
+"""ReturnsClient: the one implementation behind every door (Python library, HTTP API, returnsctl).
 
     client = await ReturnsClient.connect()
     await client.check_eligibility(request)      # no side effects: nothing is started
-    await client.start_return(request)           # idempotent on request.return_id
+    await client.start(request)                  # idempotent on request.return_id
     status = await client.status("R-1001")
     await client.record_receipt("R-1001", receipt)
     await client.record_inspection("R-1001", report)
@@ -12,21 +12,20 @@
 Input is validated by the contract's pydantic models before anything reaches Temporal;
 input that is well-formed but does not fit the return (an unknown line id) raises
 `InvalidReturnInput`; an action the return's current state can't take is refused with
-`ReturnStateError` (operator actions by the workflow's own update validators, so nothing
-is written). The return policy file (settings.return_policy_file) is read once per
-client and copied into each return it starts.
+`ReturnStateError` (by the workflow's own update validators, so nothing is written). Every
+error a door can show is in starter/errors.py. The return policy is read where a return
+starts (or its eligibility is checked), once per client, and copied into each return.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -42,10 +41,9 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
-from integrations.shop import ShopPlatform
 from integrations.temporal_client import connect
+from starter.eligibility import Eligibility, EligibilityCheck
 from starter.errors import (
     InvalidReturnInput,
     ReturnConflictError,
@@ -53,6 +51,7 @@ from starter.errors import (
     ReturnStateError,
     ReturnUnavailableError,
 )
+from starter.policy import load_return_policy
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -62,32 +61,38 @@ from starter.visibility import (
     summary_of,
     tracking_number_query,
 )
-from workflows import rules
+from workflows.contract import (
+    INVALID_INPUT,
+    INVALID_STATE,
+    REFUND_RETURN_ID_METADATA,
+    UNAVAILABLE,
+    return_id_from_label_metadata,
+    workflow_id_for,
+)
 from workflows.models import (
-    CLOSED_STAGES,
+    Acknowledgement,
     Cancellation,
     CarrierScan,
     DeadlineExtension,
-    DeclineReason,
-    Disposition,
+    DispositionConfirmation,
     DispositionOverride,
     InspectionReport,
-    LineStatus,
     OperatorAction,
     ParcelReceipt,
     PaymentUpdate,
     ReturnRequest,
     ReturnStatus,
-    Stage,
     StartReturn,
     TimelineEntry,
 )
-from workflows.policy import ReturnPolicy, load_policy
-from workflows.return_workflow import INVALID_INPUT, INVALID_STATE, ReturnWorkflow, workflow_id_for
+from workflows.policy import ReturnPolicy
+from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
+from workflows.vocabulary import RefundState, Stage, TrackingStatus
 
-if TYPE_CHECKING:  # the vendors' SDKs are slow to import; the console needs neither
+if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
+    from integrations.shop import ShopPlatform
     from integrations.stripe_webhooks import StripeRefundEvent
 
 # Who acted, as the timeline shows it: `<role>:<name>`, within the contract's 64 characters.
@@ -95,13 +100,6 @@ ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@
 T = TypeVar("T")
 # How a call that ran past its rpc_timeout comes back from the SDK's core.
 _TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
-
-
-def has_reached(current: Stage, target: Stage) -> bool:
-    """Whether a return in `current` is done waiting for `target`: there, past it, or closed."""
-    if current is target or current in CLOSED_STAGES:
-        return True
-    return target not in CLOSED_STAGES and rules.is_at_or_past(current, target)
 
 
 def actor_id(role: str, name: str) -> str:
@@ -116,21 +114,6 @@ class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class LineEligibility(_Answer):
-    line_id: str
-    returnable: bool
-    decline_reason: DeclineReason | None = None
-
-
-class Eligibility(_Answer):
-    """What starting this request would decide, per line, under the current policy."""
-
-    eligible: bool = Field(description="at least one line may be returned")
-    lines: list[LineEligibility]
-    review_reason: str | None = Field(description="why an operator would have to approve first; null: no review")
-    policy_version: str
-
-
 class DeliveryOutcome(StrEnum):
     signalled = "signalled"
     unknown_return = "unknown_return"  # not a parcel or refund of ours: nothing to do
@@ -143,14 +126,6 @@ class EventDelivery(_Answer):
 
     outcome: DeliveryOutcome
     return_id: str | None = None
-
-
-class DispositionConfirmation(_Answer):
-    return_id: str
-    line_id: str
-    work_order_id: str
-    disposition: Disposition
-    confirmed_by: str = Field(description="whoever confirmed the work first")
 
 
 @dataclass(frozen=True)
@@ -170,8 +145,8 @@ class ReturnsClient:
         self._client = client
         self._settings = settings
         self._rpc_timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
-        self._policy = policy or load_policy(settings.return_policy_file)
-        self._shop = shop or ShopPlatform(settings)
+        self._policy = policy
+        self._shop = shop
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> ReturnsClient:
@@ -179,7 +154,8 @@ class ReturnsClient:
         return cls(await connect(settings), settings)
 
     async def aclose(self) -> None:
-        await self._shop.aclose()
+        if self._shop is not None:
+            await self._shop.aclose()
 
     @property
     def temporal(self) -> Client:
@@ -191,37 +167,20 @@ class ReturnsClient:
 
     @property
     def policy(self) -> ReturnPolicy:
+        """The policy new returns start with (RETURN_POLICY_FILE, else the one shipped with the package)."""
+        if self._policy is None:
+            self._policy = load_return_policy(self._settings.return_policy_file)
         return self._policy
 
     # --- Storefront ---------------------------------------------------------------------------
 
     async def check_eligibility(self, request: ReturnRequest) -> Eligibility:
         """What the return would decide about each line if started now; starts nothing."""
-        try:
-            order = await self._shop.load_order(request.order_id)
-        except IntegrationError as error:
-            if error.code == "shop.order_not_found":
-                raise InvalidReturnInput("order_id", f"unknown order {request.order_id}") from error
-            raise
-        assessment = rules.assess(request, order, self._policy, datetime.now(UTC))
-        lines = [
-            LineEligibility(
-                line_id=line.line_id,
-                returnable=line.line_id not in assessment.declined,
-                decline_reason=assessment.declined.get(line.line_id),
-            )
-            for line in request.lines
-        ]
-        return Eligibility(
-            eligible=any(line.returnable for line in lines),
-            lines=lines,
-            review_reason=assessment.review_reason,
-            policy_version=self._policy.version,
-        )
+        if self._shop is None:
+            from integrations.shop import ShopPlatform  # only eligibility asks the shop directly
 
-    async def start_return(self, request: ReturnRequest) -> str:
-        """Starts the return's workflow, or finds the one already started; returns its id."""
-        return (await self.start(request)).workflow_id
+            self._shop = ShopPlatform(self._settings)
+        return await EligibilityCheck(self._shop, self.policy).of(request, datetime.now(UTC))
 
     async def start(self, request: ReturnRequest) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.
@@ -232,7 +191,7 @@ class ReturnsClient:
         try:
             await self._client.start_workflow(
                 ReturnWorkflow.run,
-                StartReturn(request=request, policy=self._policy),
+                StartReturn(request=request, policy=self.policy),
                 id=workflow_id,
                 task_queue=self._settings.task_queue,
                 # Fail rather than attach: the server then tells us, atomically, whether this
@@ -258,6 +217,10 @@ class ReturnsClient:
 
     async def timeline(self, return_id: str) -> list[TimelineEntry]:
         return await self._query(return_id, ReturnWorkflow.timeline)
+
+    async def result(self, return_id: str) -> ReturnStatus:
+        """Waits for the return's workflow to end; its final status."""
+        return await self._handle(return_id).result()
 
     # --- Listing (Temporal visibility) --------------------------------------------------------
 
@@ -293,88 +256,71 @@ class ReturnsClient:
     # --- Events: carrier, warehouse, payments ------------------------------------------------
 
     async def record_carrier_scan(self, return_id: str, scan: CarrierScan) -> None:
-        await self._signal_running(return_id, ReturnWorkflow.carrier_scan, scan)
+        await self._signal(return_id, ReturnWorkflow.carrier_scan, scan)
 
     async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> None:
         """Checked by the workflow before it is written: unknown lines or an inspected return are refused."""
         await self._update(return_id, ReturnWorkflow.record_receipt, receipt)
 
     async def record_inspection(self, return_id: str, report: InspectionReport) -> None:
-        """Checked by the workflow before it is written: one grade per open line, after arrival, once."""
+        """Checked by the workflow before it is written: one grade per open line, once."""
         await self._update(return_id, ReturnWorkflow.record_inspection, report)
 
-    async def confirm_disposition(self, return_id: str, line_id: str, confirmed_by: str) -> DispositionConfirmation:
-        """The warehouse confirms a line's disposition work order is done (refurbished, shipped...).
-
-        The shop platform records it; the return itself is not told (no signal for it yet).
-        """
-        status = await self.status(return_id)
-        line = _line(status, line_id)
-        if line.disposition is None or line.disposition_work_id is None:
-            raise ReturnStateError(return_id, status.stage, f"no disposition work has been ordered for {line_id}")
-        if line.disposition is Disposition.restock:
-            raise ReturnStateError(return_id, status.stage, f"{line_id} was restocked: there is no work to confirm")
-        first = await self._shop.complete_work_order(return_id, line_id, line.disposition_work_id, confirmed_by)
-        return DispositionConfirmation(
-            return_id=return_id,
-            line_id=line_id,
-            work_order_id=line.disposition_work_id,
-            disposition=line.disposition,
-            confirmed_by=first,
-        )
+    async def confirm_disposition(self, return_id: str, confirmation: DispositionConfirmation) -> Acknowledgement:
+        """The warehouse confirms a line's disposition work is done (refurbished, shipped to the liquidator...);
+        the return records it and tells the shop platform. A repeated confirmation is accepted once."""
+        return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation)
 
     async def record_payment_update(self, return_id: str, update: PaymentUpdate) -> None:
-        await self._signal_running(return_id, ReturnWorkflow.payment_update, update)
+        await self._signal(return_id, ReturnWorkflow.payment_update, update)
 
     async def deliver_track_update(self, update: TrackUpdate) -> EventDelivery:
         """Routes a Shippo tracking event to its return: by the label's metadata, else by tracking number."""
-        return_id = update.return_id or await self.find_return_by_tracking_number(update.tracking_number)
+        return_id = return_id_from_label_metadata(update.metadata)
+        return_id = return_id or await self.find_return_by_tracking_number(update.tracking_number)
         if return_id is None:
             return EventDelivery(outcome=DeliveryOutcome.unknown_return)
-        return await self._deliver(return_id, self.record_carrier_scan(return_id, update.scan))
+        scan = CarrierScan(
+            event_id=update.event_id,
+            status=TrackingStatus(update.status),
+            occurred_at=update.occurred_at,
+            substatus=update.substatus,
+            location=update.location,
+        )
+        return await self._deliver(return_id, self.record_carrier_scan(return_id, scan))
 
     async def deliver_refund_event(self, event: StripeRefundEvent) -> EventDelivery:
-        return await self._deliver(event.return_id, self.record_payment_update(event.return_id, event.update))
+        """Routes a Stripe refund event to the return its refund's metadata names."""
+        refund = event.refund
+        return_id = refund.metadata.get(REFUND_RETURN_ID_METADATA)
+        if return_id is None:  # a refund made outside this system
+            return EventDelivery(outcome=DeliveryOutcome.ignored)
+        update = PaymentUpdate(
+            refund_id=refund.refund_id, status=RefundState(refund.status), failure_reason=refund.failure_reason
+        )
+        return await self._deliver(return_id, self.record_payment_update(return_id, update))
 
-    # --- Operator actions (workflow updates with validators) -------------------------------
+    # --- Operator and shopper actions (workflow updates with validators) -------------------------
 
-    async def approve(self, return_id: str, action: OperatorAction) -> ReturnStatus:
+    async def approve(self, return_id: str, action: OperatorAction) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.approve, action)
 
-    async def reject(self, return_id: str, action: OperatorAction) -> ReturnStatus:
+    async def reject(self, return_id: str, action: OperatorAction) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.reject, action)
 
-    async def cancel(self, return_id: str, cancellation: Cancellation) -> ReturnStatus:
+    async def cancel(self, return_id: str, cancellation: Cancellation) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.cancel, cancellation)
 
-    async def retry(self, return_id: str, action: OperatorAction) -> ReturnStatus:
+    async def retry(self, return_id: str, action: OperatorAction) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.retry, action)
 
-    async def override_disposition(self, return_id: str, override: DispositionOverride) -> ReturnStatus:
+    async def override_disposition(self, return_id: str, override: DispositionOverride) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.override_disposition, override)
 
-    async def extend_deadline(self, return_id: str, extension: DeadlineExtension) -> ReturnStatus:
+    async def extend_deadline(self, return_id: str, extension: DeadlineExtension) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.extend_deadline, extension)
 
-    async def wait_for_stage(
-        self, return_id: str, stage: Stage, timeout: timedelta = timedelta(seconds=60)
-    ) -> ReturnStatus:
-        """Polls the status query until the return reaches `stage` or closes (demos and tests)."""
-        deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
-        while True:
-            try:
-                status: ReturnStatus | None = await self.status(return_id)
-            except ReturnUnavailableError:
-                status = None  # e.g. its worker died and another is taking it over: keep polling
-            if status is not None and has_reached(status.stage, stage):
-                return status
-            if asyncio.get_running_loop().time() > deadline:
-                seen = status.stage.value if status else "unreachable"
-                raise TimeoutError(f"return {return_id} still {seen} after {timeout}")
-            await asyncio.sleep(0.1)
-
-    async def result(self, return_id: str) -> ReturnStatus:
-        return await self._handle(return_id).result()
+    # --- Talking to the workflow; every failure becomes a door's error here -----------------------
 
     def _handle(self, return_id: str) -> WorkflowHandle[ReturnWorkflow, ReturnStatus]:
         return self._client.get_workflow_handle_for(ReturnWorkflow.run, workflow_id_for(return_id))
@@ -404,9 +350,11 @@ class ReturnsClient:
             if isinstance(cause, ApplicationError) and cause.type == INVALID_STATE:
                 status = await self.status(return_id)
                 raise ReturnStateError(return_id, status.stage, cause.message) from error
+            if isinstance(cause, ApplicationError) and cause.type == UNAVAILABLE:
+                raise ReturnUnavailableError(return_id) from error
             raise
 
-    async def _signal_running(self, return_id: str, signal: Any, payload: Any) -> None:
+    async def _signal(self, return_id: str, signal: Any, payload: Any) -> None:
         try:
             await self._handle(return_id).signal(signal, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
@@ -439,10 +387,3 @@ class ReturnsClient:
             raise
         status = await self.status(return_id)
         return ReturnStateError(return_id, status.stage, "the return is closed")
-
-
-def _line(status: ReturnStatus, line_id: str) -> LineStatus:
-    for line in status.lines:
-        if line.line_id == line_id:
-            return line
-    raise InvalidReturnInput("line_id", f"return {status.return_id} has no line {line_id}")

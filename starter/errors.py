@@ -1,8 +1,13 @@
-"""What the doors refuse, and why; the HTTP API turns each into its status (404, 409, 422, 503)."""
+"""What the doors refuse, and why: one exception per reason, each mapped here to its exit code
+(returnsctl, returns-start) and in api/errors.py to its HTTP status."""
 
 from __future__ import annotations
 
-from workflows.models import Stage
+from enum import IntEnum
+
+from pydantic import ValidationError
+
+from workflows.vocabulary import Stage
 
 
 class ReturnNotFoundError(LookupError):
@@ -46,3 +51,34 @@ class ReturnUnavailableError(RuntimeError):
     def __init__(self, return_id: str):
         super().__init__(f"return {return_id} can't be reached right now; try again")
         self.return_id = return_id
+
+
+class ExitCode(IntEnum):
+    """How the command-line doors end (returnsctl, returns-start); the README lists them."""
+
+    ok = 0
+    partly_refused = 1  # some returns of a batch were refused
+    invalid_input = 2  # nothing was sent
+    not_found = 3
+    refused = 4  # the return's state refused the action
+    not_confirmed = 5  # a batch the operator did not confirm
+    unavailable = 6  # a return or Temporal did not answer in time: try again
+    conflict = 7  # another request already started a return under this id
+
+
+def exit_code_for(error: BaseException) -> ExitCode | None:
+    """The exit code of a door's refusal; None for an error that is not one (a bug: let it show)."""
+    for kind, code in _EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return None
+
+
+_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (ValidationError, ExitCode.invalid_input),
+    (InvalidReturnInput, ExitCode.invalid_input),
+    (ReturnNotFoundError, ExitCode.not_found),
+    (ReturnStateError, ExitCode.refused),
+    (ReturnUnavailableError, ExitCode.unavailable),
+    (ReturnConflictError, ExitCode.conflict),
+)

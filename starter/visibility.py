@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 
 from starter.errors import InvalidReturnInput
-from workflows.models import Identifier, Stage
-from workflows.return_workflow import WORKFLOW_ID_PREFIX, ReturnWorkflow
+from workflows.contract import return_id_of
+from workflows.primitives import Identifier
+from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION, ORDER_ID, RETURN_STAGE, TRACKING_NUMBER
+from workflows.vocabulary import Stage
 
 _RETURN_WORKFLOWS = f"WorkflowType = '{ReturnWorkflow.__name__}'"
 _CHECKSUM_BYTES = 8
@@ -97,7 +99,7 @@ def summary_of(execution: WorkflowExecution) -> ReturnSummary:
     attributes = execution.typed_search_attributes
     stage = attributes.get(RETURN_STAGE)
     return ReturnSummary(
-        return_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+        return_id=return_id_of(execution.id) or execution.id,
         stage=Stage(stage) if stage else None,
         order_id=attributes.get(ORDER_ID),
         customer_id=attributes.get(CUSTOMER_ID),

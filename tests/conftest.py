@@ -20,9 +20,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from integrations.sandboxes import shippo_sandbox, shop_sandbox, stripe_sandbox
-from integrations.sandboxes.server import serve_in_thread
 from integrations.settings import Settings
+from sandboxes import shippo_sandbox, shop_sandbox, stripe_sandbox
+from sandboxes.server import serve_in_thread
 from workers.main import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 

@@ -8,6 +8,7 @@ talks to the local sandboxes.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 from typing import Any
@@ -17,7 +18,10 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.returns import ReturnActivities
+from activities import defined_activities
+from activities.labels import LabelActivities
+from activities.payments import PaymentActivities
+from activities.shop import ShopActivities
 from integrations.log_config import configure_logging
 from integrations.settings import Settings, get_settings
 from integrations.shippo_labels import ShippoLabels
@@ -31,8 +35,10 @@ log = structlog.get_logger(__name__)
 
 def build_worker(client: Client, settings: Settings) -> tuple[Worker, ShopPlatform]:
     shop = ShopPlatform(settings)
-    activities = ReturnActivities(ShippoLabels(settings), StripePayments(settings), shop)
-    worker = Worker(client, workflows=[ReturnWorkflow], activities=activities.all(), **worker_options(settings))
+    activities = defined_activities(
+        ShopActivities(shop), LabelActivities(ShippoLabels(settings)), PaymentActivities(StripePayments(settings))
+    )
+    worker = Worker(client, workflows=[ReturnWorkflow], activities=activities, **worker_options(settings))
     return worker, shop
 
 
@@ -69,6 +75,8 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()  # no options: settings come from the environment (integrations/settings.py)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(run(settings))

@@ -1,21 +1,22 @@
-"""The return's public contract: what goes in, what comes out, what can be said to it.
+"""The return's public contract: what goes in, what can be said to it, what it answers.
 
 Everything here crosses the wire through the pydantic data converter and is stored in
-workflow history forever, so it stays small: no label files or photos, only URLs.
-Money is always an integer in minor units (cents) with an ISO 4217 currency.
+workflow history, so it stays small: no label files or photos, only URLs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from activities.models import ExchangeReceipt, Label, RefundReceipt, StoreCreditReceipt
 from workflows.policy import ReturnPolicy
-from workflows.vocabulary import (  # noqa: F401  (re-exported: the contract speaks this vocabulary)
-    CLOSED_STAGES,
+from workflows.primitives import Actor, Address, Contract, Currency, Identifier, MinorUnits, Parcel, Reason
+from workflows.vocabulary import (
+    Deadline,
+    Decision,
     DeclineReason,
     Disposition,
     Grade,
@@ -28,39 +29,7 @@ from workflows.vocabulary import (  # noqa: F401  (re-exported: the contract spe
     TrackingStatus,
 )
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-MinorUnits = Annotated[int, Field(ge=0, description="amount in minor units, e.g. cents")]
-Actor = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-
-
-class Contract(BaseModel):
-    """Base for every model of the contract: strict about unknown fields, immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # --- Input ---------------------------------------------------------------------------
-
-
-class Address(Contract):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    street1: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    street2: str | None = None
-    city: Annotated[str, StringConstraints(min_length=1, max_length=60)]
-    state: str | None = None
-    zip: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-    email: str | None = None
-    phone: str | None = None
-
-
-class Parcel(Contract):
-    length_cm: Annotated[float, Field(gt=0, le=300)] = 30
-    width_cm: Annotated[float, Field(gt=0, le=300)] = 20
-    height_cm: Annotated[float, Field(gt=0, le=300)] = 10
-    weight_kg: Annotated[float, Field(gt=0, le=70)] = 1
 
 
 class ReturnLine(Contract):
@@ -116,54 +85,6 @@ class StartReturn(Contract):
     policy: ReturnPolicy
 
 
-# --- Facts from the shop's order system (an activity loads them) ---------------------------
-
-
-class OrderLine(Contract):
-    line_id: str
-    sku: str
-    category: str
-    quantity: int
-    unit_price: int
-    returnable: bool = True
-
-
-class OrderFacts(Contract):
-    order_id: str
-    customer_id: str
-    currency: str
-    delivered_at: datetime | None  # None: never delivered (e.g. a bounced parcel)
-    lines: list[OrderLine]
-    customer_return_count: int = Field(description="returns this customer started before, any order")
-
-
-class RequestedQuantity(Contract):
-    line_id: str
-    quantity: int
-
-
-class ReservationRequest(Contract):
-    order_id: str
-    return_id: str
-    lines: list[RequestedQuantity]
-
-
-class ReservationRelease(Contract):
-    order_id: str
-    return_id: str
-
-
-class ReservationLine(Contract):
-    line_id: str
-    requested: int
-    reserved: int  # never more than bought minus what the order's other returns reserved
-
-
-class QuantityReservation(Contract):
-    return_id: str
-    lines: list[ReservationLine]
-
-
 # --- Events sent to a running return (signals) ----------------------------------------------
 
 
@@ -209,6 +130,13 @@ class InspectionReport(Contract):
     lines: Annotated[list[LineInspection], Field(min_length=1, max_length=100)]
 
 
+class DispositionConfirmation(Contract):
+    """The warehouse confirms a line's disposition work is done (refurbished, shipped to the liquidator...)."""
+
+    line_id: Identifier
+    confirmed_by: Actor
+
+
 class PaymentUpdate(Contract):
     """A refund's new status, from the Stripe webhook or a poll."""
 
@@ -237,141 +165,8 @@ class DispositionOverride(OperatorAction):
 
 
 class DeadlineExtension(OperatorAction):
-    deadline: str = Field(description="the name of a deadline shown in status.deadlines")
+    deadline: Deadline = Field(description="a deadline shown running in status.deadlines")
     days: Annotated[int, Field(ge=1, le=90)]
-
-
-# --- Activity inputs and outputs ------------------------------------------------------------
-
-
-class LabelRequest(Contract):
-    return_id: str
-    customer_address: Address
-    warehouse_address: Address
-    parcel: Parcel
-    qr_code: bool = False
-
-
-class Label(Contract):
-    """A bought return label: only references, never the file itself."""
-
-    transaction_id: str
-    label_url: str | None
-    qr_code_url: str | None = None
-    tracking_number: str
-    carrier: str
-
-
-class LabelVoid(Contract):
-    return_id: str
-    transaction_id: str
-
-
-class LabelVoidReceipt(Contract):
-    refund_id: str
-    status: str  # Shippo's own: QUEUED, PENDING, SUCCESS, ERROR
-
-
-class TrackingRegistration(Contract):
-    return_id: str
-    carrier: str
-    tracking_number: str
-
-
-class NotificationKind(StrEnum):
-    label_ready = "label_ready"
-    declined = "declined"
-    expired = "expired"
-    refunded = "refunded"
-    store_credit_issued = "store_credit_issued"
-    exchange_ordered = "exchange_ordered"
-    cancelled = "cancelled"
-
-
-class ShopperNotification(Contract):
-    return_id: str
-    customer_id: str
-    kind: NotificationKind
-    detail: str
-
-
-class RestockRequest(Contract):
-    return_id: str
-    line_id: str
-    sku: str
-    quantity: int
-
-
-class RestockReceipt(Contract):
-    restock_id: str
-    sku: str
-    quantity: int
-
-
-class RestockReversal(Contract):
-    return_id: str
-    line_id: str
-    restock_id: str
-
-
-class DispositionRequest(Contract):
-    return_id: str
-    line_id: str
-    sku: str
-    quantity: int
-    disposition: Disposition
-
-
-class DispositionReceipt(Contract):
-    work_order_id: str
-    disposition: Disposition
-
-
-class RefundRequest(Contract):
-    return_id: str
-    order_id: str
-    payment_intent_id: str
-    amount: MinorUnits
-    currency: Currency
-    idempotency_key: str
-
-
-class RefundReceipt(Contract):
-    refund_id: str
-    amount: int
-    currency: str
-    status: RefundState
-    failure_reason: str | None = None
-
-
-class StoreCreditRequest(Contract):
-    return_id: str
-    customer_id: str
-    amount: MinorUnits
-    currency: Currency
-    idempotency_key: str
-
-
-class StoreCreditReceipt(Contract):
-    credit_id: str
-    amount: int
-    currency: str
-
-
-class ExchangeRequest(Contract):
-    return_id: str
-    order_id: str
-    customer_id: str
-    line_id: str
-    sku: str
-    quantity: int
-    idempotency_key: str
-
-
-class ExchangeReceipt(Contract):
-    exchange_order_id: str | None  # None: the variant is out of stock
-    sku: str
-    quantity: int
 
 
 # --- What the status query answers ---------------------------------------------------------
@@ -400,6 +195,7 @@ class LineStatus(Contract):
     disposition: Disposition | None = None
     disposition_override_reason: str | None = None
     disposition_work_id: str | None = None  # restock id or disposition work order id
+    disposition_confirmed_by: str | None = None  # who confirmed the work order done (not for restocks)
     restock_reversed: bool = False
 
 
@@ -437,6 +233,7 @@ class ReturnStatus(Contract):
     inspected_by: str | None = None
     resolution: Resolution | None = None
     attention: Attention | None = None
+    awaiting_decision: Decision | None = Field(default=None, description="what an operator's approve/reject decides")
     deadlines: dict[str, datetime] = {}
     policy_version: str
     timeline: list[TimelineEntry]
@@ -446,24 +243,10 @@ class ReturnStatus(Contract):
         return self.resolution.refund if self.resolution else None
 
 
-class ActivityName(StrEnum):
-    """Names the workflow schedules activities by, so it never imports their code."""
+class Acknowledgement(Contract):
+    """What an action answers: it was accepted, and the stage the return was in. Small on purpose:
+    an update's answer is kept in the return's history (the status query tells the rest)."""
 
-    load_order = "load_order"
-    reserve_quantities = "reserve_quantities"
-    release_quantities = "release_quantities"
-    buy_return_label = "buy_return_label"
-    register_tracking = "register_tracking"
-    void_label = "void_label"
-    notify_shopper = "notify_shopper"
-    restock_line = "restock_line"
-    reverse_restock = "reverse_restock"
-    refund_payment = "refund_payment"
-    get_refund = "get_refund"
-    issue_store_credit = "issue_store_credit"
-    order_exchange = "order_exchange"
-
-
-def disposition_activity(disposition: Disposition) -> str:
-    """Each disposition other than restock has its own activity: `dispose_<disposition>`."""
-    return ActivityName.restock_line if disposition is Disposition.restock else f"dispose_{disposition.value}"
+    return_id: str
+    action: str
+    stage: Stage

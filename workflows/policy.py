@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.vocabulary import Grade, ReturnMethod
+from workflows.vocabulary import Deadline, Grade, ReturnMethod
 
 Days = Annotated[float, Field(gt=0, le=365)]
 BasisPoints = Annotated[int, Field(ge=0, le=10_000)]
@@ -44,12 +44,22 @@ class Deadlines(_Policy):
     review_days: Days = 2  # an operator decision, or the return is escalated
     ship_by_days: Days = 14  # first carrier scan, or the label is voided and the return expires
     transit_stall_days: Days = 7  # no carrier progress for this long: flagged for attention
-    receiving_days: Days = 5  # after delivery, until the warehouse has received every parcel
-    inspection_sla_days: Days = 3  # after receipt, until the warehouse has graded every line
+    receiving_days: Days = 5  # after arrival, until the warehouse has received every unit (or graded them)
+    inspection_sla_days: Days = 3  # after receiving, until the warehouse has graded every line
     refund_settle_days: Days = 10  # a pending refund is polled this often until it settles
+    disposition_work_days: Days = 30  # after completion, how long the return waits for work orders to be confirmed
 
-    def of(self, name: str) -> timedelta:
-        return timedelta(days=getattr(self, f"{name}_days"))
+    def duration(self, deadline: Deadline) -> timedelta:
+        days = {
+            Deadline.review: self.review_days,
+            Deadline.ship_by: self.ship_by_days,
+            Deadline.transit_stall: self.transit_stall_days,
+            Deadline.receiving: self.receiving_days,
+            Deadline.inspection_sla: self.inspection_sla_days,
+            Deadline.refund_settle: self.refund_settle_days,
+            Deadline.disposition_work: self.disposition_work_days,
+        }[deadline]
+        return timedelta(days=days)
 
 
 class InstantRefundRule(_Policy):

@@ -11,21 +11,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from workflows.models import (
+from activities.models import OrderFacts
+from workflows.models import LineStatus, ReturnRequest
+from workflows.policy import ReturnPolicy
+from workflows.vocabulary import (
     DeclineReason,
     Disposition,
     Grade,
-    LineStatus,
-    OrderFacts,
     ReasonCode,
     Reception,
     RefundState,
     ReturnMethod,
-    ReturnRequest,
     Stage,
     TrackingStatus,
 )
-from workflows.policy import ReturnPolicy
 
 _MAIN_PATH = [
     Stage.requested,

@@ -116,3 +116,33 @@ class RefundState(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     canceled = "canceled"
+
+
+class Deadline(StrEnum):
+    """The clocks a return runs; each one's length is in the policy (`deadlines.<name>_days`)."""
+
+    review = "review"  # an operator decision, or the return is escalated
+    ship_by = "ship_by"  # a first carrier scan, or the label is voided and the return expires
+    transit_stall = "transit_stall"  # carrier progress, or the parcel is flagged
+    receiving = "receiving"  # after arrival, every unit received, or the return is flagged
+    inspection_sla = "inspection_sla"  # every line graded, or the return is flagged
+    refund_settle = "refund_settle"  # a pending refund is polled this often; a succeeded one watched this long
+    disposition_work = "disposition_work"  # after completion, the warehouse confirms work orders done, or it closes
+
+
+class Decision(StrEnum):
+    """What a return can wait for an operator to decide, and what approve and reject mean there."""
+
+    review = "review"  # approve: go ahead; reject: decline
+    lost_parcel = "lost_parcel"  # approve: resolve anyway; reject: decline
+    instant_refund_shortfall = "instant_refund_shortfall"  # approve: accept the loss
+    refund_failed = "refund_failed"  # approve: store credit instead; reject: close unresolved
+
+
+class Verdict(StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+    @property
+    def past_tense(self) -> str:
+        return {Verdict.approve: "approved", Verdict.reject: "rejected"}[self]

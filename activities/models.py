@@ -1,0 +1,195 @@
+"""What the workflow hands its activities and what they answer: the activity layer's own types.
+
+They cross the wire (and stay in the return's history), so they only ever grow compatibly: an
+activity task scheduled by older workflow code must still be read by newer activity code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from workflows.primitives import Address, Contract, Currency, MinorUnits, Parcel
+from workflows.vocabulary import Disposition, RefundState
+
+# --- The shop's order system ---------------------------------------------------------------
+
+
+class OrderLine(Contract):
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    unit_price: int
+    returnable: bool = True
+
+
+class OrderFacts(Contract):
+    order_id: str
+    customer_id: str
+    currency: str
+    delivered_at: datetime | None  # None: never delivered (e.g. a bounced parcel)
+    lines: list[OrderLine]
+    customer_return_count: int = Field(description="returns this customer started before, any order")
+
+
+class RequestedQuantity(Contract):
+    line_id: str
+    quantity: int
+
+
+class ReservationRequest(Contract):
+    order_id: str
+    return_id: str
+    lines: list[RequestedQuantity]
+
+
+class ReservationRelease(Contract):
+    order_id: str
+    return_id: str
+
+
+class ReservationLine(Contract):
+    line_id: str
+    requested: int
+    reserved: int  # never more than bought minus what the order's other returns reserved
+
+
+class QuantityReservation(Contract):
+    return_id: str
+    lines: list[ReservationLine]
+
+
+# --- Labels, returns and money -------------------------------------------------------------
+
+
+class LabelRequest(Contract):
+    return_id: str
+    customer_address: Address
+    warehouse_address: Address
+    parcel: Parcel
+    qr_code: bool = False
+
+
+class Label(Contract):
+    """A bought return label: only references, never the file itself."""
+
+    transaction_id: str
+    label_url: str | None
+    qr_code_url: str | None = None
+    tracking_number: str
+    carrier: str
+
+
+class LabelVoid(Contract):
+    return_id: str
+    transaction_id: str
+
+
+class LabelVoidReceipt(Contract):
+    refund_id: str
+    status: str  # Shippo's own: QUEUED, PENDING, SUCCESS, ERROR
+
+
+class TrackingRegistration(Contract):
+    return_id: str
+    carrier: str
+    tracking_number: str
+
+
+class NotificationKind(StrEnum):
+    label_ready = "label_ready"
+    declined = "declined"
+    expired = "expired"
+    refunded = "refunded"
+    store_credit_issued = "store_credit_issued"
+    exchange_ordered = "exchange_ordered"
+    cancelled = "cancelled"
+
+
+class ShopperNotification(Contract):
+    return_id: str
+    customer_id: str
+    kind: NotificationKind
+    detail: str
+
+
+class RestockReceipt(Contract):
+    restock_id: str
+    sku: str
+    quantity: int
+
+
+class RestockReversal(Contract):
+    return_id: str
+    line_id: str
+    restock_id: str
+
+
+class DispositionRequest(Contract):
+    return_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    disposition: Disposition
+
+
+class DispositionReceipt(Contract):
+    work_order_id: str
+    disposition: Disposition
+
+
+class WorkOrderCompletion(Contract):
+    return_id: str
+    line_id: str
+    work_order_id: str
+    completed_by: str
+
+
+class RefundRequest(Contract):
+    return_id: str
+    order_id: str
+    payment_intent_id: str
+    amount: MinorUnits
+    currency: Currency
+    idempotency_key: str
+
+
+class RefundReceipt(Contract):
+    refund_id: str
+    amount: int
+    currency: str
+    status: RefundState
+    failure_reason: str | None = None
+
+
+class StoreCreditRequest(Contract):
+    return_id: str
+    customer_id: str
+    amount: MinorUnits
+    currency: Currency
+    idempotency_key: str
+
+
+class StoreCreditReceipt(Contract):
+    credit_id: str
+    amount: int
+    currency: str
+
+
+class ExchangeRequest(Contract):
+    return_id: str
+    order_id: str
+    customer_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    idempotency_key: str
+
+
+class ExchangeReceipt(Contract):
+    exchange_order_id: str | None  # None: the variant is out of stock
+    sku: str
+    quantity: int

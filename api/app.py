@@ -1,0 +1,106 @@
+"""The HTTP API's app and its command.
+
+    returns-api                    # serves on API_HOST:API_PORT (default 127.0.0.1:8000)
+    returns-api --print-openapi    # the OpenAPI document, committed as docs/openapi.json
+
+Secrets never reach a log line: keys are only compared, and request lines are logged without
+their query string (Shippo's webhook token can travel there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from api.auth import ACTOR_HEADER, API_KEY_HEADER
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimit, RequestLog
+from api.routes import router
+from api.webhooks import webhooks
+from integrations.log_config import configure_logging
+from integrations.settings import Settings, get_settings
+from starter.client import ReturnsClient
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+health = APIRouter(prefix="/v1", tags=["health"])
+
+
+@health.get("/health")
+async def get_health() -> Health:
+    """Up and connected to Temporal (the server listens only after connecting). No key needed."""
+    return Health(status="ok")
+
+
+# --- The app -----------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None, returns: ReturnsClient | None = None) -> FastAPI:
+    """The API app; connects its own ReturnsClient at startup unless one is given."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.returns = returns or await ReturnsClient.connect(settings)
+        yield
+        if returns is None:
+            await app.state.returns.aclose()
+
+    app = FastAPI(
+        title="Returns on Temporal",
+        version="1",
+        summary="Product returns, each one a durable Temporal workflow.",
+        description=(
+            f"Send the API key of your role in `{API_KEY_HEADER}`; each operation lists the roles it admits"
+            f" (`x-roles`). Actions name who acts (body field or `{ACTOR_HEADER}` header); the timeline"
+            " records it as `<role>:<name>`. Errors are `ApiError` bodies."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(router)
+    app.include_router(webhooks)
+    app.include_router(health)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestLog)
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, the same whatever the settings (keys and limits are not in it)."""
+    return create_app(Settings()).openapi()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--print-openapi", action="store_true", help="print the OpenAPI document and exit")
+    args = parser.parse_args()
+    if args.print_openapi:
+        print(json.dumps(openapi_document(), indent=2))
+        return
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # No access log: it would print Shippo's `?token=`; RequestLog logs requests without queries.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""What every request passes through: a body size limit, and one log line per request."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+
+log = structlog.get_logger(__name__)
+
+
+class BodySizeLimit:
+    """Refuses bodies over `max_bytes` with 413: early by Content-Length, else while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await error_response(413, self._message)(scope, receive, send)
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, self._message)  # the handler has not acted yet: it reads first
+            return message
+
+        await self.app(scope, limited, send)
+
+    @property
+    def _message(self) -> str:
+        return f"request bodies are limited to {self.max_bytes} bytes"
+
+
+class RequestLog:
+    """One structured line per request: method, path (never the query: tokens travel there), status, time."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info("request", method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms)

@@ -1,0 +1,261 @@
+"""The storefront's, the warehouse's and the operator's routes under /v1, each a thin call to ReturnsClient."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Annotated, Literal, TypeVar
+
+import structlog
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from starlette.routing import BaseRoute
+
+from api.auth import (
+    ACTOR_HEADER,
+    ActorHeader,
+    Admit,
+    AnyRole,
+    Operator,
+    Role,
+    ShopOrOperator,
+    Storefront,
+    Warehouse,
+    actor_of,
+)
+from api.errors import documented
+from starter.client import ActorName, ReturnsClient
+from starter.eligibility import Eligibility
+from starter.visibility import ReturnFilter, ReturnPage
+from workflows.models import (
+    Acknowledgement,
+    Cancellation,
+    DeadlineExtension,
+    DispositionConfirmation,
+    DispositionOverride,
+    InspectionReport,
+    OperatorAction,
+    ParcelReceipt,
+    ReturnRequest,
+    ReturnStatus,
+    TimelineEntry,
+)
+from workflows.primitives import Identifier
+
+log = structlog.get_logger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+ReturnId = Annotated[Identifier, Path(description="the shop's return id")]
+
+
+def _returns(request: Request) -> ReturnsClient:
+    return request.app.state.returns
+
+
+Returns = Annotated[ReturnsClient, Depends(_returns)]
+
+
+def _as(contract: type[M], body: BaseModel, **fields: object) -> M:
+    """The contract's model built from a request body, with the fields the API fills in."""
+    return contract.model_validate(body.model_dump() | fields)
+
+
+# --- Request bodies: the contract's models, with the actor optional (the header may name it) -------
+
+
+_ACTOR_FIELD = Field(default=None, description=f"who acts; or the {ACTOR_HEADER} header")
+
+
+class ActionBody(OperatorAction):
+    actor: ActorName | None = _ACTOR_FIELD
+
+
+class DispositionOverrideBody(DispositionOverride):
+    actor: ActorName | None = _ACTOR_FIELD
+
+
+class DeadlineExtensionBody(DeadlineExtension):
+    actor: ActorName | None = _ACTOR_FIELD
+
+
+class ReceiptBody(ParcelReceipt):
+    received_by: ActorName | None = _ACTOR_FIELD
+
+
+class InspectionBody(InspectionReport):
+    inspector: ActorName | None = _ACTOR_FIELD
+
+
+class DispositionConfirmationBody(DispositionConfirmation):
+    confirmed_by: ActorName | None = _ACTOR_FIELD
+
+
+class ListQuery(ReturnFilter):
+    page_size: int = Field(default=50, ge=1, le=200)
+    page_token: str | None = Field(default=None, max_length=4096)
+
+
+class Accepted(BaseModel):
+    """The event was handed to the return; its status shows the effect shortly after."""
+
+    return_id: str
+    event: Literal["parcel_received", "inspection_recorded"]
+
+
+router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422))
+
+
+@router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))
+async def check_eligibility(request: ReturnRequest, _: ShopOrOperator, returns: Returns) -> Eligibility:
+    """What starting this request would decide about each line now. Starts nothing."""
+    return await returns.check_eligibility(request)
+
+
+@router.post(
+    "/returns",
+    tags=["storefront"],
+    status_code=201,
+    responses={
+        200: {"model": ReturnStatus, "description": "the same request was sent before: that return"},
+        **documented(409),
+    },
+)
+async def start_return(request: ReturnRequest, _: Storefront, returns: Returns, response: Response) -> ReturnStatus:
+    """Starts a return; idempotent on `return_id` (a different body under the same id is a 409)."""
+    started = await returns.start(request)
+    response.headers["Location"] = f"/v1/returns/{request.return_id}"
+    if not started.created:
+        response.status_code = 200
+    log.info("return started" if started.created else "return start repeated", return_id=request.return_id)
+    return await returns.status(request.return_id)
+
+
+@router.get("/returns", tags=["storefront", "warehouse", "operator"])
+async def list_returns(query: Annotated[ListQuery, Query()], _: AnyRole, returns: Returns) -> ReturnPage:
+    """Returns matching every given filter (Temporal visibility), newest first, one page at a time."""
+    return await returns.list_returns(query, page_size=query.page_size, page_token=query.page_token)
+
+
+@router.get("/returns/{return_id}", tags=["storefront", "warehouse", "operator"], responses=documented(404))
+async def get_status(return_id: ReturnId, _: AnyRole, returns: Returns) -> ReturnStatus:
+    return await returns.status(return_id)
+
+
+@router.get("/returns/{return_id}/timeline", tags=["storefront", "warehouse", "operator"], responses=documented(404))
+async def get_timeline(return_id: ReturnId, _: AnyRole, returns: Returns) -> list[TimelineEntry]:
+    return await returns.timeline(return_id)
+
+
+@router.post("/returns/{return_id}/cancel", tags=["storefront", "operator"], responses=documented(404, 409))
+async def cancel(
+    return_id: ReturnId, body: ActionBody, role: ShopOrOperator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Cancels and compensates. With a storefront key the shopper cancels (only before the parcel ships)."""
+    requested_by = "shopper" if role is Role.storefront else "operator"
+    cancellation = _as(Cancellation, body, actor=actor_of(role, body.actor, actor), requested_by=requested_by)
+    return await _acted(return_id, "cancel", cancellation, returns.cancel(return_id, cancellation), returns)
+
+
+@router.post("/returns/{return_id}/receipts", tags=["warehouse"], status_code=202, responses=documented(404, 409))
+async def record_receipt(
+    return_id: ReturnId, body: ReceiptBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+) -> Accepted:
+    """A parcel of this return arrived (several may); a repeated `receipt_id` counts once."""
+    receipt = _as(ParcelReceipt, body, received_by=actor_of(role, body.received_by, actor))
+    await returns.record_receipt(return_id, receipt)
+    log.info("receipt recorded", return_id=return_id, actor=receipt.received_by, receipt_id=receipt.receipt_id)
+    return Accepted(return_id=return_id, event="parcel_received")
+
+
+@router.post("/returns/{return_id}/inspection", tags=["warehouse"], status_code=202, responses=documented(404, 409))
+async def record_inspection(
+    return_id: ReturnId, body: InspectionBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+) -> Accepted:
+    """A grade (with notes and photo URLs) for each open line, exactly once."""
+    report = _as(InspectionReport, body, inspector=actor_of(role, body.inspector, actor))
+    await returns.record_inspection(return_id, report)
+    log.info("inspection recorded", return_id=return_id, actor=report.inspector)
+    return Accepted(return_id=return_id, event="inspection_recorded")
+
+
+@router.post(
+    "/returns/{return_id}/disposition-confirmations",
+    tags=["warehouse"],
+    responses=documented(404, 409, 503),
+)
+async def confirm_disposition(
+    return_id: ReturnId, body: DispositionConfirmationBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+) -> Acknowledgement:
+    """The line's disposition work (refurbishment, liquidation, ...) is done; repeating it is harmless."""
+    confirmation = _as(DispositionConfirmation, body, confirmed_by=actor_of(role, body.confirmed_by, actor))
+    acknowledged = await returns.confirm_disposition(return_id, confirmation)
+    log.info("disposition confirmed", return_id=return_id, line_id=body.line_id, actor=confirmation.confirmed_by)
+    return acknowledged
+
+
+@router.post("/returns/{return_id}/approve", tags=["operator"], responses=documented(404, 409))
+async def approve(
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Approves whatever the return waits for: a review, a lost parcel, a refund shortfall or failure."""
+    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(return_id, "approve", action, returns.approve(return_id, action), returns)
+
+
+@router.post("/returns/{return_id}/reject", tags=["operator"], responses=documented(404, 409))
+async def reject(
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(return_id, "reject", action, returns.reject(return_id, action), returns)
+
+
+@router.post("/returns/{return_id}/retry", tags=["operator"], responses=documented(404, 409))
+async def retry(
+    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Runs the failed step again (its retries had run out)."""
+    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(return_id, "retry", action, returns.retry(return_id, action), returns)
+
+
+@router.post("/returns/{return_id}/disposition-overrides", tags=["operator"], responses=documented(404, 409))
+async def override_disposition(
+    return_id: ReturnId, body: DispositionOverrideBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Sets a line's disposition, before it ran (before or after the inspection)."""
+    override = _as(DispositionOverride, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(
+        return_id, "override_disposition", override, returns.override_disposition(return_id, override), returns
+    )
+
+
+@router.post("/returns/{return_id}/deadline-extensions", tags=["operator"], responses=documented(404, 409))
+async def extend_deadline(
+    return_id: ReturnId, body: DeadlineExtensionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Moves a running deadline (named in status.deadlines) later."""
+    extension = _as(DeadlineExtension, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(return_id, "extend_deadline", extension, returns.extend_deadline(return_id, extension), returns)
+
+
+async def _acted(
+    return_id: str, action: str, payload: OperatorAction, outcome: Awaitable[Acknowledgement], returns: ReturnsClient
+) -> ReturnStatus:
+    """Sends an action; answers the return's status right after (the update itself answers little)."""
+    await outcome
+    log.info("return action", return_id=return_id, action=action, actor=payload.actor, reason=payload.reason)
+    return await returns.status(return_id)
+
+
+def _document_roles(routes: Sequence[BaseRoute]) -> None:
+    """Adds `x-roles` to each operation behind an API key, read from its `Admit` dependency."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        admits = [dependency.call for dependency in route.dependant.dependencies if isinstance(dependency.call, Admit)]
+        if admits:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": [role.value for role in admits[0].roles]}
+
+
+_document_roles(router.routes)

@@ -1,0 +1,81 @@
+"""The vendors' webhooks, authenticated by the vendors' own secrets, not API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import SecretStr
+
+from api.errors import documented
+from api.routes import Returns
+from integrations.errors import WebhookSignatureError
+from integrations.settings import Settings
+from integrations.shippo_webhooks import SIGNATURE_HEADER as SHIPPO_SIGNATURE_HEADER
+from integrations.shippo_webhooks import parse_track_updated, verify_shippo_request
+from integrations.stripe_webhooks import SIGNATURE_HEADER as STRIPE_SIGNATURE_HEADER
+from integrations.stripe_webhooks import verify_and_parse
+from starter.client import DeliveryOutcome, EventDelivery
+from starter.errors import InvalidReturnInput
+
+log = structlog.get_logger(__name__)
+
+_RAW_JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 413, 422))
+
+
+@webhooks.post("/shippo", openapi_extra=_RAW_JSON_BODY)
+async def shippo_webhook(
+    request: Request,
+    returns: Returns,
+    token: Annotated[
+        str | None, Query(max_length=256, description="the secret token in the URL given to Shippo")
+    ] = None,
+    signature: Annotated[str | None, Header(alias=SHIPPO_SIGNATURE_HEADER, max_length=1024)] = None,
+) -> EventDelivery:
+    """Shippo `track_updated`: the scan goes to its return (label metadata, else tracking number).
+
+    Answers 200 for parcels and events that are not ours, so Shippo does not retry them;
+    redeliveries carry the same event id and the return counts them once.
+    """
+    settings: Settings = request.app.state.settings
+    body = await request.body()
+    verify_shippo_request(
+        token, _revealed(settings.shippo_webhook_token), signature, body, _revealed(settings.shippo_webhook_hmac_secret)
+    )
+    try:
+        update = parse_track_updated(body)
+    except ValueError as error:
+        raise InvalidReturnInput("body", f"not a Shippo webhook body: {error}") from error
+    delivery = EventDelivery(outcome=DeliveryOutcome.ignored)
+    if update is not None:
+        delivery = await returns.deliver_track_update(update)
+    log.info("shippo webhook", return_id=delivery.return_id, outcome=delivery.outcome.value)
+    return delivery
+
+
+@webhooks.post("/stripe", openapi_extra=_RAW_JSON_BODY)
+async def stripe_webhook(
+    request: Request,
+    returns: Returns,
+    signature: Annotated[str | None, Header(alias=STRIPE_SIGNATURE_HEADER, max_length=2048)] = None,
+) -> EventDelivery:
+    """Stripe refund events (`refund.updated`, `refund.failed`, `charge.refund.updated`, ...) become
+    payment updates on the return named in the refund's metadata."""
+    secret = _revealed(request.app.state.settings.stripe_webhook_secret)
+    if secret is None:
+        raise WebhookSignatureError("no Stripe webhook signing secret is configured")
+    try:
+        event = verify_and_parse(await request.body(), signature, secret)
+    except ValueError as error:  # signed, but not an event Stripe's library can read
+        raise InvalidReturnInput("body", f"not a Stripe event: {error}") from error
+    delivery = EventDelivery(outcome=DeliveryOutcome.ignored)
+    if event is not None:
+        delivery = await returns.deliver_refund_event(event)
+    log.info("stripe webhook", return_id=delivery.return_id, outcome=delivery.outcome.value)
+    return delivery
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret else None

@@ -1,0 +1,63 @@
+"""`make run`: the whole system on this machine, with one demo return walked through its doors.
+
+Starts the official Temporal CLI dev server (SQLite file under .run/, Web UI on), the Stripe,
+Shippo and shop-platform sandboxes, a worker process and the HTTP API process; walks the demo
+return through the doors; then keeps everything up until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from devstack.demo import print_outcome, run_demo
+from devstack.stack import LOCAL_SECRETS, ROOT, LocalStack
+from integrations.log_config import configure_logging
+
+
+async def _run(args: argparse.Namespace) -> None:
+    stack = LocalStack(db_file=ROOT / ".run" / "temporal.db")
+    print(f"starting Temporal dev server, sandboxes, worker and API (logs in {stack.log_dir}) ...", flush=True)
+    async with stack:
+        status = await run_demo(stack.settings, stack.api_url)
+        print_outcome(status)
+        print_doors(stack, status.return_id)
+        if args.exit_after_demo:
+            return
+        print("Everything keeps running; press Ctrl-C to stop it all.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("\nstopping ...", flush=True)
+
+
+def print_doors(stack: LocalStack, return_id: str) -> None:
+    """Where to look next, as commands to paste (the keys are the local stack's own)."""
+    api, temporal = stack.api_url, f"127.0.0.1:{stack.ports.temporal}"
+    storefront, operator = LOCAL_SECRETS["api_key_storefront"], LOCAL_SECRETS["api_key_operator"]
+    lines = [
+        f"\nHTTP API:        {api}/docs   (OpenAPI: {api}/openapi.json)",
+        f"  curl -H 'X-API-Key: {storefront}' {api}/v1/returns/{return_id}/timeline",
+        f"  curl -H 'X-API-Key: {storefront}' '{api}/v1/returns?customer_id=CUS-ada'",
+        f"  curl -H 'X-API-Key: {operator}' '{api}/v1/returns?needs_attention=true'",
+        "Operator console:",
+        f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl list",
+        f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl show {return_id}",
+        f"Temporal Web UI: http://127.0.0.1:{stack.ports.ui}/namespaces/default/workflows",
+        f"  temporal workflow list --address {temporal} -q \"ReturnStage = 'completed'\"",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo is done")
+    configure_logging("WARNING")
+    asyncio.run(_run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

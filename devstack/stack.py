@@ -1,0 +1,202 @@
+"""The whole system on one machine, as processes: Temporal dev server, sandboxes, worker, HTTP API.
+
+`make run` (devstack/__main__.py) starts it with a demo return; the end-to-end and API tests
+and the benchmark start the same stack on free ports.
+
+API keys and webhook secrets are fixed, well-known values for this local stack only
+(`LOCAL_SECRETS`), so the printed curl commands can be pasted as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from integrations.settings import SANDBOX_HOST, Settings
+from sandboxes.server import free_port
+from starter.client import ReturnsClient
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parent.parent
+# The SDK waits 5 s for the dev server; a busy 2-core machine (CI, a benchmark running) needs more.
+_SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
+LOCAL_SECRETS = {
+    "api_key_storefront": "local-storefront-key",
+    "api_key_warehouse": "local-warehouse-key",
+    "api_key_operator": "local-operator-key",
+    "stripe_webhook_secret": "whsec_local_stack",
+    "shippo_webhook_token": "local-shippo-token",
+    "shippo_webhook_hmac_secret": "local-shippo-hmac",
+}
+
+
+@dataclass
+class Ports:
+    temporal: int = 7233
+    ui: int = 8233
+    stripe: int = 12111
+    shippo: int = 12112
+    shop: int = 12113
+    api: int = 8000
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*(free_port() for _ in fields(cls)))
+
+
+@dataclass
+class LocalStack:
+    ports: Ports = field(default_factory=Ports)
+    db_file: Path | None = None  # None: Temporal keeps its state in memory
+    ui: bool = True
+    api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
+    log_dir: Path = ROOT / ".run"
+    server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
+    _env: WorkflowEnvironment | None = None
+    _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        """Settings that point every process of the stack at its peers."""
+        return Settings(
+            temporal_address=f"127.0.0.1:{self.ports.temporal}",
+            stripe_api_base=self.sandbox_url("stripe"),
+            shippo_api_base=self.sandbox_url("shippo"),
+            shop_api_base=self.sandbox_url("shop"),
+            api_host=SANDBOX_HOST,
+            api_port=self.ports.api,
+            **{name: SecretStr(value) for name, value in LOCAL_SECRETS.items()},
+        )
+
+    def sandbox_url(self, name: str) -> str:
+        return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{SANDBOX_HOST}:{self.ports.api}"
+
+    async def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "sandboxes",
+            [
+                "-m",
+                "sandboxes",
+                f"--stripe-port={self.ports.stripe}",
+                f"--shippo-port={self.ports.shippo}",
+                f"--shop-port={self.ports.shop}",
+            ],
+        )
+        self._env = await WorkflowEnvironment.start_local(
+            port=self.ports.temporal,
+            ui=self.ui,
+            ui_port=self.ports.ui if self.ui else None,
+            search_attributes=SEARCH_ATTRIBUTES,
+            # Built by scripts/setup.sh; without it the SDK downloads the CLI (needs internet).
+            dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
+            dev_server_database_filename=str(self.db_file) if self.db_file else None,
+            dev_server_extra_args=list(self.server_args),
+            dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
+        )
+        await _register_missing_search_attributes(self._env.client)
+        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
+        self.start_worker()
+        if self.api:
+            self._spawn("api", ["-m", "api.app"])
+            await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
+
+    def start_worker(self) -> subprocess.Popen:
+        return self._spawn("worker", ["-m", "workers.main"])
+
+    def kill_workers(self, sig: int = signal.SIGKILL) -> None:
+        """Stops every worker process of the stack (SIGKILL: as if the machine died)."""
+        for name, process in self._processes:
+            if name == "worker" and process.poll() is None:
+                process.send_signal(sig)
+                process.wait(timeout=30)
+        self._processes = [(name, p) for name, p in self._processes if p.poll() is None]
+
+    async def client(self) -> ReturnsClient:
+        return await ReturnsClient.connect(self.settings)
+
+    async def stop(self) -> None:
+        for _, process in reversed(self._processes):
+            process.send_signal(signal.SIGTERM)
+        for _, process in self._processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._processes.clear()
+        if self._env is not None:
+            await self._env.shutdown()
+            self._env = None
+
+    async def __aenter__(self) -> LocalStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        env = {**os.environ, **_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+        log_file = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
+        self._processes.append((name, process))
+        return process
+
+    async def _wait_for_ports(self, names: tuple[str, ...], log_name: str, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        for name in names:
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection(SANDBOX_HOST, getattr(self.ports, name))
+                    writer.close()
+                    break
+                except OSError as error:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise RuntimeError(f"{name} did not start; see {self.log_dir}/{log_name}.log") from error
+                    await asyncio.sleep(0.1)
+
+
+async def _register_missing_search_attributes(client: Client) -> None:
+    """A state file (.run/temporal.db) from an older version lacks the attributes added since,
+    and the dev server's `--search-attribute` flags don't add them to it: add them here."""
+    namespace = client.namespace
+    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The settings as the environment variables every process of the stack reads them from."""
+    environment = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            revealed = value.get_secret_value() if isinstance(value, SecretStr) else value
+            environment[name.upper()] = str(revealed)
+    return environment

@@ -1,0 +1,16 @@
+"""The return policy new returns start with: the file `RETURN_POLICY_FILE` names, else the one
+shipped with the package (starter/return_policy.json). Read where a return starts, never before."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from workflows.policy import ReturnPolicy, load_policy
+
+PACKAGED_POLICY = "return_policy.json"
+
+
+def load_return_policy(path: str | None) -> ReturnPolicy:
+    if path:
+        return load_policy(path)
+    return ReturnPolicy.model_validate_json(resources.files("starter").joinpath(PACKAGED_POLICY).read_bytes())

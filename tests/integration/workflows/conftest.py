@@ -1,0 +1,31 @@
+"""Fixtures of the workflow tests: `returns` drives returns on the module's time-skipping
+server and worker, and cleans the sandboxes' faults up after each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from integrations.settings import Settings
+from tests.conftest import Sandboxes
+from tests.integration.workflows.harness import Returns, record_histories
+
+
+@pytest.fixture
+async def returns(
+    time_skipping_env: WorkflowEnvironment,
+    sandboxes: Sandboxes,
+    settings: Settings,
+    worker: Worker,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Returns]:
+    returns = Returns(time_skipping_env, sandboxes, settings)
+    yield returns
+    for vendor in ("stripe", "shippo", "shop"):
+        sandboxes.clear_faults(vendor)
+    if os.environ.get("RECORD_HISTORIES"):
+        await record_histories(returns, request.node.name)

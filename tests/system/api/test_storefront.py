@@ -1,0 +1,183 @@
+"""The storefront's door over HTTP, against the real dev server and worker."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from devstack.demo import carrier_reports
+from starter.client import ReturnsClient
+from tests.system.api.doors import Doors, eventually, exists
+from workflows.models import ReturnLine, ReturnStatus, TimelineEntry
+from workflows.vocabulary import ReasonCode, Stage, TrackingStatus
+
+pytestmark = pytest.mark.devserver
+
+
+async def test_eligibility_answers_per_line_and_starts_nothing(doors: Doors, returns: ReturnsClient) -> None:
+    request = await doors.new_request()
+    stranger = ReturnLine(line_id="L9", sku="HAT", quantity=1, unit_price=100, reason=ReasonCode.unwanted)
+    request = request.model_copy(update={"lines": [*request.lines, stranger]})
+
+    response = await doors.http.post(
+        "/v1/eligibility", json=request.model_dump(mode="json"), headers=doors.headers("storefront")
+    )
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["eligible"] is True
+    assert {line["line_id"]: line["decline_reason"] for line in answer["lines"]} == {
+        "L1": None,
+        "L2": None,
+        "L9": "not_in_order",
+    }
+    assert not await exists(returns, request.return_id)
+
+
+async def test_eligibility_of_an_unknown_order_names_the_field(doors: Doors) -> None:
+    request = (await doors.new_request()).model_copy(update={"order_id": "ORD-nowhere"})
+    response = await doors.http.post(
+        "/v1/eligibility", json=request.model_dump(mode="json"), headers=doors.headers("operator")
+    )
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["fields"]] == ["order_id"]
+
+
+async def test_start_is_idempotent_and_a_different_body_is_a_conflict(doors: Doors, returns: ReturnsClient) -> None:
+    request = await doors.new_request()
+
+    first = await doors.start(request)
+    again = await doors.start(request)
+    different = await doors.start(request.model_copy(update={"customer_id": "CUS-other"}))
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.headers["location"] == again.headers["location"] == f"/v1/returns/{request.return_id}"
+    assert first.json()["return_id"] == again.json()["return_id"] == request.return_id
+    assert different.status_code == 409
+    assert different.json()["error"] == "conflict"
+    assert (await returns.status(request.return_id)).customer_id == request.customer_id
+
+
+async def test_status_and_timeline(doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    headers = doors.headers("storefront")
+
+    got = await doors.http.get(f"/v1/returns/{status.return_id}", headers=headers)
+    timeline = await doors.http.get(f"/v1/returns/{status.return_id}/timeline", headers=headers)
+
+    assert ReturnStatus.model_validate_json(got.content).stage is Stage.label_issued
+    entries = [TimelineEntry.model_validate(entry) for entry in timeline.json()]
+    assert entries[0].actor == "shop" and entries[-1].stage is Stage.label_issued
+
+
+@pytest.mark.parametrize("path", ["/v1/returns/R-unknown", "/v1/returns/R-unknown/timeline"])
+async def test_unknown_return_is_404(doors: Doors, path: str) -> None:
+    response = await doors.http.get(path, headers=doors.headers("storefront"))
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": "no return with id 'R-unknown'",
+        "return_id": "R-unknown",
+        "fields": [],
+    }
+
+
+async def test_invalid_body_is_422_with_the_offending_field_and_starts_nothing(
+    doors: Doors, returns: ReturnsClient
+) -> None:
+    body = (await doors.new_request()).model_dump(mode="json")
+    body["lines"][0]["quantity"] = 0
+
+    response = await doors.http.post("/v1/returns", json=body, headers=doors.headers("storefront"))
+
+    assert response.status_code == 422
+    problems = response.json()["fields"]
+    assert [(problem["location"], problem["field"]) for problem in problems] == [("body", "lines.0.quantity")]
+    assert not await exists(returns, body["return_id"])
+
+
+async def test_listing_filters_by_customer_order_and_stage_and_pages(doors: Doors) -> None:
+    customer = f"CUS-{uuid.uuid4().hex[:8]}"
+    started = [await doors.started(Stage.label_issued, customer_id=customer) for _ in range(3)]
+    headers = doors.headers("storefront")
+
+    async def page(**params: object) -> dict:
+        response = await doors.http.get("/v1/returns", params={"customer_id": customer, **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = await eventually(lambda: page(page_size=2), lambda body: body["next_page_token"] is not None)
+    rest = await page(page_size=2, page_token=first["next_page_token"])
+    by_order = await page(order_id=started[0].order_id)
+    by_stage = await eventually(lambda: page(stage="label_issued"), lambda body: len(body["returns"]) == 3)
+
+    listed = [summary["return_id"] for summary in first["returns"] + rest["returns"]]
+    assert sorted(listed) == sorted(status.return_id for status in started)
+    assert rest["next_page_token"] is None
+    assert [summary["return_id"] for summary in by_order["returns"]] == [started[0].return_id]
+    assert {summary["stage"] for summary in by_stage["returns"]} == {"label_issued"}
+
+
+async def test_listing_refuses_a_forged_page_token(doors: Doors) -> None:
+    response = await doors.http.get(
+        "/v1/returns", params={"page_token": "bm90LWEtdG9rZW4="}, headers=doors.headers("storefront")
+    )
+    assert response.status_code == 422
+    assert response.json()["fields"][0]["field"] == "page_token"
+
+
+async def test_shopper_cancels_before_shipping_but_not_after(doors: Doors) -> None:
+    waiting = await doors.started(Stage.label_issued)
+    shipped = await doors.started(Stage.label_issued)
+    await _scan(doors, shipped, TrackingStatus.transit)
+    await doors.wait_for(shipped.return_id, Stage.in_transit)
+    body = {"reason": "changed my mind", "actor": "shopper-ada"}
+
+    cancelled = await doors.act("storefront", waiting.return_id, "cancel", body)
+    refused = await doors.act("storefront", shipped.return_id, "cancel", body)
+
+    assert cancelled.status_code == 200
+    final = await doors.wait_for(waiting.return_id, Stage.cancelled)
+    assert final.stage is Stage.cancelled
+    assert any(entry.actor == "storefront:shopper-ada" for entry in final.timeline)
+    assert refused.status_code == 409
+    assert refused.json() | {"message": ""} == {
+        "error": "invalid_state",
+        "message": "",
+        "return_id": shipped.return_id,
+        "stage": "in_transit",
+        "fields": [],
+    }
+
+
+async def test_an_action_without_an_actor_is_422(doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    headers = {"X-API-Key": doors.headers("storefront")["X-API-Key"]}  # no X-Actor
+    response = await doors.http.post(f"/v1/returns/{status.return_id}/cancel", json={"reason": "oops"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["fields"][0]["field"] == "actor"
+    assert (await doors.status(status.return_id)).stage is Stage.label_issued
+
+
+async def test_bodies_over_the_limit_are_413_whether_declared_or_streamed(doors: Doors, returns: ReturnsClient) -> None:
+    request = await doors.new_request()
+    body = request.model_dump_json().encode()
+    padded = body[:-1] + b', "padding": "' + b"x" * doors.stack.settings.api_max_body_bytes + b'"}'
+
+    async def streamed():
+        for start in range(0, len(padded), 16_384):
+            yield padded[start : start + 16_384]
+
+    headers = {**doors.headers("storefront"), "Content-Type": "application/json"}
+    declared = await doors.http.post("/v1/returns", content=padded, headers=headers)
+    chunked = await doors.http.post("/v1/returns", content=streamed(), headers=headers)
+
+    assert (declared.status_code, chunked.status_code) == (413, 413)
+    assert chunked.json()["error"] == "payload_too_large"
+    assert not await exists(returns, request.return_id)
+
+
+async def _scan(doors: Doors, status: ReturnStatus, scan: TrackingStatus) -> None:
+    assert status.label is not None
+    await carrier_reports(doors.http, doors.stack.settings, status.label.tracking_number, scan)

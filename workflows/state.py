@@ -1,0 +1,254 @@
+"""What a return knows, the facts that follow from it, and the checks its validators run.
+
+Plain Python: no Temporal calls here, so the workflow sandbox passes this module through
+(imported once per worker, not once per return) and tests use it without a server. The
+workflow (return_workflow.py) changes this state only through its steps and handlers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio.exceptions import ApplicationError
+
+import workflows.rules as rules
+from activities.models import Label, OrderFacts
+from workflows.contract import INVALID_INPUT, INVALID_STATE, receipt_key
+from workflows.models import (
+    Attention,
+    Cancellation,
+    DeadlineExtension,
+    DispositionConfirmation,
+    DispositionOverride,
+    InspectionReport,
+    LineStatus,
+    OperatorAction,
+    ParcelReceipt,
+    PaymentUpdate,
+    Resolution,
+    ReturnStatus,
+    StartReturn,
+    TimelineEntry,
+)
+from workflows.vocabulary import (
+    CLOSED_STAGES,
+    Deadline,
+    Decision,
+    Disposition,
+    RefundState,
+    ReturnMethod,
+    Stage,
+    TrackingStatus,
+    Verdict,
+)
+
+# The decisions a rejection can answer (an instant-refund shortfall can only be accepted).
+REJECTABLE = frozenset({Decision.review, Decision.lost_parcel, Decision.refund_failed})
+
+
+def invalid_state(message: str) -> ApplicationError:
+    return ApplicationError(message, type=INVALID_STATE, non_retryable=True)
+
+
+def invalid_input(field: str, message: str) -> ApplicationError:
+    return ApplicationError(message, field, type=INVALID_INPUT, non_retryable=True)
+
+
+class ReturnState:
+    def __init__(self, start: StartReturn, *, progress_from_evidence: bool) -> None:
+        request = start.request
+        self._request = request
+        self._policy = start.policy
+        # Returns started before progress followed from the set of events seen keep the
+        # order-sensitive rules they started with (return_workflow.PROGRESS_FROM_EVIDENCE).
+        self._progress_from_evidence = progress_from_evidence
+        self._stage = Stage.requested
+        self._lines = {
+            line.line_id: LineStatus(
+                line_id=line.line_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                reason=line.reason,
+                exchange_sku=line.exchange_sku,
+            )
+            for line in request.lines
+        }
+        self._order: OrderFacts | None = None
+        self._label: Label | None = None
+        self._label_voided = False
+        self._scans: list[rules.SeenScan] = []
+        self._last_scan_applied: TrackingStatus | None = None  # what returns started before the patch decide by
+        self._early_refund_reports: list[tuple[PaymentUpdate, str]] = []
+        self._seen_events: set[str] = set()
+        self._last_progress_at: datetime | None = None
+        self._receipts_recorded = False
+        self._inspected_by: str | None = None
+        self._resolution: Resolution | None = None
+        self._attention: Attention | None = None
+        self._deadlines: dict[Deadline, datetime] = {}
+        self._deadline_version = 0
+        self._awaiting_decision: Decision | None = None
+        self._decision: tuple[Verdict, OperatorAction] | None = None
+        self._retry_requested = False
+        self._cancellation: Cancellation | None = None
+        self._compensating = False
+        self._confirming: set[str] = set()  # lines whose work confirmation is being told to the shop
+        self._timeline: list[TimelineEntry] = []
+
+    def status(self) -> ReturnStatus:
+        return ReturnStatus(
+            return_id=self._request.return_id,
+            order_id=self._request.order_id,
+            customer_id=self._request.customer_id,
+            stage=self._stage,
+            method=self._request.method,
+            currency=self._request.currency,
+            lines=list(self._lines.values()),
+            label=self._label,
+            label_voided=self._label_voided,
+            tracking_status=rules.carrier_status(self._scans),
+            inspected_by=self._inspected_by,
+            resolution=self._resolution,
+            attention=self._attention,
+            awaiting_decision=self._awaiting_decision,
+            deadlines=dict(self._deadlines),
+            policy_version=self._policy.version,
+            timeline=list(self._timeline),
+        )
+
+    # --- Facts -----------------------------------------------------------------------------------
+
+    def _open_lines(self) -> list[LineStatus]:
+        return [line for line in self._lines.values() if line.declined is None]
+
+    def _first_time(self, event_key: str) -> bool:
+        """Webhooks and handhelds redeliver; each event counts once."""
+        if event_key in self._seen_events:
+            return False
+        self._seen_events.add(event_key)
+        return True
+
+    def _cancel_pending(self) -> bool:
+        return self._cancellation is not None and not self._compensating
+
+    def _departed(self) -> bool:
+        """The parcel left the shopper: a departure scan, or the warehouse already has it."""
+        if not self._progress_from_evidence:  # the last scan applied decided
+            return self._last_scan_applied not in (None, TrackingStatus.pre_transit)
+        return rules.has_departed(self._scans) or rules.is_at_or_past(self._stage, Stage.delivered)
+
+    def _carrier_reports(self) -> TrackingStatus | None:
+        return rules.carrier_status(self._scans) if self._progress_from_evidence else self._last_scan_applied
+
+    def _parcel_lost(self) -> bool:
+        status = self._carrier_reports()
+        return status is not None and rules.is_lost_scan(status)
+
+    def _parcel_expected(self) -> bool:
+        """A parcel can be on its way: its label exists, or the shopper brings it to a store."""
+        first = Stage.approved if self._request.method is ReturnMethod.in_store else Stage.label_issued
+        return rules.is_at_or_past(self._stage, first)
+
+    def _fully_received(self) -> bool:
+        """Every unit of every open line is accounted for by the warehouse's receipts."""
+        return all(line.received_quantity + line.wrong_item_quantity >= line.quantity for line in self._open_lines())
+
+    def _refund_settled(self) -> bool:
+        refund = self._resolution.refund if self._resolution else None
+        return refund is not None and refund.status not in (RefundState.pending, RefundState.requires_action)
+
+    # --- What the validators check ------------------------------------------------------------------
+
+    def _receipt_problem(self, receipt: ParcelReceipt) -> ApplicationError | None:
+        unknown = [line.line_id for line in receipt.lines if line.line_id not in self._lines]
+        if unknown:
+            return invalid_input("lines", f"unknown line ids: {unknown}")
+        if self._inspected_by is not None:
+            return invalid_state("the return was already inspected")
+        if self._progress_from_evidence and not self._parcel_expected():
+            return invalid_state("no parcel is on its way yet")
+        return None
+
+    def _receipt_refusal(self, receipt: ParcelReceipt) -> ApplicationError | None:
+        """A receipt the `record_receipt` update refuses; a redelivery is accepted and counted once."""
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        return None if receipt_key(receipt.receipt_id) in self._seen_events else self._receipt_problem(receipt)
+
+    def _inspection_problem(self, report: InspectionReport) -> ApplicationError | None:
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        if self._inspected_by is not None:
+            return invalid_state("the return was already inspected")
+        if self._progress_from_evidence and not self._parcel_expected():
+            return invalid_state("no parcel is on its way yet")
+        if not self._progress_from_evidence and not rules.is_at_or_past(self._stage, Stage.delivered):
+            return invalid_state("the parcel has not arrived yet")
+        expected = sorted(line.line_id for line in self._open_lines())
+        if sorted(line.line_id for line in report.lines) != expected:
+            return invalid_input("lines", f"an inspection must grade each open line exactly once: {expected}")
+        return None
+
+    def _confirmation_problem(self, confirmation: DispositionConfirmation) -> ApplicationError | None:
+        line = self._lines.get(confirmation.line_id)
+        if line is None:
+            return invalid_input("line_id", f"return {self._request.return_id} has no line {confirmation.line_id}")
+        # Work is confirmed after the return completed too: it stays open for that (disposition_work).
+        if line.disposition is None or line.disposition_work_id is None:
+            return invalid_state(f"no disposition work has been ordered for {line.line_id}")
+        if line.disposition is Disposition.restock:
+            return invalid_state(f"{line.line_id} was restocked: there is no work to confirm")
+        return None
+
+    def _unconfirmed_work(self) -> list[LineStatus]:
+        """Lines whose disposition work order (not a restock) the warehouse has not confirmed yet."""
+        return [
+            line
+            for line in self._open_lines()
+            if line.disposition_work_id
+            and line.disposition is not Disposition.restock
+            and not line.disposition_confirmed_by
+        ]
+
+    def _decision_problem(self, verdict: Verdict) -> ApplicationError | None:
+        if verdict is Verdict.approve and self._awaiting_decision is None:
+            return invalid_state("nothing is waiting for an approval")
+        if verdict is Verdict.reject and self._awaiting_decision not in REJECTABLE:
+            return invalid_state("nothing is waiting for a rejection")
+        return None
+
+    def _cancel_problem(self, action: Cancellation) -> ApplicationError | None:
+        if self._cancellation is not None:
+            return invalid_state("a cancellation is already under way")
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        if rules.is_at_or_past(self._stage, Stage.resolving) or self._resolution is not None:
+            return invalid_state("money was already returned; it can't be cancelled")
+        if action.requested_by == "shopper" and rules.is_at_or_past(self._stage, Stage.in_transit):
+            return invalid_state("the parcel has shipped; ask the shop")
+        return None
+
+    def _retry_problem(self) -> ApplicationError | None:
+        if self._attention is None or self._attention.step is None:
+            return invalid_state("no failed step to retry")
+        return None
+
+    def _override_problem(self, override: DispositionOverride) -> ApplicationError | None:
+        line = self._lines.get(override.line_id)
+        if line is None:
+            return invalid_state(f"no line {override.line_id}")
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        if line.declined is not None:
+            return invalid_state("the line was declined")
+        if line.disposition_work_id is not None:
+            return invalid_state("that line's disposition already ran")
+        return None
+
+    def _extension_problem(self, extension: DeadlineExtension) -> ApplicationError | None:
+        if extension.deadline not in self._deadlines:
+            return invalid_state(f"no running deadline '{extension.deadline.value}'")
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        return None

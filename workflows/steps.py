@@ -1,0 +1,189 @@
+"""How a return runs its steps, waits and asks operators, written once for every step.
+
+The cancellation contract: once a `cancel` is accepted, the next `_step` or `_wait` raises
+`ReturnCancelled` instead of going on; `ReturnWorkflow.run` catches it and compensates. While
+compensating, steps run again (to void the label, reverse restocks, release quantities).
+Nothing else escapes a step: a failure no retry can fix goes to an operator (needs attention)
+unless the caller declared a branch for it (`refusals`), and the workflow never fails.
+
+Passed through the workflow sandbox (no per-return import): only workflow APIs, no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Collection
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from activities.models import NotificationKind, ShopperNotification
+from activities.shop import ShopActivities
+from workflows.models import Attention, OperatorAction, TimelineEntry
+from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
+from workflows.state import ReturnState
+from workflows.vocabulary import Deadline, Decision, Stage, Verdict
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+# Vendors have outages: retry with backoff for a few minutes, then hand the step to an
+# operator (needs_attention) instead of failing the return or hammering the vendor.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
+)
+STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo calls
+# Activities heartbeat three times per this (activities/vendor_call.py): a worker that died is
+# noticed after this long, not after the whole STEP_TIMEOUT.
+STEP_HEARTBEAT = timedelta(seconds=15)
+NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=1))
+
+
+class ReturnCancelled(Exception):
+    """Raised by `_step` and `_wait` once a cancellation was accepted; `run` compensates."""
+
+
+class StepRefused(Exception):
+    """A step failed in a way its caller declared a branch for (one of its `refusals`)."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+class ReturnSteps(ReturnState):
+    async def _step(
+        self,
+        name: str,
+        activity: Callable[[Any, A], Awaitable[T]],
+        arg: A,
+        *,
+        refusals: Collection[str] = (),
+        refusals_since: str | None = None,
+    ) -> T:
+        """Runs an activity; when its retries run out, waits for an operator's `retry`.
+
+        A failure whose type is in `refusals` raises `StepRefused` instead (the caller's branch);
+        with `refusals_since`, only in returns that reached that `workflow.patched` change.
+        """
+        while True:
+            if self._cancel_pending():
+                raise ReturnCancelled
+            try:
+                return await workflow.execute_activity_method(
+                    activity,
+                    arg,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    heartbeat_timeout=STEP_HEARTBEAT,
+                    retry_policy=STEP_RETRY,
+                )
+            except ActivityError as error:
+                cause = error.cause
+                error_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+                message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+                if error_type in refusals and (refusals_since is None or workflow.patched(refusals_since)):
+                    raise StepRefused(error_type or "", message) from error
+                self._flag(f"{name} failed", step=name, error_type=error_type, message=message)
+                self._retry_requested = False
+                await self._wait(lambda: self._retry_requested)
+                self._unflag()
+
+    async def _wait(self, condition: Callable[[], bool], deadline: Deadline | None = None) -> bool:
+        """Waits for `condition`; False if the deadline passes first (extensions count)."""
+        while True:
+            if self._cancel_pending():
+                raise ReturnCancelled
+            if condition():
+                return True
+            timeout = None
+            if deadline is not None:
+                timeout = self._deadlines[deadline] - workflow.now()
+                if timeout <= timedelta(0):
+                    return False
+            version = self._deadline_version
+            with contextlib.suppress(TimeoutError):  # loop: the deadline check above decides
+                await workflow.wait_condition(
+                    lambda version=version: condition() or self._cancel_pending() or self._deadline_version != version,
+                    timeout=timeout,
+                )
+
+    async def _await_decision(self, decision: Decision, deadline: Deadline | None, reason: str) -> Verdict:
+        """Waits for an operator's approve/reject; a passed deadline escalates, never decides."""
+        self._awaiting_decision = decision
+        self._decision = None
+        self._flag(f"operator decision needed: {reason}")
+        if deadline is not None and not await self._wait(lambda: self._decision is not None, deadline):
+            self._flag(f"escalated: no decision within the {deadline.value} deadline ({reason})")
+        await self._wait(lambda: self._decision is not None)
+        if deadline is not None:
+            self._clear_deadline(deadline)
+        self._awaiting_decision = None
+        self._unflag()
+        verdict, _ = self._decision
+        return verdict
+
+    def _decide(self, verdict: Verdict, action: OperatorAction) -> None:
+        self._decision = (verdict, action)
+        self._note(action.actor, f"{verdict.past_tense} ({self._awaiting_decision.value}): {action.reason}")
+
+    async def _notify(self, kind: NotificationKind, detail: str) -> None:
+        """Tells the shopper; a notification that can't be sent is noted, never blocking."""
+        try:
+            await workflow.execute_activity_method(
+                ShopActivities.notify_shopper,
+                ShopperNotification(
+                    return_id=self._request.return_id, customer_id=self._request.customer_id, kind=kind, detail=detail
+                ),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as error:
+            self._note("system", f"shopper not notified ({kind.value}): {error.cause or error}")
+
+    # --- Deadlines -------------------------------------------------------------------------------
+
+    def _set_deadline(self, deadline: Deadline) -> None:
+        self._deadlines[deadline] = workflow.now() + self._policy.deadlines.duration(deadline)
+
+    def _clear_deadline(self, deadline: Deadline) -> None:
+        self._deadlines.pop(deadline, None)
+
+    # --- Stage, attention, timeline: each moves in one place ----------------------------------------
+
+    def _flag(
+        self, reason: str, *, step: str | None = None, error_type: str | None = None, message: str | None = None
+    ) -> None:
+        self._attention = Attention(
+            reason=reason, step=step, error_type=error_type, message=message, since=workflow.now()
+        )
+        self._note("system", f"needs attention: {reason}" + (f" ({error_type}: {message})" if error_type else ""))
+        workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set("true")])
+
+    def _unflag(self) -> None:
+        if self._attention is not None:
+            self._attention = None
+            workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set("false")])
+
+    def _finish(self, stage: Stage, actor: str, detail: str) -> None:
+        self._deadlines.clear()
+        self._unflag()
+        self._move_to(stage, actor, detail)
+
+    def _move_to(self, stage: Stage, actor: str, detail: str) -> None:
+        """The one place a return changes stage: state, timeline and visibility together."""
+        self._stage = stage
+        self._note(actor, detail)
+        workflow.upsert_search_attributes([RETURN_STAGE.value_set(stage.value)])
+
+    def _note(self, actor: str, detail: str) -> None:
+        self._timeline.append(TimelineEntry(at=workflow.now(), stage=self._stage, actor=actor, detail=detail))
+        workflow.logger.info(
+            detail, extra={"return_id": self._request.return_id, "stage": self._stage.value, "actor": actor}
+        )
