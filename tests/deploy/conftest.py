@@ -43,3 +43,12 @@ async def topology(production_tools: Tools) -> AsyncIterator[Topology]:
         config = TopologyConfig(state_dir=state_dir, ports=Ports.free())
         async with Topology(config, production_tools) as topology:
             yield topology
+
+
+@pytest.fixture(scope="module")
+async def secured(production_tools: Tools) -> AsyncIterator[Topology]:
+    """The same topology with the Temporal frontend on mTLS (its own, for the module that needs it)."""
+    with state_directory("prod-mtls") as state_dir:
+        config = TopologyConfig(state_dir=state_dir, ports=Ports.free(), mtls=True)
+        async with Topology(config, production_tools) as topology:
+            yield topology

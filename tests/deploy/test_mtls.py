@@ -3,7 +3,6 @@ processes, Temporal's system worker and the Web UI connecting with theirs, every
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,22 +10,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
-from deploy import Ports, Tools, Topology, TopologyConfig
+from deploy import Topology
 from deploy.tls import ensure_certificates
 from integrations.temporal_client import connect
 from starter.demo import run_demo
-from tests.deploy.conftest import state_directory
 from workflows.models import Stage
 
 pytestmark = pytest.mark.production
-
-
-@pytest.fixture(scope="module")
-async def secured(production_tools: Tools) -> AsyncIterator[Topology]:
-    with state_directory("prod-mtls") as state_dir:
-        config = TopologyConfig(state_dir=state_dir, ports=Ports.free(), mtls=True)
-        async with Topology(config, production_tools) as topology:
-            yield topology
 
 
 async def test_a_client_without_a_certificate_is_refused(secured: Topology) -> None:
