@@ -5,16 +5,20 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup run test test-unit bench clean
+.PHONY: setup setup-production run test test-unit bench clean prod-up prod-down prod-status
 
 setup:
 	@bash scripts/setup.sh
 
+# The production topology's tools (Temporal server, SQL tool, Web UI server, PostgreSQL): deploy/.
+setup-production:
+	@bash scripts/setup-production.sh
+
 run: setup
 	@source .tools.env && $(VENV)/python -m devstack
 
-test: setup
-	@source .tools.env && $(VENV)/python -m pytest
+test: setup setup-production
+	@source .tools.env && source .tools.production.env && $(VENV)/python -m pytest
 
 # The fast tier alone (no sandbox, no vendor): rules, the workflow with in-memory activities, replay.
 test-unit: setup
@@ -28,5 +32,15 @@ bench: setup .venv/.bench-installed
 	@$(VENV)/python -m pip install --quiet -e ".[dev,bench]"
 	@touch $@
 
+# Temporal on PostgreSQL, the Web UI and the app from its wheel, left running (PROD_ARGS="--mtls" ...).
+prod-up: setup setup-production
+	@$(VENV)/python -m deploy up $(PROD_ARGS)
+
+prod-down:
+	@$(VENV)/python -m deploy down $(PROD_ARGS)
+
+prod-status:
+	@$(VENV)/python -m deploy status $(PROD_ARGS)
+
 clean:
-	rm -rf .venv .tools.env .run .pytest_cache
+	rm -rf .venv .tools.env .tools.production.env .run .pytest_cache

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     # How long a door (ReturnsClient, the HTTP API) waits on Temporal, including for a worker to
     # answer a query or run an update, before it gives up with "try again" (HTTP 503).
     temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connection security (integrations/temporal_client.py). Any of these turns TLS on. Paths to PEM
+    # files: a client certificate and its key for mTLS, the CA that signed the server's certificate
+    # (none: the system's roots), the name that certificate is for when it isn't the address's host.
+    # TEMPORAL_API_KEY is Temporal Cloud's alternative to a client certificate.
+    temporal_tls_cert: str | None = None
+    temporal_tls_key: str | None = None
+    temporal_tls_ca: str | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     # Returns a worker keeps in memory between events (temporalio's sticky cache). Beyond it a
     # return is replayed from its history on its next event: memory stays flat, that event
     # costs more. Measured in docs/benchmarks.md: ~300 KiB per cached return (~150 unsandboxed).

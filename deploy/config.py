@@ -1,0 +1,117 @@
+"""What a production topology is made of: its ports, where it keeps its state, how Temporal is set up.
+
+Saved as `<state dir>/topology.json` by `up`, so `down`, `status` and a later `up` act on the same
+topology without being told its ports again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from dataclasses import asdict, dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = ROOT / ".run" / "prod"
+HOST = "127.0.0.1"  # everything listens on loopback only
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port of the topology. The defaults stay clear of the dev stack's (Temporal 7233, its UI 8233,
+    the API 8000, the sandboxes 12111-12113) and of a system PostgreSQL (5432), so both can run at once."""
+
+    postgres: int = 15432
+    temporal_frontend: int = 17233  # the gRPC address clients use
+    temporal_frontend_http: int = 17243
+    temporal_history: int = 17234
+    temporal_matching: int = 17235
+    temporal_worker: int = 17239  # Temporal's own system worker service, not ours
+    temporal_frontend_membership: int = 16933
+    temporal_history_membership: int = 16934
+    temporal_matching_membership: int = 16935
+    temporal_worker_membership: int = 16939
+    temporal_metrics: int = 19090  # Prometheus; the template's 127.0.0.1:8000 is the dev API's port
+    ui: int = 18233
+    api: int = 18000  # the one port clients call; the balancer spreads it over the API processes
+    api_processes: tuple[int, ...] = (18001, 18002)
+    stripe: int = 13111
+    shippo: int = 13112
+    shop: int = 13113
+
+    @classmethod
+    def free(cls, api_processes: int = 2) -> Ports:
+        """Ports free right now, all distinct (for tests). Drawn below the kernel's ephemeral range, for two
+        reasons: Temporal stores membership ports in a SMALLINT column (at most 32767), and a port from the
+        ephemeral range can be taken by some outgoing connection between choosing it and binding it."""
+        singles = [f.name for f in fields(cls) if f.name != "api_processes"]
+        numbers = _free_ports(len(singles) + api_processes)
+        return cls(**dict(zip(singles, numbers, strict=False)), api_processes=tuple(numbers[len(singles) :]))
+
+
+def _free_ports(count: int) -> list[int]:
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    ceiling = min(ephemeral_low, 32768)  # Temporal's SMALLINT
+    chosen: list[int] = []
+    for port in random.sample(range(20000, ceiling), k=ceiling - 20000):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"fewer than {count} free ports between 20000 and {ceiling}")
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    state_dir: Path = DEFAULT_STATE_DIR
+    ports: Ports = field(default_factory=Ports)
+    history_shards: int = 4  # fixed for the life of the cluster: Temporal can't change it later
+    namespace: str = "default"
+    retention: timedelta = timedelta(days=30)  # a closed return's history (its audit trail) is kept this long
+    workers: int = 2
+    mtls: bool = False  # the frontend asks every client for a certificate signed by the topology's CA
+    ui: bool = True
+    server_environment: str = "production"  # name of the rendered Temporal config (`--env`)
+    tls_server_name: str = "temporal-frontend"  # the name in the frontend's certificate
+
+    def __post_init__(self) -> None:
+        if self.history_shards < 1:
+            raise ValueError("history_shards must be at least 1")
+        if self.workers < 1 or not self.ports.api_processes:
+            raise ValueError("the topology needs at least one worker and one API process")
+        if self.retention < timedelta(days=1):
+            raise ValueError("Temporal refuses a retention under one day")
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "topology.json"
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        data["retention"] = self.retention.total_seconds()
+        self.state_file.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, state_dir: Path) -> TopologyConfig:
+        data = json.loads((state_dir / "topology.json").read_text())
+        ports = data.pop("ports")
+        ports["api_processes"] = tuple(ports["api_processes"])
+        return cls(
+            **{
+                **data,
+                "state_dir": Path(data["state_dir"]),
+                "ports": Ports(**ports),
+                "retention": timedelta(seconds=data["retention"]),
+            }
+        )
