@@ -26,13 +26,21 @@ class OrderLine(Contract):
     returnable: bool = True
 
 
+class OrderPayment(Contract):
+    payment_intent_id: str
+    amount: int  # what it paid, in the order's currency
+
+
 class OrderFacts(Contract):
+    """The order as the shop's system of record has it: what is refunded, to whom, how much, comes from here."""
+
     order_id: str
     customer_id: str
     currency: str
     delivered_at: datetime | None  # None: never delivered (e.g. a bounced parcel)
-    lines: list[OrderLine]
+    lines: list[OrderLine]  # unit_price: what was paid per unit, after the line's discounts
     customer_return_count: int = Field(description="returns this customer started before, any order")
+    payments: list[OrderPayment] = []  # in the order refunds go back to them (split tender: several)
 
 
 class RequestedQuantity(Contract):
@@ -107,6 +115,7 @@ class NotificationKind(StrEnum):
     store_credit_issued = "store_credit_issued"
     exchange_ordered = "exchange_ordered"
     cancelled = "cancelled"
+    closed = "closed"  # an operator closed the return unresolved
 
 
 class ShopperNotification(Contract):

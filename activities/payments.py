@@ -32,6 +32,24 @@ class PaymentActivities:
             logger.info("refund issued", refund_id=refund.refund_id, amount=refund.amount, status=refund.status)
             return refund_receipt(refund)
 
+    @activity.defn(name="refund_what_is_left")
+    async def refund_what_is_left(self, request: RefundRequest) -> RefundReceipt | None:
+        """Refunds `request.amount`, or what the payment has left if less; None when nothing is left."""
+        async with vendor_call() as logger:
+            refund = await self._payments.refund(
+                request.payment_intent_id,
+                request.amount,
+                request.currency,
+                idempotency_key=request.idempotency_key,
+                metadata={REFUND_RETURN_ID_METADATA: request.return_id, REFUND_ORDER_ID_METADATA: request.order_id},
+                at_most_what_is_left=True,
+            )
+            if refund is None:
+                logger.info("nothing left to refund", payment_intent_id=request.payment_intent_id)
+                return None
+            logger.info("refund issued", refund_id=refund.refund_id, amount=refund.amount, status=refund.status)
+            return refund_receipt(refund)
+
     @activity.defn(name="get_refund")
     async def get_refund(self, refund_id: str) -> RefundReceipt:
         async with vendor_call():

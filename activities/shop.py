@@ -15,6 +15,7 @@ from activities.models import (
     ExchangeRequest,
     OrderFacts,
     OrderLine,
+    OrderPayment,
     QuantityReservation,
     ReservationLine,
     ReservationRelease,
@@ -183,7 +184,11 @@ class ShopActivities:
 def order_facts(order: ShopOrder) -> OrderFacts:
     """The shop's order, as the return's rules read it."""
     return OrderFacts.model_validate(
-        {**vars(order), "lines": [OrderLine.model_validate(line, from_attributes=True) for line in order.lines]}
+        {
+            **vars(order),
+            "lines": [OrderLine.model_validate(line, from_attributes=True) for line in order.lines],
+            "payments": [OrderPayment.model_validate(payment, from_attributes=True) for payment in order.payments],
+        }
     )
 
 

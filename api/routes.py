@@ -35,6 +35,7 @@ from workflows.models import (
     DispositionOverride,
     InspectionReport,
     OperatorAction,
+    OtherWay,
     ParcelReceipt,
     ReturnRequest,
     ReturnStatus,
@@ -67,6 +68,10 @@ _ACTOR_FIELD = Field(default=None, description=f"who acts; or the {ACTOR_HEADER}
 
 
 class ActionBody(OperatorAction):
+    actor: ActorName | None = _ACTOR_FIELD
+
+
+class OtherWayBody(OtherWay):
     actor: ActorName | None = _ACTOR_FIELD
 
 
@@ -217,6 +222,16 @@ async def retry(
     """Runs the failed step again (its retries had run out)."""
     action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
     return await _acted(return_id, "retry", action, returns.retry(return_id, action), returns)
+
+
+@router.post("/returns/{return_id}/other-way", tags=["operator"], responses=documented(404, 409))
+async def resolve_otherwise(
+    return_id: ReturnId, body: OtherWayBody, role: Operator, returns: Returns, actor: ActorHeader = None
+) -> ReturnStatus:
+    """Resolves a step that failed for good another way than retrying it: `store_credit` for a refund
+    that can't be made, `close_unresolved` for any step (`status.attention` names the step)."""
+    other = _as(OtherWay, body, actor=actor_of(role, body.actor, actor))
+    return await _acted(return_id, "resolve_otherwise", other, returns.resolve_otherwise(return_id, other), returns)
 
 
 @router.post("/returns/{return_id}/disposition-overrides", tags=["operator"], responses=documented(404, 409))

@@ -178,7 +178,9 @@ class ReturnFlavor:
         # A customer per return: the shop counts a customer's returns, and many send one to review.
         changes = {"customer_id": f"CUS-{return_id}", **self.request_changes}
         request = demo_request(return_id, await charge_shopper(settings), **changes)
-        await seed_order(settings, demo_order(request.order_id, request.customer_id))
+        await seed_order(
+            settings, demo_order(request.order_id, request.customer_id, paid_with=request.payment_intent_id)
+        )
         return request
 
     async def start(self, prepared: ReturnRequest) -> WorkflowHandle:

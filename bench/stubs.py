@@ -34,7 +34,7 @@ from workflows.vocabulary import Disposition, RefundState
 
 @activity.defn(name="load_order")
 async def load_order(order_id: str) -> OrderFacts:
-    return demo_order(order_id, "CUS-ada")
+    return demo_order(order_id, "CUS-ada", paid_with="pi_stub")
 
 
 @activity.defn(name="reserve_quantities")
@@ -90,6 +90,11 @@ async def refund_payment(request: RefundRequest) -> RefundReceipt:
     )
 
 
+@activity.defn(name="refund_what_is_left")
+async def refund_what_is_left(request: RefundRequest) -> RefundReceipt | None:
+    return await refund_payment(request)
+
+
 ACTIVITIES: list[Callable[..., Any]] = [
     load_order,
     reserve_quantities,
@@ -98,5 +103,6 @@ ACTIVITIES: list[Callable[..., Any]] = [
     notify_shopper,
     restock_line,
     refund_payment,
+    refund_what_is_left,
     *(_disposition(d) for d in Disposition if d is not Disposition.restock),
 ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import stripe
 
-from activities.models import OrderFacts, OrderLine
+from activities.models import OrderFacts, OrderLine, OrderPayment
 from integrations.settings import Settings
 from workflows.models import ReturnLine, ReturnRequest
 from workflows.primitives import Address
@@ -31,10 +31,18 @@ DEMO_ORDER_TOTAL = 2 * 2500 + 1200 + 599  # lines + outbound shipping
 
 
 def demo_order(
-    order_id: str, customer_id: str, delivered_days_ago: float = 3, now: datetime | None = None
+    order_id: str,
+    customer_id: str,
+    delivered_days_ago: float = 3,
+    now: datetime | None = None,
+    *,
+    paid_with: str | None = None,
+    paid: int = DEMO_ORDER_TOTAL,
 ) -> OrderFacts:
-    """The demo order, delivered a few days before `now` (the server's clock in time-skipping tests)."""
+    """The demo order, delivered a few days before `now` (the server's clock in time-skipping tests),
+    paid with the payment `paid_with` (the shop's checkout charged it)."""
     return OrderFacts(
+        payments=[OrderPayment(payment_intent_id=paid_with, amount=paid)] if paid_with else [],
         order_id=order_id,
         customer_id=customer_id,
         currency="USD",
@@ -97,5 +105,5 @@ async def charge_shopper(settings: Settings, amount: int = DEMO_ORDER_TOTAL, cur
 async def checkout(settings: Settings, return_id: str) -> ReturnRequest:
     """The shop's checkout, played on the sandboxes: the order seeded and paid; answers the request to return it."""
     request = demo_request(return_id, await charge_shopper(settings))
-    await seed_order(settings, demo_order(request.order_id, request.customer_id))
+    await seed_order(settings, demo_order(request.order_id, request.customer_id, paid_with=request.payment_intent_id))
     return request

@@ -3,9 +3,10 @@
 A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
 (`sandboxes.shop_sandbox`) stands in. The API, version 1:
 
-    GET    /v1/orders/{order_id}                                   order facts
+    GET    /v1/orders/{order_id}                                   order facts (lines at the price paid, payments)
     POST   /v1/orders/{order_id}/return_reservations               {return_id, lines: [{line_id, quantity}]}
-    DELETE /v1/orders/{order_id}/return_reservations/{return_id}   release (204, also when absent)
+    GET    /v1/orders/{order_id}/return_reservations/{return_id}   the return's reservation, released or not (404: none)
+    DELETE /v1/orders/{order_id}/return_reservations/{return_id}   release (204, also when absent; the record stays)
     GET    /v1/stock/{sku}                                         {sku, on_hand}
     POST   /v1/restocks                                            {sku, quantity, reference}
     GET    /v1/restocks?reference=
@@ -64,6 +65,12 @@ class ShopOrderLine:
 
 
 @dataclass(frozen=True)
+class ShopPayment:
+    payment_intent_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class ShopOrder:
     order_id: str
     customer_id: str
@@ -71,6 +78,7 @@ class ShopOrder:
     delivered_at: datetime | None
     lines: list[ShopOrderLine]
     customer_return_count: int
+    payments: list[ShopPayment]  # in the order refunds go back to them
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class ShopPlatform:
                 for line in order["lines"]
             ],
             customer_return_count=order["customer_return_count"],
+            payments=[ShopPayment(p["payment_intent_id"], p["amount"]) for p in order.get("payments", [])],
         )
 
     async def reserve_quantities(
@@ -140,6 +149,17 @@ class ShopPlatform:
             ReservedLine(line_id=line["line_id"], requested=line["requested"], reserved=line["reserved"])
             for line in reservation["lines"]
         ]
+
+    async def return_was_reserved(self, order_id: str, return_id: str) -> bool:
+        """Whether a return under this id ever reserved quantities of the order (released or not): the
+        shop's lasting record that the id was used, beyond Temporal's retention of the return's history."""
+        try:
+            await self._call("GET", f"/v1/orders/{order_id}/return_reservations/{return_id}")
+        except IntegrationError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     async def release_quantities(self, order_id: str, return_id: str) -> None:
         await self._call("DELETE", f"/v1/orders/{order_id}/return_reservations/{return_id}")

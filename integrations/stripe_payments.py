@@ -27,6 +27,9 @@ _PERMANENT = (
 )
 # Refunds in these states hold money back from the payment; failed and canceled ones release it.
 _HOLDING = frozenset({"pending", "requires_action", "succeeded"})
+# Our amounts are in each currency's ISO 4217 minor unit; Stripe counts a few currencies in a
+# smaller one (ISK in hundredths of a krona, though it refunds whole krónur only).
+_STRIPE_UNITS_PER_MINOR_UNIT = {"ISK": 100}
 # Where each refund keeps its idempotency key, so a retry finds it after Stripe forgot the key.
 IDEMPOTENCY_KEY_METADATA = "idempotency_key"
 
@@ -60,26 +63,34 @@ class StripePayments:
         *,
         idempotency_key: str,
         metadata: Mapping[str, str],
-    ) -> StripeRefund:
+        at_most_what_is_left: bool = False,
+    ) -> StripeRefund | None:
         """Refunds `amount` of the payment, once per idempotency key.
 
         Answers the refund an earlier call with the same key made, if any. Otherwise refuses
-        (permanently, before asking Stripe) a refund larger than what the payment's other
-        refunds left: `stripe.amount_exceeds_remaining`, or `stripe.currency_mismatch`.
+        (permanently, before asking Stripe) a refund in another currency (`stripe.currency_mismatch`)
+        and one larger than what the payment's other refunds left (`stripe.amount_exceeds_remaining`),
+        unless `at_most_what_is_left`: then it refunds what is left, if less, and answers None when
+        nothing is.
         """
-        with _stripe_errors():
+        with _stripe_errors(racing_for_what_is_left=at_most_what_is_left):
             refunds = await self._refunds_of(payment_intent_id)
             earlier = next((r for r in refunds if _metadata(r).get(IDEMPOTENCY_KEY_METADATA) == idempotency_key), None)
             if earlier is not None:
                 return stripe_refund(earlier)
             intent = await self._client.v1.payment_intents.retrieve_async(payment_intent_id)
-            # Two returns of one payment refunding at the same moment can both pass this check;
-            # Stripe's own limit (`amount_too_large`) still keeps their total within the payment.
-            _ensure_refundable(amount, currency, intent, refunds)
+            left = from_stripe_amount(_left_to_refund(currency, intent, refunds), currency)
+            if at_most_what_is_left:
+                amount = min(amount, left)
+                if amount == 0:
+                    return None
+            elif amount > left:
+                message = f"refund of {amount} exceeds the {left} left to refund on payment {intent.id}"
+                raise IntegrationError("stripe", "amount_exceeds_remaining", message, retryable=False)
             refund = await self._client.v1.refunds.create_async(
                 {
                     "payment_intent": payment_intent_id,
-                    "amount": amount,
+                    "amount": to_stripe_amount(amount, currency),
                     "metadata": {**metadata, IDEMPOTENCY_KEY_METADATA: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
@@ -97,12 +108,22 @@ class StripePayments:
         return [refund async for refund in first_page.auto_paging_iter()]
 
 
+def to_stripe_amount(amount: int, currency: str) -> int:
+    """An amount in the currency's ISO minor unit, as Stripe counts it."""
+    return amount * _STRIPE_UNITS_PER_MINOR_UNIT.get(currency, 1)
+
+
+def from_stripe_amount(amount: int, currency: str) -> int:
+    return amount // _STRIPE_UNITS_PER_MINOR_UNIT.get(currency, 1)
+
+
 def stripe_refund(refund: stripe.Refund) -> StripeRefund:
-    """A Stripe refund object (from the API or a webhook) as this module answers it."""
+    """A Stripe refund object (from the API or a webhook) as this module answers it, in ISO minor units."""
+    currency = refund.currency.upper()
     return StripeRefund(
         refund_id=refund.id,
-        amount=refund.amount,
-        currency=refund.currency.upper(),
+        amount=from_stripe_amount(refund.amount, currency),
+        currency=currency,
         status=refund.status,
         # Stripe leaves the key out unless the refund failed.
         failure_reason=getattr(refund, "failure_reason", None),
@@ -114,24 +135,26 @@ def _metadata(refund: stripe.Refund) -> dict[str, str]:
     return refund.metadata.to_dict() if refund.metadata else {}  # Stripe objects are not dicts
 
 
-def _ensure_refundable(amount: int, currency: str, intent: stripe.PaymentIntent, refunds: list[stripe.Refund]) -> None:
+def _left_to_refund(currency: str, intent: stripe.PaymentIntent, refunds: list[stripe.Refund]) -> int:
+    """What the payment's other refunds left; refuses a refund in another currency than the payment's."""
     if intent.currency.upper() != currency:
         message = f"payment {intent.id} is in {intent.currency.upper()}, the refund in {currency}"
         raise IntegrationError("stripe", "currency_mismatch", message, retryable=False)
     # `amount_received` is 0 until the payment succeeds; Stripe then refuses with its own reason.
     paid = intent.amount_received or intent.amount
-    remaining = paid - sum(refund.amount for refund in refunds if refund.status in _HOLDING)
-    if amount > remaining:
-        message = f"refund of {amount} exceeds the {remaining} left to refund on payment {intent.id}"
-        raise IntegrationError("stripe", "amount_exceeds_remaining", message, retryable=False)
+    return max(paid - sum(refund.amount for refund in refunds if refund.status in _HOLDING), 0)
 
 
 @contextlib.contextmanager
-def _stripe_errors() -> Iterator[None]:
+def _stripe_errors(*, racing_for_what_is_left: bool = False) -> Iterator[None]:
     try:
         yield
     except stripe.StripeError as error:
-        raise _classified(error) from error
+        classified = _classified(error)
+        if racing_for_what_is_left and classified.code == "stripe.amount_too_large":
+            # Another return of the payment refunded between our look and our refund: look again.
+            classified.retryable = True
+        raise classified from error
 
 
 def _classified(error: stripe.StripeError) -> IntegrationError:

@@ -66,6 +66,11 @@ class OrderLine(Wire):
     returnable: bool = True
 
 
+class OrderPayment(Wire):
+    payment_intent_id: str = Field(pattern=r"^pi_[A-Za-z0-9_]+$")
+    amount: int = Field(ge=0)  # what this payment paid, in the order's currency
+
+
 class Order(Wire):
     order_id: Id
     customer_id: Id
@@ -73,6 +78,7 @@ class Order(Wire):
     delivered_at: datetime | None
     lines: list[OrderLine]
     customer_return_count: int = Field(default=0, ge=0)
+    payments: list[OrderPayment] = []  # in the order refunds go back to them (split tender: several)
 
 
 class ReservationLineIn(Wire):
@@ -267,6 +273,13 @@ class ShopState:
             self.orders[order.order_id] = order
             self.return_counts[order.customer_id] = order.customer_return_count
 
+    def reservation(self, order_id: str, return_id: str) -> Reservation:
+        with self.lock:
+            reservation = self.reservations.get((order_id, return_id))
+            if reservation is None:
+                raise not_found("reservation", return_id)
+            return reservation
+
     def order(self, order_id: str) -> Order:
         with self.lock:
             if order_id not in self.orders:
@@ -421,6 +434,11 @@ def create_app() -> FastAPI:
     @api.post("/orders/{order_id}/return_reservations", status_code=201)
     def reserve(order_id: str, body: ReservationIn, call: Call) -> Reservation:
         return state.once(call, body, lambda: state.reserve(order_id, body))
+
+    @api.get("/orders/{order_id}/return_reservations/{return_id}")
+    def reservation(order_id: str, return_id: str) -> Reservation:
+        """A return's reservation, released or not: the record that the return id was used."""
+        return state.reservation(order_id, return_id)
 
     @api.delete("/orders/{order_id}/return_reservations/{return_id}", status_code=204)
     def release(order_id: str, return_id: str) -> None:

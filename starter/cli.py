@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from starter.client import ReturnsClient
-from starter.errors import ExitCode, exit_code_for
+from starter.errors import ExitCode, exit_code_for, exit_now
 from workflows.models import ReturnRequest
 
 
@@ -61,11 +61,11 @@ def main() -> None:
     group.add_argument("--status", metavar="RETURN_ID", help="print a return's status")
     args = parser.parse_args()
     if args.status:
-        sys.exit(asyncio.run(_run(lambda client: _show_status(client, args.status))))
+        exit_now(asyncio.run(_run(lambda client: _show_status(client, args.status))))
     request = _read_request(args.request)
     if request is None:
         sys.exit(ExitCode.invalid_input)
-    sys.exit(asyncio.run(_run(lambda client: _start(client, request))))
+    exit_now(asyncio.run(_run(lambda client: _start(client, request))))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,15 @@ starts (or its eligibility is checked), once per client, and copied into each re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -43,7 +45,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
-from starter.eligibility import Eligibility, EligibilityCheck
+from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, load_order
 from starter.errors import (
     InvalidReturnInput,
     ReturnConflictError,
@@ -78,11 +80,13 @@ from workflows.models import (
     DispositionOverride,
     InspectionReport,
     OperatorAction,
+    OtherWay,
     ParcelReceipt,
     PaymentUpdate,
     ReturnRequest,
     ReturnStatus,
     StartReturn,
+    StepRetry,
     TimelineEntry,
 )
 from workflows.policy import ReturnPolicy
@@ -176,17 +180,23 @@ class ReturnsClient:
 
     async def check_eligibility(self, request: ReturnRequest) -> Eligibility:
         """What the return would decide about each line if started now; starts nothing."""
-        if self._shop is None:
-            from integrations.shop import ShopPlatform  # only eligibility asks the shop directly
-
-            self._shop = ShopPlatform(self._settings)
-        return await EligibilityCheck(self._shop, self.policy).of(request, datetime.now(UTC))
+        return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
 
     async def start(self, request: ReturnRequest) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.
 
-        A different request under an existing return id raises `ReturnConflictError`.
+        The money facts are the order's: the request is completed from the shop platform's order,
+        and refused (`InvalidReturnInput`) where it names others or the order is unknown. A
+        different request under an existing return id raises `ReturnConflictError`.
         """
+        shop = self._shop_platform()
+        order = await load_order(shop, request.order_id)
+        request = as_the_order_has_it(request, order)
+        if await shop.return_was_reserved(request.order_id, request.return_id) and not await self._exists(
+            request.return_id
+        ):
+            # Its history is gone (the namespace's retention), but the shop remembers the id: never again.
+            raise ReturnConflictError(request.return_id, "was used before; a return id starts one return, for ever")
         workflow_id = workflow_id_for(request.return_id)
         try:
             await self._client.start_workflow(
@@ -213,7 +223,12 @@ class ReturnsClient:
         return StartedReturn(workflow_id, created=True)
 
     async def status(self, return_id: str) -> ReturnStatus:
-        return await self._query(return_id, ReturnWorkflow.status)
+        """The return's status, with the step the server is retrying, if any (from the first failure on,
+        long before the retries run out and the return asks for an operator)."""
+        status, retrying = await asyncio.gather(
+            self._query(return_id, ReturnWorkflow.status), self._retrying(return_id)
+        )
+        return status.model_copy(update={"retrying": retrying}) if retrying else status
 
     async def timeline(self, return_id: str) -> list[TimelineEntry]:
         return await self._query(return_id, ReturnWorkflow.timeline)
@@ -221,6 +236,13 @@ class ReturnsClient:
     async def result(self, return_id: str) -> ReturnStatus:
         """Waits for the return's workflow to end; its final status."""
         return await self._handle(return_id).result()
+
+    def _shop_platform(self) -> ShopPlatform:
+        if self._shop is None:
+            from integrations.shop import ShopPlatform  # the doors that start returns ask the shop; returnsctl doesn't
+
+            self._shop = ShopPlatform(self._settings)
+        return self._shop
 
     # --- Listing (Temporal visibility) --------------------------------------------------------
 
@@ -311,6 +333,11 @@ class ReturnsClient:
     async def cancel(self, return_id: str, cancellation: Cancellation) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.cancel, cancellation)
 
+    async def resolve_otherwise(self, return_id: str, other: OtherWay) -> Acknowledgement:
+        """A step that failed for good, resolved another way than retrying it: store credit for a
+        refund that can't be made, or closing the return unresolved (any step)."""
+        return await self._update(return_id, ReturnWorkflow.resolve_otherwise, other)
+
     async def retry(self, return_id: str, action: OperatorAction) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.retry, action)
 
@@ -321,6 +348,22 @@ class ReturnsClient:
         return await self._update(return_id, ReturnWorkflow.extend_deadline, extension)
 
     # --- Talking to the workflow; every failure becomes a door's error here -----------------------
+
+    async def _exists(self, return_id: str) -> bool:
+        try:
+            await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def _retrying(self, return_id: str) -> StepRetry | None:
+        try:
+            described = await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
+        except RPCError:
+            return None  # the status query says why, if anything is wrong
+        return retrying_step(described.raw_description.pending_activities)
 
     def _handle(self, return_id: str) -> WorkflowHandle[ReturnWorkflow, ReturnStatus]:
         return self._client.get_workflow_handle_for(ReturnWorkflow.run, workflow_id_for(return_id))
@@ -348,8 +391,8 @@ class ReturnsClient:
                 field = cause.details[0] if cause.details else "body"
                 raise InvalidReturnInput(str(field), cause.message) from error
             if isinstance(cause, ApplicationError) and cause.type == INVALID_STATE:
-                status = await self.status(return_id)
-                raise ReturnStateError(return_id, status.stage, cause.message) from error
+                stage = Stage(cause.details[0]) if cause.details else (await self.status(return_id)).stage
+                raise ReturnStateError(return_id, stage, cause.message) from error
             if isinstance(cause, ApplicationError) and cause.type == UNAVAILABLE:
                 raise ReturnUnavailableError(return_id) from error
             raise
@@ -375,8 +418,8 @@ class ReturnsClient:
         Messages go straight to the workflow (no describe first: one RPC per event); only
         when the server refuses one do we look at why: no such return, or a closed one.
         """
-        if error.status in _TIMED_OUT:
-            return ReturnUnavailableError(return_id)
+        if error.status in _TIMED_OUT or error.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            return ReturnUnavailableError(return_id)  # no answer in time, or too many updates in flight: try again
         if error.status != RPCStatusCode.NOT_FOUND:
             return error
         try:
@@ -387,3 +430,18 @@ class ReturnsClient:
             raise
         status = await self.status(return_id)
         return ReturnStateError(return_id, status.stage, "the return is closed")
+
+
+def retrying_step(pending: Iterable[PendingActivityInfo]) -> StepRetry | None:
+    """The first running step whose earlier attempts failed, as the server reports it."""
+    for activity in pending:
+        if activity.attempt > 1 and activity.HasField("last_failure"):
+            return StepRetry(
+                activity=activity.activity_type.name,
+                attempt=activity.attempt,
+                last_error=activity.last_failure.message or None,
+                next_attempt_at=activity.next_attempt_schedule_time.ToDatetime(UTC)
+                if activity.HasField("next_attempt_schedule_time")
+                else None,
+            )
+    return None

@@ -18,7 +18,7 @@ from workflows.policy import ReturnPolicy
 from workflows.vocabulary import DeclineReason
 
 if TYPE_CHECKING:
-    from integrations.shop import ShopPlatform
+    from integrations.shop import ShopOrder, ShopPlatform
 
 
 class LineEligibility(BaseModel):
@@ -40,18 +40,43 @@ class Eligibility(BaseModel):
     policy_version: str
 
 
+def as_the_order_has_it(request: ReturnRequest, order: ShopOrder) -> ReturnRequest:
+    """The request with the money facts the shop's order holds (customer, currency, the price paid
+    per line). A fact the caller gave that the order contradicts is refused: nothing is started."""
+    if request.customer_id not in (None, order.customer_id):
+        raise InvalidReturnInput("customer_id", "is not the order's customer")
+    if request.currency not in (None, order.currency):
+        raise InvalidReturnInput("currency", "is not the order's currency")
+    if request.payment_intent_id is not None and request.payment_intent_id not in {
+        payment.payment_intent_id for payment in order.payments
+    }:
+        raise InvalidReturnInput("payment_intent_id", "is not a payment of this order")
+    paid = {line.line_id: line.unit_price for line in order.lines}
+    for index, line in enumerate(request.lines):
+        if line.unit_price is not None and line.line_id in paid and line.unit_price != paid[line.line_id]:
+            raise InvalidReturnInput(f"lines.{index}.unit_price", "is not the price paid for this line")
+    lines = [line.model_copy(update={"unit_price": paid.get(line.line_id, line.unit_price)}) for line in request.lines]
+    return request.model_copy(update={"customer_id": order.customer_id, "currency": order.currency, "lines": lines})
+
+
+async def load_order(shop: ShopPlatform, order_id: str) -> ShopOrder:
+    """The order as the shop platform has it; an order it does not know is the caller's error."""
+    try:
+        return await shop.load_order(order_id)
+    except IntegrationError as error:
+        if error.code == ORDER_NOT_FOUND:
+            raise InvalidReturnInput("order_id", f"unknown order {order_id}") from error
+        raise
+
+
 class EligibilityCheck:
     def __init__(self, shop: ShopPlatform, policy: ReturnPolicy):
         self._shop = shop
         self._policy = policy
 
     async def of(self, request: ReturnRequest, now: datetime) -> Eligibility:
-        try:
-            order = await self._shop.load_order(request.order_id)
-        except IntegrationError as error:
-            if error.code == ORDER_NOT_FOUND:
-                raise InvalidReturnInput("order_id", f"unknown order {request.order_id}") from error
-            raise
+        order = await load_order(self._shop, request.order_id)
+        request = as_the_order_has_it(request, order)
         assessment = rules.assess(request, order_facts(order), self._policy, now)
         lines = [
             LineEligibility(

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import IntEnum
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -19,8 +22,8 @@ class ReturnNotFoundError(LookupError):
 class ReturnConflictError(RuntimeError):
     """A return with this id exists, started from a different request."""
 
-    def __init__(self, return_id: str):
-        super().__init__(f"return {return_id} already exists with a different request")
+    def __init__(self, return_id: str, message: str = "already exists with a different request"):
+        super().__init__(f"return {return_id} {message}")
         self.return_id = return_id
 
 
@@ -64,6 +67,14 @@ class ExitCode(IntEnum):
     not_confirmed = 5  # a batch the operator did not confirm
     unavailable = 6  # a return or Temporal did not answer in time: try again
     conflict = 7  # another request already started a return under this id
+
+
+def exit_now(code: int) -> NoReturn:
+    """Ends a command-line door with `code` once its output is flushed. Not `sys.exit`: the Temporal
+    client's native threads can abort the interpreter's finalization (a core dump after the work is done)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def exit_code_for(error: BaseException) -> ExitCode | None:

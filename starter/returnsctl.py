@@ -40,7 +40,7 @@ from starter.client import (
     ReturnsClient,
     actor_id,
 )
-from starter.errors import ExitCode, ReturnNotFoundError, ReturnStateError, exit_code_for
+from starter.errors import ExitCode, ReturnNotFoundError, ReturnStateError, exit_code_for, exit_now
 from starter.visibility import ReturnFilter, ReturnSummary
 from workflows.models import (
     Acknowledgement,
@@ -48,9 +48,10 @@ from workflows.models import (
     DeadlineExtension,
     DispositionOverride,
     OperatorAction,
+    OtherWay,
     ReturnStatus,
 )
-from workflows.vocabulary import Disposition, Stage
+from workflows.vocabulary import Disposition, Stage, WayOut
 
 _ROLE = "operator"
 
@@ -160,6 +161,11 @@ ACTIONS = {
     "approve": Action("approve", _plain, ReturnsClient.approve),
     "reject": Action("reject", _plain, ReturnsClient.reject),
     "retry": Action("retry", _plain, ReturnsClient.retry),
+    "resolve-otherwise": Action(
+        "resolve another way the failed step of",
+        lambda args, actor: OtherWay(actor=actor, reason=args.reason, way=args.way),
+        ReturnsClient.resolve_otherwise,
+    ),
     "cancel": Action(
         "cancel",
         lambda args, actor: Cancellation(actor=actor, reason=args.reason, requested_by="operator"),
@@ -268,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
         batchable.add_argument("--yes", action="store_true", help="act without asking (batch)")
     for name in ("approve", "reject"):
         _action_parser(commands, name)
+    other_way = _action_parser(commands, "resolve-otherwise")
+    other_way.add_argument(
+        "way", type=WayOut, choices=list(WayOut), metavar="WAY", help="store_credit, close_unresolved"
+    )
     override = _action_parser(commands, "override-disposition")
     override.add_argument("line_id")
     override.add_argument("disposition", type=Disposition, choices=list(Disposition), metavar="DISPOSITION")
@@ -308,7 +318,7 @@ async def _run(args: argparse.Namespace) -> int:
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `returnsctl list | head` ends quietly, like other tools
     configure_logging("WARNING")
-    sys.exit(asyncio.run(_run(build_parser().parse_args())))
+    exit_now(asyncio.run(_run(build_parser().parse_args())))
 
 
 if __name__ == "__main__":

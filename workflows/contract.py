@@ -39,6 +39,11 @@ REFUND_STEP = "refund:1"
 STORE_CREDIT_STEP = "store_credit:1"
 
 
+def refund_step(payment_intent_id: str) -> str:
+    """One refund per payment of the order and return (split tender: several payments)."""
+    return f"refund:{payment_intent_id}"
+
+
 def exchange_step(line_id: str) -> str:
     return f"exchange:{line_id}"
 

@@ -27,6 +27,7 @@ from workflows.vocabulary import (
     ReturnMethod,
     Stage,
     TrackingStatus,
+    WayOut,
 )
 
 # --- Input ---------------------------------------------------------------------------
@@ -36,7 +37,9 @@ class ReturnLine(Contract):
     line_id: Identifier = Field(description="the order line being returned")
     sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     quantity: Annotated[int, Field(ge=1, le=1000)]
-    unit_price: MinorUnits = Field(description="price paid per unit, minor units")
+    unit_price: MinorUnits | None = Field(
+        default=None, description="price paid per unit (minor units): the order's; a different one is refused"
+    )
     reason: ReasonCode
     exchange_sku: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="the variant wanted in exchange (resolution `exchange`)"
@@ -48,10 +51,12 @@ class ReturnRequest(Contract):
 
     return_id: Identifier = Field(description="the shop's id for this return; one workflow per id")
     order_id: Identifier
-    customer_id: Identifier
-    currency: Currency
-    payment_intent_id: Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]+$")] = Field(
-        description="the Stripe payment the refund goes back to"
+    # The money facts are the order's (the shop platform's record): the doors fill them in, and
+    # refuse a request that names others. Requests may leave them out.
+    customer_id: Identifier | None = Field(default=None, description="the order's customer")
+    currency: Currency | None = Field(default=None, description="the order's currency")
+    payment_intent_id: Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]+$")] | None = Field(
+        default=None, description="one of the order's Stripe payments; refunds go back to the order's payments"
     )
     lines: Annotated[list[ReturnLine], Field(min_length=1, max_length=100)]
     customer_address: Address = Field(description="where the parcel is shipped from")
@@ -121,6 +126,11 @@ class LineInspection(Contract):
     photo_urls: Annotated[list[str], Field(max_length=10)] = []
     disposition_override: Disposition | None = None
     override_reason: Reason | None = None
+    fault_confirmed: bool | None = Field(
+        default=None,
+        description="the inspector's finding on the shop fault the shopper declared (not as described, wrong item):"
+        " true confirms it, false denies it; unset: the grade decides (a damaged item bears out defective)",
+    )
 
 
 class InspectionReport(Contract):
@@ -164,6 +174,12 @@ class DispositionOverride(OperatorAction):
     disposition: Disposition
 
 
+class OtherWay(OperatorAction):
+    """An operator resolves a step that failed for good another way than retrying it."""
+
+    way: WayOut
+
+
 class DeadlineExtension(OperatorAction):
     deadline: Deadline = Field(description="a deadline shown running in status.deadlines")
     days: Annotated[int, Field(ge=1, le=90)]
@@ -194,6 +210,7 @@ class LineStatus(Contract):
     grade: Grade | None = None
     disposition: Disposition | None = None
     disposition_override_reason: str | None = None
+    fault_confirmed: bool | None = None  # the inspection bears out the shop fault the shopper declared
     disposition_work_id: str | None = None  # restock id or disposition work order id
     disposition_confirmed_by: str | None = None  # who confirmed the work order done (not for restocks)
     restock_reversed: bool = False
@@ -213,10 +230,20 @@ class Resolution(Contract):
     kind: ResolutionKind
     amount: int  # what the shopper gets back (store credit includes any bonus)
     fees: int
-    refund: RefundReceipt | None = None
+    refund: RefundReceipt | None = None  # the first refund (of `refunds`)
+    refunds: list[RefundReceipt] = []  # to each of the order's payments refunded (split tender: several)
     instant_refund: RefundReceipt | None = None
     store_credit: StoreCreditReceipt | None = None
     exchanges: list[ExchangeReceipt] = []
+
+
+class StepRetry(Contract):
+    """A step the server is retrying right now (its earlier attempts failed), before it ever needs an operator."""
+
+    activity: str
+    attempt: int
+    last_error: str | None
+    next_attempt_at: datetime | None = None
 
 
 class ReturnStatus(Contract):
@@ -234,6 +261,9 @@ class ReturnStatus(Contract):
     resolution: Resolution | None = None
     attention: Attention | None = None
     awaiting_decision: Decision | None = Field(default=None, description="what an operator's approve/reject decides")
+    retrying: StepRetry | None = Field(
+        default=None, description="a step being retried now; the doors fill it in from the server, not the workflow"
+    )
     deadlines: dict[str, datetime] = {}
     policy_version: str
     timeline: list[TimelineEntry]

@@ -1,8 +1,15 @@
 """The shop's return policy: a file the shop controls, copied into each return at its start.
 
-    RETURN_POLICY_FILE=config/return_policy.json   # default; see that file for an example
+    RETURN_POLICY_FILE=/etc/returns/policy.json   # unset: starter/return_policy.json, shipped with the package
 
-Percentages are basis points (1% = 100 bp) so money stays integer arithmetic.
+Percentages are basis points (1% = 100 bp) so money stays integer arithmetic. Amounts are in
+each currency's minor unit and given per currency (`{"USD": 599, "JPY": 800}`): a return in a
+currency the policy does not price is declined. Every figure in a policy file must be able to
+apply: `load_policy` refuses one that never could, with the reason.
+
+Returns keep the policy they started with (it is in their history), so the model still reads
+the older shape: amounts as plain numbers (any currency), and `restocking_fee_bp_by_grade`
+instead of `grade_outcomes`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from workflows.vocabulary import Deadline, Grade, ReturnMethod
 Days = Annotated[float, Field(gt=0, le=365)]
 BasisPoints = Annotated[int, Field(ge=0, le=10_000)]
 Amount = Annotated[int, Field(ge=0)]
+# Per currency (`{"USD": 599}`), or one number for any currency (policies of returns started before).
+Priced = Amount | dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Amount]
+
+
+class PolicyError(ValueError):
+    """A policy file that can't be used as it stands; the message says which figure and why."""
 
 
 class _Policy(BaseModel):
@@ -62,25 +75,32 @@ class Deadlines(_Policy):
         return timedelta(days=days)
 
 
+class GradeOutcome(_Policy):
+    """What an inspected line earns back: a share of what was paid for it, less a restocking fee."""
+
+    refund_bp: BasisPoints = 10_000  # 0: nothing back
+    fee_bp: BasisPoints = 0  # of what the line earns back
+
+
 class InstantRefundRule(_Policy):
     """Refund on the first carrier scan, before inspection, for low-risk returns."""
 
     enabled: bool = False
-    max_amount: Amount = 5_000
+    max_amount: Priced = 5_000
     max_customer_returns: int = Field(default=3, ge=0)
 
 
 class ReviewRule(_Policy):
     """Returns that wait for an operator's approval before anything is bought."""
 
-    amount_over: Amount = 50_000
+    amount_over: Priced = 50_000
     customer_returns_over: int = Field(default=10, ge=0)
 
 
 class DispositionRule(_Policy):
     return_to_vendor_categories: frozenset[str] = frozenset()
     donate_categories: frozenset[str] = frozenset()
-    liquidate_below: Amount = 1_000  # repairable items worth less than this are liquidated, not refurbished
+    liquidate_below: Priced = 1_000  # repairable items worth less than this are liquidated, not refurbished
     destroy_categories: frozenset[str] = frozenset()  # e.g. hygiene items
 
 
@@ -90,9 +110,15 @@ class ReturnPolicy(_Policy):
     non_returnable_skus: frozenset[str] = frozenset()
     non_returnable_categories: frozenset[str] = frozenset()
     allowed_methods: frozenset[ReturnMethod] = frozenset(ReturnMethod)
-    restocking_fee_bp_by_grade: dict[Grade, BasisPoints] = Field(default_factory=lambda: {Grade.b: 1_000})
-    return_shipping_fee: Amount = 0  # deducted from the refund unless the shop was at fault
-    keep_it_below: Amount = 0  # a line worth less than this may be kept (method keep_it)
+    # What each grade earns back. None: the older rules (resellable grades back less
+    # `restocking_fee_bp_by_grade`, damaged ones only when the shopper declared a shop fault).
+    grade_outcomes: dict[Grade, GradeOutcome] | None = None
+    # When the inspection confirms the shop's fault (a reason like `defective` that the grade or
+    # the inspector's finding bears out): what the line earns back instead; no return shipping fee.
+    shop_fault: GradeOutcome = GradeOutcome()
+    restocking_fee_bp_by_grade: dict[Grade, BasisPoints] | None = None  # the older rules' fees (B: 10%)
+    return_shipping_fee: Priced = 0  # deducted from the refund unless the shop was at fault
+    keep_it_below: Priced = 0  # a line worth less than this may be kept (method keep_it)
     store_credit_bonus_bp: BasisPoints = 0
     instant_refund: InstantRefundRule = InstantRefundRule()
     review: ReviewRule = ReviewRule()
@@ -102,7 +128,54 @@ class ReturnPolicy(_Policy):
     exchange_out_of_stock: OutOfStockFallback = OutOfStockFallback.refund
     deadlines: Deadlines = Deadlines()
 
+    def priced(self, amount: Priced, currency: str) -> int | None:
+        """An amount of the policy in `currency`; None when the policy does not price that currency."""
+        return amount if isinstance(amount, int) else amount.get(currency)
+
+    def prices(self, currency: str) -> bool:
+        """Whether every amount of the policy is given in `currency`."""
+        return all(self.priced(amount, currency) is not None for amount in self._amounts())
+
+    def fees_by_grade(self) -> dict[Grade, int]:
+        """The older rules' restocking fees: B pays 10% unless the policy says otherwise."""
+        return self.restocking_fee_bp_by_grade if self.restocking_fee_bp_by_grade is not None else {Grade.b: 1_000}
+
+    def _amounts(self) -> list[Priced]:
+        return [
+            self.return_shipping_fee,
+            self.keep_it_below,
+            self.instant_refund.max_amount,
+            self.review.amount_over,
+            self.dispositions.liquidate_below,
+        ]
+
 
 def load_policy(path: str | Path) -> ReturnPolicy:
-    """Reads and validates a policy file; a bad file raises before any return starts."""
-    return ReturnPolicy.model_validate_json(Path(path).read_bytes())
+    """Reads and validates a policy file; a bad file, or a figure in it that could never apply,
+    raises (`PolicyError`, pydantic's `ValidationError`) before any return starts."""
+    policy = ReturnPolicy.model_validate_json(Path(path).read_bytes())
+    check_every_figure_applies(policy)
+    return policy
+
+
+def check_every_figure_applies(policy: ReturnPolicy) -> None:
+    """Refuses a policy holding a figure that can never have an effect, saying which and why."""
+    if policy.grade_outcomes is None:
+        raise PolicyError("grade_outcomes: say what each grade earns back (refund_bp, fee_bp)")
+    if policy.restocking_fee_bp_by_grade is not None:
+        raise PolicyError("restocking_fee_bp_by_grade: no longer read; fees are grade_outcomes' fee_bp")
+    for grade, outcome in [*policy.grade_outcomes.items(), ("shop_fault", policy.shop_fault)]:
+        name = grade.value if isinstance(grade, Grade) else grade
+        if outcome.refund_bp == 0 and outcome.fee_bp:
+            raise PolicyError(f"{name}: a fee of {outcome.fee_bp} bp on a line that earns nothing back never applies")
+    for grade in (Grade.wrong_item, Grade.missing):
+        if grade in policy.grade_outcomes:
+            raise PolicyError(f"grade_outcomes.{grade.value}: nothing of the order came back; it can't earn anything")
+    currencies = {currency for amount in policy._amounts() if isinstance(amount, dict) for currency in amount}
+    for currency in sorted(currencies):
+        if not policy.prices(currency):
+            raise PolicyError(f"{currency} is priced for some amounts only: every amount needs it, or none")
+    if not policy.instant_refund.enabled and policy.instant_refund.model_fields_set - {"enabled"}:
+        raise PolicyError("instant_refund: its limits never apply while it is not enabled")
+    if ReturnMethod.keep_it not in policy.allowed_methods and "keep_it_below" in policy.model_fields_set:
+        raise PolicyError("keep_it_below: never applies while keep_it is not an allowed method")

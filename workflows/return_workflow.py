@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderCompletion,
     )
     from activities.shop import WORK_ORDER_ACTIVITIES, ShopActivities
-    from workflows.contract import ORDER_NOT_FOUND, UNAVAILABLE, receipt_key, scan_key
+    from workflows.contract import INVALID_STATE, ORDER_NOT_FOUND, UNAVAILABLE, receipt_key, scan_key
     from workflows.models import (
         Acknowledgement,
         Cancellation,
@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         DispositionOverride,
         InspectionReport,
         OperatorAction,
+        OtherWay,
         ParcelReceipt,
         PaymentUpdate,
         ReturnRequest,
@@ -70,7 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import LostParcelAction
     from workflows.resolution import ReturnResolution
     from workflows.search_attributes import TRACKING_NUMBER
-    from workflows.steps import STEP_HEARTBEAT, STEP_TIMEOUT, ReturnCancelled, StepRefused
+    from workflows.state import MAX_PARCELS, MAX_SCANS
+    from workflows.steps import STEP_HEARTBEAT, STEP_TIMEOUT, ReturnCancelled, ReturnClosedUnresolved, StepRefused
     from workflows.vocabulary import (
         CLOSED_STAGES,
         Deadline,
@@ -94,6 +96,9 @@ DECLINE_UNKNOWN_ORDER = "decline-unknown-order"
 RECEIVING_DEADLINE = "receiving-deadline"
 # A completed return with disposition work orders stays open until the warehouse confirms them.
 AWAIT_DISPOSITION_WORK = "await-disposition-work"
+# Money facts come from the shop's order: its payments (split tender), currency and customer;
+# refunds never exceed what a payment has left, the rest goes the policy's way.
+MONEY_FROM_THE_ORDER = "money-from-the-order"
 
 # A confirmation's caller waits for the answer (TEMPORAL_RPC_TIMEOUT_SECONDS): retry briefly, then say so.
 CONFIRMATION_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2))
@@ -111,7 +116,13 @@ class ReturnWorkflow(ReturnResolution):
         try:
             await self._process()
         except ReturnCancelled:
-            await self._compensate()
+            action = self._cancellation
+            await self._compensate(Stage.cancelled, action.actor, f"cancelled: {action.reason}")
+            await self._notify(NotificationKind.cancelled, action.reason)
+        except ReturnClosedUnresolved as closed:
+            action = closed.action
+            await self._compensate(Stage.failed_needs_attention, action.actor, f"closed unresolved: {action.reason}")
+            await self._notify(NotificationKind.closed, action.reason)
         return self.status()
 
     async def _process(self) -> None:
@@ -121,7 +132,7 @@ class ReturnWorkflow(ReturnResolution):
         if request.return_to_origin:
             self._move_to(Stage.delivered, "carrier", "outbound parcel came back to the warehouse undelivered")
         elif request.method is ReturnMethod.keep_it:
-            await self._resolve(rules.settle_unseen(self._open_lines(), self._policy, shipped=False), "keep it")
+            await self._resolve(self._settlement_unseen(shipped=False), "keep it")
             return self._finish(Stage.completed, "system", "resolved without shipping (keep it)")
         elif request.method is ReturnMethod.in_store:
             self._set_deadline(Deadline.ship_by)
@@ -139,6 +150,8 @@ class ReturnWorkflow(ReturnResolution):
         await self._await_inspection()
         await self._dispose_lines()
         await self._resolve(self._settlement(), "inspected lines")
+        if self._money_from_order and self._stage in CLOSED_STAGES:
+            return  # an operator closed it unresolved (a payment that can't be made another way)
         self._finish(Stage.completed, "system", "return resolved")
         awaits_work = bool(self._unconfirmed_work()) and workflow.patched(AWAIT_DISPOSITION_WORK)
         if awaits_work:
@@ -166,8 +179,8 @@ class ReturnWorkflow(ReturnResolution):
 
     @workflow.signal
     def carrier_scan(self, scan: CarrierScan) -> None:
-        if not self._first_time(scan_key(scan.event_id)):
-            return
+        if len(self._scans) >= MAX_SCANS or not self._first_time(scan_key(scan.event_id)):
+            return  # a redelivery, or a flood: the return keeps what it has
         if self._stage in CLOSED_STAGES and not self._progress_from_evidence:
             return
         self._scans.append(rules.SeenScan(occurred_at=scan.occurred_at, status=scan.status))
@@ -184,9 +197,12 @@ class ReturnWorkflow(ReturnResolution):
     def parcel_received(self, receipt: ParcelReceipt) -> None:
         if not self._first_time(receipt_key(receipt.receipt_id)) or self._stage in CLOSED_STAGES:
             return
+        if self._parcels_received >= MAX_PARCELS:
+            return  # a flood: refused by the update, ignored as a signal
         problem = self._receipt_problem(receipt)
         if problem:
             return self._note(receipt.received_by, f"receipt {receipt.receipt_id} ignored: {problem.message}")
+        self._parcels_received += 1
         for received in receipt.lines:
             line = self._lines[received.line_id]
             if self._progress_from_evidence:
@@ -218,7 +234,9 @@ class ReturnWorkflow(ReturnResolution):
             elif line.disposition_override_reason:  # an operator decided before the inspection
                 disposition, override_reason = line.disposition, line.disposition_override_reason
             else:
-                disposition = rules.disposition_for(inspected.grade, line.category, line.unit_price, self._policy)
+                disposition = rules.disposition_for(
+                    inspected.grade, line.category, line.unit_price, self._policy, self._currency
+                )
                 override_reason = None
             self._lines[line.line_id] = line.model_copy(
                 update={
@@ -226,8 +244,14 @@ class ReturnWorkflow(ReturnResolution):
                     "disposition": disposition,
                     "disposition_override_reason": override_reason,
                     "reception": rules.reception_after_inspection(line, inspected.grade, self._receipts_recorded),
+                    "fault_confirmed": rules.fault_confirmed(line.reason, inspected.grade, inspected.fault_confirmed),
                 }
             )
+            if line.reason in rules.SHOP_AT_FAULT and not self._lines[line.line_id].fault_confirmed:
+                self._note(
+                    report.inspector,
+                    f"{line.line_id}: {line.reason.value} not borne out by the inspection: the usual outcome applies",
+                )
         self._inspected_by = report.inspector  # an inspection, like a receipt, proves the parcel arrived
         grades = ", ".join(f"{line.line_id}={line.grade.value}" for line in report.lines)
         self._move_to(Stage.inspecting, report.inspector, f"inspected: {grades}")
@@ -245,7 +269,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @record_receipt.validator
     def _validate_receipt(self, receipt: ParcelReceipt) -> None:
-        _refuse(self._receipt_refusal(receipt))
+        self._refuse(self._receipt_refusal(receipt))
 
     @workflow.update
     def record_inspection(self, report: InspectionReport) -> None:
@@ -253,7 +277,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @record_inspection.validator
     def _validate_inspection(self, report: InspectionReport) -> None:
-        _refuse(self._inspection_problem(report))
+        self._refuse(self._inspection_problem(report))
 
     # --- Operators and shoppers ---------------------------------------------------------------------
 
@@ -264,7 +288,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @approve.validator
     def _validate_approve(self, action: OperatorAction) -> None:
-        _refuse(self._decision_problem(Verdict.approve))
+        self._refuse(self._within_limits(self._decision_problem(Verdict.approve)))
 
     @workflow.update
     def reject(self, action: OperatorAction) -> Acknowledgement:
@@ -273,7 +297,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @reject.validator
     def _validate_reject(self, action: OperatorAction) -> None:
-        _refuse(self._decision_problem(Verdict.reject))
+        self._refuse(self._within_limits(self._decision_problem(Verdict.reject)))
 
     @workflow.update
     def cancel(self, action: Cancellation) -> Acknowledgement:
@@ -283,7 +307,18 @@ class ReturnWorkflow(ReturnResolution):
 
     @cancel.validator
     def _validate_cancel(self, action: Cancellation) -> None:
-        _refuse(self._cancel_problem(action))
+        self._refuse(self._within_limits(self._cancel_problem(action)))
+
+    @workflow.update
+    def resolve_otherwise(self, other: OtherWay) -> Acknowledgement:
+        """A step that failed for good, resolved another way than retrying it (`status.attention` says which)."""
+        self._way_out = (other.way, other)
+        self._note(other.actor, f"{self._attention.step} to be resolved by {other.way.value}: {other.reason}")
+        return self._acknowledge("resolve_otherwise")
+
+    @resolve_otherwise.validator
+    def _validate_other_way(self, other: OtherWay) -> None:
+        self._refuse(self._within_limits(self._other_way_problem(other)))
 
     @workflow.update
     def retry(self, action: OperatorAction) -> Acknowledgement:
@@ -293,7 +328,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @retry.validator
     def _validate_retry(self, action: OperatorAction) -> None:
-        _refuse(self._retry_problem())
+        self._refuse(self._within_limits(self._retry_problem()))
 
     @workflow.update
     def override_disposition(self, override: DispositionOverride) -> Acknowledgement:
@@ -306,7 +341,7 @@ class ReturnWorkflow(ReturnResolution):
 
     @override_disposition.validator
     def _validate_override(self, override: DispositionOverride) -> None:
-        _refuse(self._override_problem(override))
+        self._refuse(self._within_limits(self._override_problem(override)))
 
     @workflow.update
     def extend_deadline(self, extension: DeadlineExtension) -> Acknowledgement:
@@ -334,13 +369,22 @@ class ReturnWorkflow(ReturnResolution):
 
     @confirm_disposition.validator
     def _validate_confirmation(self, confirmation: DispositionConfirmation) -> None:
-        _refuse(self._confirmation_problem(confirmation))
+        self._refuse(self._within_limits(self._confirmation_problem(confirmation)))
 
     @extend_deadline.validator
     def _validate_extend(self, extension: DeadlineExtension) -> None:
-        _refuse(self._extension_problem(extension))
+        self._refuse(self._within_limits(self._extension_problem(extension)))
+
+    def _refuse(self, problem: ApplicationError | None) -> None:
+        """A validator's refusal; one about the state carries the stage, so the door needs no query to say it."""
+        if problem is None:
+            return
+        if problem.type == INVALID_STATE:
+            raise ApplicationError(problem.message, self._stage.value, type=INVALID_STATE, non_retryable=True)
+        raise problem
 
     def _acknowledge(self, action: str) -> Acknowledgement:
+        self._actions_taken += 1
         return Acknowledgement(return_id=self._request.return_id, action=action, stage=self._stage)
 
     # --- Eligibility ---------------------------------------------------------------------------
@@ -357,7 +401,10 @@ class ReturnWorkflow(ReturnResolution):
         except StepRefused:
             await self._decline(f"the shop has no order {self._request.order_id}")
             return False
-        assessment = rules.assess(self._request, self._order, self._policy, workflow.now())
+        self._money_from_order = workflow.patched(MONEY_FROM_THE_ORDER)
+        assessment = rules.assess(
+            self._request, self._order, self._policy, workflow.now(), prices_from_order=self._money_from_order
+        )
         for line_id, category in assessment.categories.items():
             if line_id in self._lines:
                 self._lines[line_id] = self._lines[line_id].model_copy(update={"category": category})
@@ -468,7 +515,7 @@ class ReturnWorkflow(ReturnResolution):
             verdict = await self._await_decision(Decision.lost_parcel, None, f"carrier reported {reported.value}")
             if verdict is Verdict.reject:
                 return await self._decline("parcel lost; operator declined to resolve")
-        await self._resolve(rules.settle_unseen(self._open_lines(), self._policy, shipped=False), "lost parcel")
+        await self._resolve(self._settlement_unseen(shipped=False), "lost parcel")
         self._finish(Stage.completed, "system", "resolved although the parcel was lost")
 
     # --- At the warehouse ------------------------------------------------------------------------
@@ -556,6 +603,7 @@ class ReturnWorkflow(ReturnResolution):
             self._policy,
             shipped=shipped and not self._request.return_to_origin,
             receipts_recorded=self._receipts_recorded,
+            currency=self._currency,
         )
 
     # --- Exits ---------------------------------------------------------------------------------
@@ -570,9 +618,8 @@ class ReturnWorkflow(ReturnResolution):
         self._finish(Stage.expired, "system", "nothing shipped by the ship-by deadline")
         await self._notify(NotificationKind.expired, "the return window for shipping has passed")
 
-    async def _compensate(self) -> None:
-        """Undoes what a cancelled return did, in reverse order, then closes it."""
-        action = self._cancellation
+    async def _compensate(self, stage: Stage, actor: str, detail: str) -> None:
+        """Undoes what a cancelled (or operator-closed) return did, in reverse order, then closes it."""
         self._compensating = True
         for line in self._open_lines():
             if line.disposition is Disposition.restock and line.disposition_work_id and not line.restock_reversed:
@@ -587,8 +634,7 @@ class ReturnWorkflow(ReturnResolution):
         if not rules.is_at_or_past(self._stage, Stage.in_transit):
             await self._void_label()
         await self._release_quantities()
-        self._finish(Stage.cancelled, action.actor, f"cancelled: {action.reason}")
-        await self._notify(NotificationKind.cancelled, action.reason)
+        self._finish(stage, actor, detail)
 
     async def _void_label(self) -> None:
         if self._label is None or self._label_voided:
@@ -608,8 +654,3 @@ class ReturnWorkflow(ReturnResolution):
                 ShopActivities.release_quantities,
                 ReservationRelease(order_id=self._request.order_id, return_id=self._request.return_id),
             )
-
-
-def _refuse(problem: Exception | None) -> None:
-    if problem is not None:
-        raise problem

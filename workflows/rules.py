@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from activities.models import OrderFacts
-from workflows.models import LineStatus, ReturnRequest
-from workflows.policy import ReturnPolicy
+from workflows.models import LineStatus, ReturnLine, ReturnRequest
+from workflows.policy import GradeOutcome, ReturnPolicy
 from workflows.vocabulary import (
     DeclineReason,
     Disposition,
@@ -117,21 +117,38 @@ class Assessment:
     review_reason: str | None  # why an operator must approve first, if they must
 
 
-def assess(request: ReturnRequest, order: OrderFacts, policy: ReturnPolicy, now: datetime) -> Assessment:
-    """Decides, per line, whether it may be returned, and whether the return needs review."""
+def assess(
+    request: ReturnRequest, order: OrderFacts, policy: ReturnPolicy, now: datetime, *, prices_from_order: bool = True
+) -> Assessment:
+    """Decides, per line, whether it may be returned, and whether the return needs review.
+
+    Prices are what the order says was paid for each line, in the order's currency (returns
+    started before MONEY_FROM_THE_ORDER used the request's: `prices_from_order=False`).
+    """
     ordered = {line.line_id: line for line in order.lines}
+    categories = {line.line_id: line.category for line in order.lines}
+    currency = order.currency if prices_from_order else request.currency
+    if not policy.prices(currency):
+        declined = dict.fromkeys((line.line_id for line in request.lines), DeclineReason.currency_not_priced)
+        return Assessment(declined=declined, categories=categories, review_reason=None)
+
+    def paid(line: ReturnLine) -> int:
+        bought = ordered.get(line.line_id)
+        return bought.unit_price if prices_from_order and bought else line.unit_price or 0
+
     window_closed = order.delivered_at is not None and now > order.delivered_at + timedelta(
         days=policy.return_window_days
     )
+    keep_it_below = policy.priced(policy.keep_it_below, currency)
     declined: dict[str, DeclineReason] = {}
     for line in request.lines:
         bought = ordered.get(line.line_id)
         if bought is None or bought.sku != line.sku:
             declined[line.line_id] = DeclineReason.not_in_order
-        elif line.unit_price > bought.unit_price:
+        elif line.unit_price is not None and line.unit_price > bought.unit_price:
             declined[line.line_id] = DeclineReason.price_mismatch
         elif request.method not in policy.allowed_methods or (
-            request.method is ReturnMethod.keep_it and line.unit_price * line.quantity >= policy.keep_it_below
+            request.method is ReturnMethod.keep_it and paid(line) * line.quantity >= keep_it_below
         ):
             declined[line.line_id] = DeclineReason.method_not_allowed
         elif (
@@ -145,24 +162,24 @@ def assess(request: ReturnRequest, order: OrderFacts, policy: ReturnPolicy, now:
         elif line.quantity > bought.quantity:
             declined[line.line_id] = DeclineReason.quantity_exceeded
 
-    value = sum(line.unit_price * line.quantity for line in request.lines if line.line_id not in declined)
+    value = sum(paid(line) * line.quantity for line in request.lines if line.line_id not in declined)
+    review_over = policy.priced(policy.review.amount_over, currency)
     review_reason = None
-    if value > policy.review.amount_over:
-        review_reason = f"value {value} is over the review threshold {policy.review.amount_over}"
+    if value > review_over:
+        review_reason = f"value {value} is over the review threshold {review_over}"
     elif order.customer_return_count > policy.review.customer_returns_over:
         review_reason = f"customer has {order.customer_return_count} earlier returns"
-    categories = {line.line_id: line.category for line in order.lines}
     return Assessment(declined=declined, categories=categories, review_reason=review_reason)
 
 
 def qualifies_for_instant_refund(
-    request: ReturnRequest, value: int, customer_return_count: int, policy: ReturnPolicy
+    request: ReturnRequest, value: int, customer_return_count: int, policy: ReturnPolicy, currency: str
 ) -> bool:
     rule = policy.instant_refund
     return (
         rule.enabled
         and request.method in _SHIPPED_METHODS
-        and value <= rule.max_amount
+        and value <= policy.priced(rule.max_amount, currency)
         and customer_return_count <= rule.max_customer_returns
     )
 
@@ -170,7 +187,9 @@ def qualifies_for_instant_refund(
 # --- Inspection and disposition --------------------------------------------------------------
 
 
-def disposition_for(grade: Grade, category: str | None, unit_price: int, policy: ReturnPolicy) -> Disposition | None:
+def disposition_for(
+    grade: Grade, category: str | None, unit_price: int, policy: ReturnPolicy, currency: str
+) -> Disposition | None:
     """What happens to an inspected item; None when nothing of ours came back."""
     rule = policy.dispositions
     if grade in (Grade.wrong_item, Grade.missing):
@@ -184,7 +203,11 @@ def disposition_for(grade: Grade, category: str | None, unit_price: int, policy:
     if grade is Grade.c:
         if category in rule.donate_categories:
             return Disposition.donate
-        return Disposition.liquidate if unit_price < rule.liquidate_below else Disposition.refurbish
+        return (
+            Disposition.liquidate
+            if unit_price < policy.priced(rule.liquidate_below, currency)
+            else Disposition.refurbish
+        )
     return Disposition.recycle
 
 
@@ -216,12 +239,45 @@ def units_back(line: LineStatus, receipts_recorded: bool) -> int:
 
 
 def is_refundable(grade: Grade, reason: ReasonCode) -> bool:
-    """Resellable items are refunded; damaged ones only when the shop was at fault."""
+    """The older rules: resellable items are refunded; damaged ones only when the shopper declared a shop fault."""
     if grade in _RESELLABLE:
         return True
     if grade in (Grade.c, Grade.d):
         return reason in SHOP_AT_FAULT
     return False  # wrong_item or missing: nothing of ours came back
+
+
+# A declared shop fault the grade itself bears out; `not_as_described` and `wrong_item` need the
+# inspector's own finding (`LineInspection.fault_confirmed`).
+_FAULT_SHOWN_BY_DAMAGE = frozenset({ReasonCode.defective, ReasonCode.damaged_in_transit})
+
+
+def fault_confirmed(reason: ReasonCode, grade: Grade, finding: bool | None) -> bool:
+    """Whether the inspection agrees the shop was at fault: the inspector said so, or the item came
+    back damaged and the shopper said it was defective or damaged on its way."""
+    if reason not in SHOP_AT_FAULT or grade in (Grade.wrong_item, Grade.missing):
+        return False
+    if finding is not None:
+        return finding
+    return reason in _FAULT_SHOWN_BY_DAMAGE and grade in (Grade.c, Grade.d)
+
+
+def outcome_of(line: LineStatus, policy: ReturnPolicy) -> GradeOutcome:
+    """What an inspected line earns back under the policy's per-grade outcomes."""
+    if line.fault_confirmed:
+        return policy.shop_fault
+    if line.grade in (Grade.wrong_item, Grade.missing) or policy.grade_outcomes is None:
+        return GradeOutcome(refund_bp=0)
+    return policy.grade_outcomes.get(line.grade, GradeOutcome(refund_bp=0))
+
+
+def earns_something(line: LineStatus, policy: ReturnPolicy) -> bool:
+    """Whether an inspected line earns the shopper anything back (refund, credit or exchange)."""
+    if line.grade is None:
+        return False
+    if policy.grade_outcomes is None:  # the older rules
+        return is_refundable(line.grade, line.reason)
+    return outcome_of(line, policy).refund_bp > 0
 
 
 @dataclass(frozen=True)
@@ -231,10 +287,37 @@ class Settlement:
     net: int  # what the shopper gets: gross - fees, never below zero
 
 
-def settle(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool, receipts_recorded: bool) -> Settlement:
-    """Money owed for inspected lines (grade set), after fees."""
+def settle(
+    lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool, receipts_recorded: bool, currency: str
+) -> Settlement:
+    """Money owed for inspected lines (grade set), after fees, in `currency`'s minor unit, rounded
+    down to what Stripe can refund in it."""
+    if policy.grade_outcomes is None:
+        return _settle_by_the_older_rules(lines, policy, shipped, receipts_recorded, currency)
     gross = fees = 0
     shop_at_fault = False
+    for line in lines:
+        if line.declined or line.grade is None:
+            continue
+        outcome = outcome_of(line, policy)
+        earned = line.unit_price * units_back(line, receipts_recorded) * outcome.refund_bp // 10_000
+        gross += earned
+        fees += earned * outcome.fee_bp // 10_000
+        shop_at_fault = shop_at_fault or bool(line.fault_confirmed)
+    if shipped and gross and not shop_at_fault:
+        fees += policy.priced(policy.return_shipping_fee, currency)
+    fees = min(fees, gross)
+    return Settlement(gross=gross, fees=fees, net=refundable(gross - fees, currency))
+
+
+def _settle_by_the_older_rules(
+    lines: Iterable[LineStatus], policy: ReturnPolicy, shipped: bool, receipts_recorded: bool, currency: str
+) -> Settlement:
+    """Policies without per-grade outcomes (returns started before): C and D are refunded in full
+    when the shopper declared a shop fault, nothing otherwise; a declared fault waives every fee."""
+    gross = fees = 0
+    shop_at_fault = False
+    fee_by_grade = policy.fees_by_grade()
     for line in lines:
         if line.declined or line.grade is None or not is_refundable(line.grade, line.reason):
             continue
@@ -243,16 +326,38 @@ def settle(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool, 
         if line.reason in SHOP_AT_FAULT:
             shop_at_fault = True
         else:
-            fees += value * policy.restocking_fee_bp_by_grade.get(line.grade, 0) // 10_000
+            fees += value * fee_by_grade.get(line.grade, 0) // 10_000
     if shipped and gross and not shop_at_fault:
-        fees += policy.return_shipping_fee
+        fees += policy.priced(policy.return_shipping_fee, currency) or 0
     return Settlement(gross=gross, fees=min(fees, gross), net=max(gross - fees, 0))
 
 
-def settle_unseen(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool) -> Settlement:
+def settle_unseen(lines: Iterable[LineStatus], policy: ReturnPolicy, *, shipped: bool, currency: str) -> Settlement:
     """Money owed without inspection (keep-it, instant refund, lost parcel): as if graded A."""
     assumed = [line.model_copy(update={"grade": Grade.a}) for line in lines if not line.declined]
-    return settle(assumed, policy, shipped=shipped, receipts_recorded=False)
+    return settle(assumed, policy, shipped=shipped, receipts_recorded=False, currency=currency)
+
+
+# --- Currencies --------------------------------------------------------------------------------
+# Amounts are integers in each currency's minor unit (ISO 4217): 2 decimals unless listed here.
+MINOR_UNIT_EXPONENT = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+# Stripe refunds some currencies only in steps of more than one minor unit: three-decimal ones in
+# tens (the last digit 0), and ISK, which it counts in hundredths of a krona, in whole krónur.
+_STRIPE_STEP = {**dict.fromkeys(("BHD", "JOD", "KWD", "OMR", "TND"), 10)}
+
+
+def minor_unit_exponent(currency: str) -> int:
+    return MINOR_UNIT_EXPONENT.get(currency, 2)
+
+
+def refundable(amount: int, currency: str) -> int:
+    """`amount` (minor units), rounded down to what Stripe can refund in `currency`; never below 0."""
+    step = _STRIPE_STEP.get(currency, 1)
+    return max(amount, 0) // step * step
 
 
 # Stripe's refund lifecycle: pending (or requires_action) -> succeeded -> failed; canceled ends it too.

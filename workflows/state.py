@@ -23,6 +23,7 @@ from workflows.models import (
     InspectionReport,
     LineStatus,
     OperatorAction,
+    OtherWay,
     ParcelReceipt,
     PaymentUpdate,
     Resolution,
@@ -40,7 +41,14 @@ from workflows.vocabulary import (
     Stage,
     TrackingStatus,
     Verdict,
+    WayOut,
 )
+
+# Whatever its callers do, a return's state and history stay far below Temporal's limits: what it
+# takes past these is refused (updates: never written to history) or ignored (signals).
+MAX_PARCELS = 20  # distinct receipts
+MAX_SCANS = 100  # distinct carrier scans
+MAX_ACTIONS = 100  # operators' and shoppers' accepted actions
 
 # The decisions a rejection can answer (an instant-refund shortfall can only be accepted).
 REJECTABLE = frozenset({Decision.review, Decision.lost_parcel, Decision.refund_failed})
@@ -68,7 +76,7 @@ class ReturnState:
                 line_id=line.line_id,
                 sku=line.sku,
                 quantity=line.quantity,
-                unit_price=line.unit_price,
+                unit_price=line.unit_price or 0,  # the doors fill it in from the order
                 reason=line.reason,
                 exchange_sku=line.exchange_sku,
             )
@@ -94,6 +102,14 @@ class ReturnState:
         self._cancellation: Cancellation | None = None
         self._compensating = False
         self._confirming: set[str] = set()  # lines whose work confirmation is being told to the shop
+        self._parcels_received = 0
+        self._actions_taken = 0
+        # Returns started before `MONEY_FROM_THE_ORDER` refund the request's payment; later ones the order's.
+        self._money_from_order = False
+        self._money_moving = False
+        self._credits_issued = 0
+        self._ways_out: frozenset[WayOut] = frozenset()  # what an operator may do with the failed step
+        self._way_out: tuple[WayOut, OperatorAction] | None = None
         self._timeline: list[TimelineEntry] = []
 
     def status(self) -> ReturnStatus:
@@ -118,6 +134,15 @@ class ReturnState:
         )
 
     # --- Facts -----------------------------------------------------------------------------------
+
+    @property
+    def _currency(self) -> str:
+        """The order's currency (the doors fill the request's in from it)."""
+        return self._order.currency if self._money_from_order and self._order else self._request.currency
+
+    @property
+    def _customer(self) -> str:
+        return self._order.customer_id if self._money_from_order and self._order else self._request.customer_id
 
     def _open_lines(self) -> list[LineStatus]:
         return [line for line in self._lines.values() if line.declined is None]
@@ -150,6 +175,14 @@ class ReturnState:
         first = Stage.approved if self._request.method is ReturnMethod.in_store else Stage.label_issued
         return rules.is_at_or_past(self._stage, first)
 
+    def _paid_back(self, line: LineStatus) -> bool:
+        """Whether an inspected line earns the shopper anything back (refund, credit or exchange)."""
+        return rules.earns_something(line, self._policy)
+
+    def _settlement_unseen(self, *, shipped: bool) -> rules.Settlement:
+        """Money owed without an inspection (keep-it, instant refund, lost parcel): as if graded A."""
+        return rules.settle_unseen(self._open_lines(), self._policy, shipped=shipped, currency=self._currency)
+
     def _fully_received(self) -> bool:
         """Every unit of every open line is accounted for by the warehouse's receipts."""
         return all(line.received_quantity + line.wrong_item_quantity >= line.quantity for line in self._open_lines())
@@ -168,6 +201,8 @@ class ReturnState:
             return invalid_state("the return was already inspected")
         if self._progress_from_evidence and not self._parcel_expected():
             return invalid_state("no parcel is on its way yet")
+        if self._parcels_received >= MAX_PARCELS:
+            return invalid_state(f"a return takes at most {MAX_PARCELS} parcels' receipts")
         return None
 
     def _receipt_refusal(self, receipt: ParcelReceipt) -> ApplicationError | None:
@@ -211,6 +246,12 @@ class ReturnState:
             and not line.disposition_confirmed_by
         ]
 
+    def _within_limits(self, problem: ApplicationError | None) -> ApplicationError | None:
+        """An action's own problem, else the cap on the actions a return takes."""
+        if problem is None and self._actions_taken >= MAX_ACTIONS:
+            return invalid_state(f"a return takes at most {MAX_ACTIONS} actions")
+        return problem
+
     def _decision_problem(self, verdict: Verdict) -> ApplicationError | None:
         if verdict is Verdict.approve and self._awaiting_decision is None:
             return invalid_state("nothing is waiting for an approval")
@@ -223,10 +264,20 @@ class ReturnState:
             return invalid_state("a cancellation is already under way")
         if self._stage in CLOSED_STAGES:
             return invalid_state("the return is closed")
+        if self._money_moving:
+            return invalid_state("money is being returned right now; it can't be cancelled")
         if rules.is_at_or_past(self._stage, Stage.resolving) or self._resolution is not None:
-            return invalid_state("money was already returned; it can't be cancelled")
+            return invalid_state("the return is being resolved; it can't be cancelled (an operator can close it)")
         if action.requested_by == "shopper" and rules.is_at_or_past(self._stage, Stage.in_transit):
             return invalid_state("the parcel has shipped; ask the shop")
+        return None
+
+    def _other_way_problem(self, other: OtherWay) -> ApplicationError | None:
+        if self._attention is None or self._attention.step is None:
+            return invalid_state("no failed step to resolve another way")
+        if other.way not in self._ways_out:
+            offered = ", ".join(sorted(way.value for way in self._ways_out))
+            return invalid_state(f"the {self._attention.step} step offers: {offered}")
         return None
 
     def _retry_problem(self) -> ApplicationError | None:

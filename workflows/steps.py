@@ -2,9 +2,12 @@
 
 The cancellation contract: once a `cancel` is accepted, the next `_step` or `_wait` raises
 `ReturnCancelled` instead of going on; `ReturnWorkflow.run` catches it and compensates. While
-compensating, steps run again (to void the label, reverse restocks, release quantities).
-Nothing else escapes a step: a failure no retry can fix goes to an operator (needs attention)
-unless the caller declared a branch for it (`refusals`), and the workflow never fails.
+compensating, steps run again (to void the label, reverse restocks, release quantities). A
+cancel is refused while money moves (`_moving_money`), so nothing is compensated mid-payment.
+A failure no retry can fix goes to an operator (needs attention), who retries it, closes the
+return unresolved (`ReturnClosedUnresolved`, which `run` catches like a cancel), or takes a way
+out the step offers (`ways_out`: `StepAbandoned` to its caller); a caller can also declare a
+branch for a failure (`refusals`). The workflow never fails.
 
 Passed through the workflow sandbox (no per-return import): only workflow APIs, no I/O.
 """
@@ -12,7 +15,7 @@ Passed through the workflow sandbox (no per-return import): only workflow APIs, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -25,7 +28,7 @@ from activities.shop import ShopActivities
 from workflows.models import Attention, OperatorAction, TimelineEntry
 from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
 from workflows.state import ReturnState
-from workflows.vocabulary import Deadline, Decision, Stage, Verdict
+from workflows.vocabulary import Deadline, Decision, Stage, Verdict, WayOut
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -49,6 +52,22 @@ class ReturnCancelled(Exception):
     """Raised by `_step` and `_wait` once a cancellation was accepted; `run` compensates."""
 
 
+class ReturnClosedUnresolved(Exception):
+    """An operator closed the return at a failed step; `run` compensates and closes it."""
+
+    def __init__(self, action: OperatorAction):
+        super().__init__(action.reason)
+        self.action = action
+
+
+class StepAbandoned(Exception):
+    """An operator took the way out a failed step offered instead of retrying it."""
+
+    def __init__(self, way: WayOut):
+        super().__init__(way.value)
+        self.way = way
+
+
 class StepRefused(Exception):
     """A step failed in a way its caller declared a branch for (one of its `refusals`)."""
 
@@ -67,8 +86,11 @@ class ReturnSteps(ReturnState):
         *,
         refusals: Collection[str] = (),
         refusals_since: str | None = None,
+        ways_out: Collection[WayOut] = (),
     ) -> T:
-        """Runs an activity; when its retries run out, waits for an operator's `retry`.
+        """Runs an activity; when its retries run out, waits for an operator: `retry` runs it again,
+        closing the return unresolved raises `ReturnClosedUnresolved`, one of `ways_out` raises
+        `StepAbandoned` (the caller's branch).
 
         A failure whose type is in `refusals` raises `StepRefused` instead (the caller's branch);
         with `refusals_since`, only in returns that reached that `workflow.patched` change.
@@ -92,8 +114,17 @@ class ReturnSteps(ReturnState):
                     raise StepRefused(error_type or "", message) from error
                 self._flag(f"{name} failed", step=name, error_type=error_type, message=message)
                 self._retry_requested = False
-                await self._wait(lambda: self._retry_requested)
+                self._ways_out = frozenset({WayOut.close_unresolved, *ways_out})
+                self._way_out = None
+                await self._wait(lambda: self._retry_requested or self._way_out is not None)
+                self._ways_out = frozenset()
                 self._unflag()
+                if self._way_out is not None:
+                    way, action = self._way_out
+                    if way is WayOut.close_unresolved:
+                        raise ReturnClosedUnresolved(action) from error
+                    self._note(action.actor, f"{name} abandoned for {way.value}: {action.reason}")
+                    raise StepAbandoned(way) from error
 
     async def _wait(self, condition: Callable[[], bool], deadline: Deadline | None = None) -> bool:
         """Waits for `condition`; False if the deadline passes first (extensions count)."""
@@ -129,6 +160,15 @@ class ReturnSteps(ReturnState):
         verdict, _ = self._decision
         return verdict
 
+    @contextlib.contextmanager
+    def _moving_money(self) -> Iterator[None]:
+        """Marks a refund, credit or exchange under way: a cancel is refused until it is done."""
+        self._money_moving = True
+        try:
+            yield
+        finally:
+            self._money_moving = False
+
     def _decide(self, verdict: Verdict, action: OperatorAction) -> None:
         self._decision = (verdict, action)
         self._note(action.actor, f"{verdict.past_tense} ({self._awaiting_decision.value}): {action.reason}")
@@ -142,6 +182,7 @@ class ReturnSteps(ReturnState):
                     return_id=self._request.return_id, customer_id=self._request.customer_id, kind=kind, detail=detail
                 ),
                 start_to_close_timeout=STEP_TIMEOUT,
+                heartbeat_timeout=STEP_HEARTBEAT,  # a dead worker's attempt is retried after this, not STEP_TIMEOUT
                 retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as error:

@@ -105,6 +105,7 @@ class DeclineReason(StrEnum):
     not_in_order = "not_in_order"
     price_mismatch = "price_mismatch"
     method_not_allowed = "method_not_allowed"
+    currency_not_priced = "currency_not_priced"  # the policy gives no fees or limits in the order's currency
     rejected_by_operator = "rejected_by_operator"
 
 
@@ -137,6 +138,13 @@ class Decision(StrEnum):
     lost_parcel = "lost_parcel"  # approve: resolve anyway; reject: decline
     instant_refund_shortfall = "instant_refund_shortfall"  # approve: accept the loss
     refund_failed = "refund_failed"  # approve: store credit instead; reject: close unresolved
+
+
+class WayOut(StrEnum):
+    """What an operator can do with a step that failed for good, besides retrying it."""
+
+    store_credit = "store_credit"  # a refund that can't be made: pay the shopper in store credit instead
+    close_unresolved = "close_unresolved"  # any step: close the return unresolved, with the reason recorded
 
 
 class Verdict(StrEnum):

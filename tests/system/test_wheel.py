@@ -67,4 +67,4 @@ def test_the_installed_commands_start_from_another_directory(wheel: Path, tmp_pa
         text=True,
         check=True,
     )
-    assert policy.stdout.strip() == "2026-11-default"
+    assert policy.stdout.strip() == "2026-12-default"

@@ -13,7 +13,7 @@ from pathlib import Path
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.models import OrderFacts
+from activities.models import OrderFacts, OrderPayment
 from devstack.checkout import DEMO_LINES, charge_shopper, demo_order, demo_request, seed_order
 from devstack.polling import wait_for_stage
 from integrations.settings import Settings
@@ -64,9 +64,13 @@ class Returns:
         does not know), charges the shopper and starts a return; returns (client, return id)."""
         return_id = f"R-{uuid.uuid4().hex[:10]}"
         order = order or await self.order(f"ORD-{return_id}")
+        if not order.payments:  # the order as the shop's checkout left it: paid
+            payment = await charge_shopper(self.settings, paid)
+            order = order.model_copy(update={"payments": [OrderPayment(payment_intent_id=payment, amount=paid)]})
+        payment = order.payments[0].payment_intent_id
         if seeded:
             await seed_order(self.settings, order)
-        request = demo_request(return_id, await charge_shopper(self.settings, paid), order.order_id, **request_changes)
+        request = demo_request(return_id, payment, order.order_id, **request_changes)
         client = self.client(policy)
         await client.start(request)
         self.requests[return_id] = request
@@ -140,6 +144,16 @@ class Returns:
             await self.env.sleep(timedelta(days=1))
         return await client.result(return_id)
 
+    async def until_activity(self, return_id: str, activity: str, timeout: float = 30) -> None:
+        """Waits until the return runs `activity` (the server lists it as pending)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            pending = (await self.handle(return_id).describe()).raw_description.pending_activities
+            if any(p.activity_type.name == activity for p in pending):
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{return_id} never ran {activity}"
+            await asyncio.sleep(0.05)
+
     def handle(self, return_id: str) -> WorkflowHandle:
         return self.env.client.get_workflow_handle_for(ReturnWorkflow.run, workflow_id_for(return_id))
 
@@ -174,7 +188,7 @@ class Returns:
 HISTORIES = Path(__file__).resolve().parents[2] / "unit" / "workflows" / "histories"
 # Bumped with each `workflow.patched` change, so the new shape of every branch is recorded beside
 # the old ones (generation 1 has no tag): returns of every generation may still be running.
-HISTORY_GENERATION = 3
+HISTORY_GENERATION = 4
 
 
 async def record_histories(returns: Returns, test_name: str) -> None:

@@ -7,6 +7,7 @@ tests/workflows/histories/, which test_replay.py replays against the current cod
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,10 +15,12 @@ import stripe
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus
 
-from devstack.checkout import DEMO_GRADES, DEMO_LINES
+from activities.models import OrderFacts, OrderPayment
+from devstack.checkout import DEMO_GRADES, DEMO_LINES, charge_shopper, demo_request
 from devstack.polling import wait_for_stage
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnStateError
 from tests.integration.workflows.harness import OPERATOR, Returns, scan, stages_reached
+from workflows.contract import workflow_id_for
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -25,13 +28,16 @@ from workflows.models import (
     DispositionOverride,
     InspectionReport,
     LineInspection,
+    OtherWay,
     ParcelReceipt,
     PaymentUpdate,
     ReceivedLine,
+    StartReturn,
 )
 from workflows.policy import (
     Deadlines,
     DispositionRule,
+    GradeOutcome,
     InstantRefundRule,
     LostParcelAction,
     OutOfStockFallback,
@@ -39,9 +45,11 @@ from workflows.policy import (
     ReturnPolicy,
     ReviewRule,
 )
+from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
 from workflows.vocabulary import (
     Deadline,
+    Decision,
     DeclineReason,
     Disposition,
     Grade,
@@ -51,10 +59,18 @@ from workflows.vocabulary import (
     ReturnMethod,
     Stage,
     TrackingStatus,
+    WayOut,
 )
 
 # The demo order: L1 two shirts at 25.00 (size), L2 one mug at 12.00 (unwanted), paid 100.00.
 POLICY = ReturnPolicy(version="test-1", return_shipping_fee=599, restocking_fee_bp_by_grade={Grade.b: 1_000})
+ALREADY_REFUNDED = {
+    "error": {
+        "type": "invalid_request_error",
+        "code": "charge_already_refunded",
+        "message": "Charge ch_1 has already been refunded.",
+    }
+}
 SHIRTS = 2 * 2500
 
 
@@ -131,8 +147,21 @@ async def test_ineligible_return_is_declined_without_buying_a_label(returns: Ret
     assert [n["kind"] for n in returns.shop("notifications", return_id)] == ["declined"]
 
 
-async def test_an_order_the_shop_does_not_know_is_declined_at_once(returns: Returns) -> None:
-    client, return_id = await returns.start(POLICY, seeded=False)
+async def test_an_order_the_shop_does_not_know_is_refused_at_the_door_or_declined_at_once(returns: Returns) -> None:
+    with pytest.raises(InvalidReturnInput, match="unknown order") as refused:
+        await returns.start(POLICY, seeded=False)
+    assert refused.value.field == "order_id"
+    # The order gone between the door's look and the workflow's own: the return declines itself.
+    return_id = f"R-{uuid.uuid4().hex[:10]}"
+    request = demo_request(return_id, "pi_gone", f"ORD-{return_id}")
+    await returns.env.client.start_workflow(
+        ReturnWorkflow.run,
+        StartReturn(request=request, policy=POLICY),
+        id=workflow_id_for(return_id),
+        task_queue=returns.settings.task_queue,
+    )
+    returns.requests[return_id] = request
+    client = returns.client(POLICY)
     final = await returns.finish(client, return_id)
     assert final.stage is Stage.declined and final.attention is None
     assert final.timeline[-1].detail == f"the shop has no order ORD-{return_id}"
@@ -584,6 +613,10 @@ async def test_stripe_failing_three_times_then_succeeding_refunds_once(returns: 
     await returns.deliver(client, return_id)
     returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=500, times=3)
     await returns.inspect(client, return_id, DEMO_GRADES)
+    retrying = await returns.until(client, return_id, lambda s: s.retrying is not None)
+    assert retrying.attention is None  # not an operator's business yet, but visible from the first failure
+    assert (retrying.retrying.activity, retrying.retrying.attempt >= 2) == ("refund_what_is_left", True)
+    assert retrying.retrying.last_error and "stripe" in retrying.retrying.last_error.lower()
     done = await returns.until(client, return_id, lambda s: s.stage is Stage.completed, skip=timedelta(seconds=30))
     assert done.attention is None
     assert [r["amount"] for r in returns.refunds(return_id)] == [SHIRTS - 599]
@@ -592,15 +625,8 @@ async def test_stripe_failing_three_times_then_succeeding_refunds_once(returns: 
 async def test_charge_already_refunded_goes_to_an_operator_without_retry_storm(returns: Returns) -> None:
     client, return_id = await returns.start(POLICY)
     await returns.deliver(client, return_id)
-    already_refunded = {
-        "error": {
-            "type": "invalid_request_error",
-            "code": "charge_already_refunded",
-            "message": "Charge ch_1 has already been refunded.",
-        }
-    }
     # Once only: had the activity retried, its second attempt would have succeeded.
-    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=400, body=already_refunded, times=1)
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=400, body=ALREADY_REFUNDED, times=1)
     await returns.inspect(client, return_id, DEMO_GRADES)
     stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
     assert stuck.attention.error_type == "stripe.charge_already_refunded"
@@ -620,9 +646,14 @@ async def test_a_payment_refunded_elsewhere_is_never_refunded_again(returns: Ret
     ).v1.refunds.create({"payment_intent": payment})
     await returns.deliver(client, return_id)
     await returns.inspect(client, return_id, DEMO_GRADES)
-    stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
-    assert stuck.attention.error_type == "stripe.amount_exceeds_remaining"
-    assert stuck.stage is Stage.resolving and returns.refunds(return_id) == []
+    waiting = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert waiting.awaiting_decision is Decision.refund_failed
+    assert "nothing is left to refund on the order's payments" in waiting.attention.reason
+    assert waiting.stage is Stage.resolving and returns.refunds(return_id) == []
+    await client.approve(return_id, OPERATOR)  # store credit instead
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed and returns.refunds(return_id) == []
+    assert [c["amount"] for c in returns.shop("store_credits", return_id)] == [SHIRTS - 599]
 
 
 async def test_operator_actions_the_state_refuses_change_nothing(returns: Returns) -> None:
@@ -656,3 +687,136 @@ async def test_the_policy_is_pinned_when_the_return_starts(returns: Returns) -> 
 
 def test_deadlines_are_days() -> None:
     assert Deadlines().duration(Deadline.ship_by) == timedelta(days=14)
+
+
+# --- Money and trust: the order decides who is paid and how much -----------------------------------
+
+GRADED = ReturnPolicy(
+    version="test-graded",
+    grade_outcomes={Grade.a: GradeOutcome(), Grade.b: GradeOutcome(fee_bp=1_000), Grade.d: GradeOutcome(refund_bp=0)},
+    return_shipping_fee=599,
+    refund_failure_fallback=RefundFailureFallback.store_credit,
+)
+EVERYTHING_BACK = {"L1": Grade.a, "L2": Grade.a}  # 2 x 25.00 + 12.00 - 5.99 = 56.01
+
+
+async def _paid_order(returns: Returns, *payments: int) -> OrderFacts:
+    """The demo order, paid with several payments (a split tender), in the order listed."""
+    order = await returns.order(f"ORD-{uuid.uuid4().hex[:10]}")
+    paid = [
+        OrderPayment(payment_intent_id=await charge_shopper(returns.settings, amount), amount=amount)
+        for amount in payments
+    ]
+    return order.model_copy(update={"payments": paid})
+
+
+async def test_a_split_tender_order_is_refunded_to_its_payments_in_order_never_above_what_each_paid(
+    returns: Returns,
+) -> None:
+    order = await _paid_order(returns, 5_000, 2_000)
+    client, return_id = await returns.start(GRADED, order=order)
+    await returns.deliver(client, return_id)
+    await returns.inspect(client, return_id, EVERYTHING_BACK)
+    final = await returns.finish(client, return_id)
+    refunds = {r["payment_intent"]: r["amount"] for r in returns.refunds(return_id)}
+    assert refunds == {order.payments[0].payment_intent_id: 5_000, order.payments[1].payment_intent_id: 601}
+    assert final.resolution.amount == 5_601 and [r.amount for r in final.resolution.refunds] == [5_000, 601]
+
+
+async def test_two_returns_of_an_order_never_refund_more_than_its_payment_has_left(returns: Returns) -> None:
+    # The shopper paid 50.00 by card and the rest with a gift card the shop does not refund to.
+    order = await _paid_order(returns, 5_000)
+    first, first_id = await returns.start(GRADED, order=order, lines=DEMO_LINES[:1])
+    await returns.deliver(first, first_id)
+    await returns.inspect(first, first_id, {"L1": Grade.a})
+    await returns.finish(first, first_id)
+    second, second_id = await returns.start(GRADED, order=order, lines=DEMO_LINES[1:])
+    await returns.deliver(second, second_id)
+    await returns.inspect(second, second_id, {"L2": Grade.a})
+    final = await returns.finish(second, second_id)
+    assert [r["amount"] for r in returns.refunds(first_id)] == [SHIRTS - 599]
+    assert [r["amount"] for r in returns.refunds(second_id)] == [599]  # what the payment had left
+    assert [c["amount"] for c in returns.shop("store_credits", second_id)] == [1_200 - 599 - 599]  # the rest
+    assert final.stage is Stage.completed and final.resolution.amount == 601
+
+
+async def test_an_operator_pays_a_refund_stripe_refuses_for_good_in_store_credit(returns: Returns) -> None:
+    client, return_id = await returns.start(GRADED)
+    await returns.deliver(client, return_id)
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", status=400, times=1, body=ALREADY_REFUNDED)
+    await returns.inspect(client, return_id, EVERYTHING_BACK)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert stuck.attention.error_type == "stripe.charge_already_refunded"
+    await client.resolve_otherwise(return_id, OtherWay(actor="ops:kim", reason="card closed", way=WayOut.store_credit))
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed and returns.refunds(return_id) == []
+    assert [c["amount"] for c in returns.shop("store_credits", return_id)] == [5_601]
+    assert "refund abandoned for store_credit: card closed" in [e.detail for e in final.timeline]
+
+
+async def test_an_operator_closes_a_return_stuck_on_a_failed_step_unresolved(returns: Returns) -> None:
+    returns.sandboxes.fault("shippo", method="POST", path="/shipments", status=400)  # the address is refused
+    client, return_id = await returns.start(GRADED)
+    stuck = await returns.until(client, return_id, lambda s: s.attention is not None)
+    assert stuck.attention.step == "buy label"
+    with pytest.raises(ReturnStateError, match="offers: close_unresolved"):
+        await client.resolve_otherwise(return_id, OtherWay(actor="ops:kim", reason="x", way=WayOut.store_credit))
+    await client.resolve_otherwise(
+        return_id, OtherWay(actor="ops:kim", reason="no such street", way=WayOut.close_unresolved)
+    )
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.failed_needs_attention and final.attention is None
+    assert final.timeline[-1].detail == "closed unresolved: no such street"
+    assert [r["released"] for r in returns.shop("reservations", return_id)] == [True]
+    assert "closed" in [n["kind"] for n in returns.shop("notifications", return_id)]
+
+
+async def test_an_instant_refund_waits_for_a_scan_that_proves_the_parcel_left(returns: Returns) -> None:
+    policy = GRADED.model_copy(update={"instant_refund": InstantRefundRule(enabled=True, max_amount=10_000)})
+    client, return_id = await returns.start(policy)
+    await wait_for_stage(client, return_id, Stage.label_issued)
+    for status in (TrackingStatus.unknown, TrackingStatus.failure, TrackingStatus.returned):
+        await client.record_carrier_scan(return_id, scan(status))
+    waiting = await returns.until(client, return_id, lambda s: s.tracking_status is TrackingStatus.returned)
+    assert returns.refunds(return_id) == [] and "ship_by" in waiting.deadlines
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.transit))
+    await returns.until(client, return_id, lambda s: s.resolution is not None)
+    assert [r["amount"] for r in returns.refunds(return_id)] == [5_601]
+
+
+async def test_a_pending_instant_refund_is_followed_and_the_return_waits_until_the_shopper_is_paid(
+    returns: Returns,
+) -> None:
+    policy = GRADED.model_copy(update={"instant_refund": InstantRefundRule(enabled=True, max_amount=10_000)})
+    client, return_id = await returns.start(policy)
+    payment = returns.requests[return_id].payment_intent_id
+    returns.sandboxes.post("stripe", "/_sandbox/refund_outcomes", {"status": "pending", "payment_intent": payment})
+    await returns.ship(client, return_id)
+    instant = await returns.until(client, return_id, lambda s: s.resolution is not None)
+    assert instant.resolution.instant_refund.status is RefundState.pending
+    await client.record_carrier_scan(return_id, scan(TrackingStatus.delivered))
+    await returns.inspect(client, return_id, EVERYTHING_BACK)
+    await returns.skip(1)
+    unpaid = await client.status(return_id)
+    assert unpaid.stage is Stage.resolving  # not completed while the shopper is unpaid
+    refund_id = instant.resolution.instant_refund.refund_id
+    returns.sandboxes.post("stripe", f"/_sandbox/refunds/{refund_id}/transition", {"status": "succeeded"})
+    await client.record_payment_update(return_id, PaymentUpdate(refund_id=refund_id, status=RefundState.succeeded))
+    final = await returns.finish(client, return_id)
+    assert final.stage is Stage.completed and len(returns.refunds(return_id)) == 1
+
+
+async def test_a_cancel_while_money_moves_is_refused_and_nothing_is_compensated(returns: Returns) -> None:
+    policy = GRADED.model_copy(update={"instant_refund": InstantRefundRule(enabled=True, max_amount=10_000)})
+    client, return_id = await returns.start(policy)
+    returns.sandboxes.fault("stripe", method="POST", path="/v1/refunds", delay_seconds=3, times=1)
+    await returns.ship(client, return_id)
+    await returns.until_activity(return_id, "refund_what_is_left")
+    cancel = Cancellation(actor="ops:kim", reason="changed my mind", requested_by="operator")
+    with pytest.raises(ReturnStateError, match="money is being returned right now"):
+        await client.cancel(return_id, cancel)
+    paid = await returns.until(client, return_id, lambda s: s.resolution is not None)
+    with pytest.raises(ReturnStateError, match="being resolved"):
+        await client.cancel(return_id, cancel)
+    assert paid.stage is Stage.in_transit and [r["amount"] for r in returns.refunds(return_id)] == [5_601]
+    assert "cancellation requested" not in " ".join(e.detail for e in paid.timeline)

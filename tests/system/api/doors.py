@@ -43,7 +43,7 @@ class Doors:
         return_id = f"T-{uuid.uuid4().hex[:10]}"
         settings = self.stack.settings
         request = demo_request(return_id, await charge_shopper(settings), **changes)
-        order = demo_order(request.order_id, request.customer_id)
+        order = demo_order(request.order_id, request.customer_id, paid_with=request.payment_intent_id)
         await seed_order(settings, order.model_copy(update=order_changes or {}))
         return request
 

@@ -42,6 +42,7 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/v1/returns/{id}/approve", ACTION, {OPERATOR}),
     ("POST", "/v1/returns/{id}/reject", ACTION, {OPERATOR}),
     ("POST", "/v1/returns/{id}/retry", ACTION, {OPERATOR}),
+    ("POST", "/v1/returns/{id}/other-way", {**ACTION, "way": "close_unresolved"}, {OPERATOR}),
     (
         "POST",
         "/v1/returns/{id}/disposition-overrides",

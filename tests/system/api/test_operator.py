@@ -70,6 +70,27 @@ async def test_a_failed_step_is_found_and_retry_runs_it_again(doors: Doors) -> N
     assert (await doors.wait_for(request.return_id, Stage.label_issued)).attention is None
 
 
+async def test_a_step_that_failed_for_good_can_be_closed_unresolved_instead_of_retried(doors: Doors) -> None:
+    shippo = doors.stack.sandbox_url("shippo")
+    await doors.http.post(
+        f"{shippo}/_sandbox/faults", json={"method": "POST", "path": "/shipments", "status": 400, "times": 10}
+    )
+    request = await doors.new_request()
+    (await doors.start(request)).raise_for_status()
+    await eventually(lambda: doors.status(request.return_id), lambda status: status.attention is not None)
+    await doors.http.delete(f"{shippo}/_sandbox/faults")
+    not_offered = {"way": "store_credit", "reason": "x", "actor": "kim"}
+    refused = await doors.act("operator", request.return_id, "other-way", not_offered)
+    assert (refused.status_code, refused.json()["stage"]) == (409, "approved")
+    assert "offers: close_unresolved" in refused.json()["message"]
+    close = {"way": "close_unresolved", "reason": "no such street", "actor": "kim"}
+    closed = await doors.act("operator", request.return_id, "other-way", close)
+    assert closed.status_code == 200
+    final = await doors.wait_for(request.return_id, Stage.failed_needs_attention)
+    assert final.timeline[-1].detail == "closed unresolved: no such street"
+    assert final.timeline[-1].actor == "operator:kim"
+
+
 async def test_override_a_disposition_and_extend_a_deadline(doors: Doors) -> None:
     status = await doors.started(Stage.label_issued)
     override = {"line_id": "L2", "disposition": "refurbish", "reason": "repairable", "actor": "kim"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
 import uuid
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from devstack.demo import carrier_reports
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually, exists
+from workflows.contract import workflow_id_for
 from workflows.models import ReturnLine, ReturnStatus, TimelineEntry
 from workflows.vocabulary import ReasonCode, Stage, TrackingStatus
 
@@ -49,7 +53,7 @@ async def test_start_is_idempotent_and_a_different_body_is_a_conflict(doors: Doo
 
     first = await doors.start(request)
     again = await doors.start(request)
-    different = await doors.start(request.model_copy(update={"customer_id": "CUS-other"}))
+    different = await doors.start(request.model_copy(update={"method": "in_store"}))
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.headers["location"] == again.headers["location"] == f"/v1/returns/{request.return_id}"
@@ -181,3 +185,53 @@ async def test_bodies_over_the_limit_are_413_whether_declared_or_streamed(doors:
 async def _scan(doors: Doors, status: ReturnStatus, scan: TrackingStatus) -> None:
     assert status.label is not None
     await carrier_reports(doors.http, doors.stack.settings, status.label.tracking_number, scan)
+
+
+async def test_money_facts_the_order_contradicts_are_refused_and_start_nothing(
+    doors: Doors, returns: ReturnsClient
+) -> None:
+    request = await doors.new_request()
+    for changes, field in (
+        ({"payment_intent_id": "pi_someone_elses"}, "payment_intent_id"),
+        ({"customer_id": "CUS-mallory"}, "customer_id"),
+        ({"currency": "EUR"}, "currency"),
+        (
+            {"lines": [request.lines[0].model_copy(update={"unit_price": 99_999}), *request.lines[1:]]},
+            "lines.0.unit_price",
+        ),
+    ):
+        response = await doors.start(request.model_copy(update=changes))
+        assert response.status_code == 422, response.text
+        assert [problem["field"] for problem in response.json()["fields"]] == [field]
+        assert not await exists(returns, request.return_id)
+    facts_left_out = request.model_copy(update={"customer_id": None, "currency": None, "payment_intent_id": None})
+    started = await doors.start(facts_left_out)
+    assert started.status_code == 201
+    assert (started.json()["customer_id"], started.json()["currency"]) == ("CUS-ada", "USD")  # the order's
+
+
+async def test_a_return_id_starts_one_return_for_ever_even_after_its_history_is_deleted(
+    doors: Doors, returns: ReturnsClient
+) -> None:
+    request = await doors.new_request()
+    (await doors.start(request)).raise_for_status()
+    await doors.wait_for(request.return_id, Stage.label_issued)
+    cancelled = await doors.act(
+        "storefront", request.return_id, "cancel", {"reason": "changed my mind", "actor": "ada"}
+    )
+    assert cancelled.status_code == 200
+    await doors.wait_for(request.return_id, Stage.cancelled)
+    deleted = await asyncio.to_thread(
+        subprocess.run,
+        [os.environ["TEMPORAL_CLI_PATH"], "workflow", "delete", "--address", doors.stack.settings.temporal_address]
+        + ["--workflow-id", workflow_id_for(request.return_id)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    await eventually(lambda: exists(returns, request.return_id), lambda found: not found, timeout=30)
+    again = await doors.start(request)
+    assert again.status_code == 409
+    assert (again.json()["error"], "was used before" in again.json()["message"]) == ("conflict", True)
+    assert not await exists(returns, request.return_id)

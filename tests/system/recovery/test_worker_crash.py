@@ -53,7 +53,9 @@ def _hold_next_answer(stack: LocalStack, vendor: str, method: str, path: str) ->
 
 async def _start(stack: LocalStack, client: ReturnsClient, return_id: str) -> None:
     request = demo_request(return_id, await charge_shopper(client.settings))
-    await seed_order(client.settings, demo_order(request.order_id, request.customer_id))
+    await seed_order(
+        client.settings, demo_order(request.order_id, request.customer_id, paid_with=request.payment_intent_id)
+    )
     await client.start(request)
 
 

@@ -15,7 +15,7 @@ import stripe
 
 from integrations.errors import WebhookSignatureError
 from integrations.shippo_webhooks import parse_track_updated, verify_shippo_request
-from integrations.stripe_payments import StripeRefund
+from integrations.stripe_payments import StripeRefund, from_stripe_amount, to_stripe_amount
 from integrations.stripe_webhooks import StripeRefundEvent, verify_and_parse
 
 STRIPE_SECRET = "whsec_test_0123456789"
@@ -271,3 +271,13 @@ def test_shippo_hmac_accepts_any_matching_v1_and_a_given_clock() -> None:
 def test_shippo_without_token_or_secret_refuses_everything() -> None:
     with pytest.raises(WebhookSignatureError, match="configured"):
         verify_shippo_request(TOKEN, None, shippo_signature(), BODY, None)
+
+
+@pytest.mark.parametrize(
+    ("currency", "ours", "stripes"), [("USD", 2500, 2500), ("JPY", 800, 800), ("ISK", 1234, 123_400)]
+)
+def test_stripe_counts_isk_in_hundredths_of_a_krona(currency: str, ours: int, stripes: int) -> None:
+    assert (to_stripe_amount(ours, currency), from_stripe_amount(stripes, currency)) == (stripes, ours)
+    payload = stripe_event("refund.updated", stripe_refund(amount=stripes, currency=currency.lower()))
+    event = verify_and_parse(payload, stripe_signature(payload), STRIPE_SECRET)
+    assert event is not None and (event.refund.amount, event.refund.currency) == (ours, currency)

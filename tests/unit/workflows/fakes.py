@@ -37,6 +37,7 @@ from activities.models import (
     TrackingRegistration,
     WorkOrderCompletion,
 )
+from integrations.errors import IntegrationError
 from workflows.contract import ORDER_NOT_FOUND
 from workflows.vocabulary import RefundState
 
@@ -45,6 +46,7 @@ from workflows.vocabulary import RefundState
 class FakeVendors:
     orders: dict[str, OrderFacts] = field(default_factory=dict)
     reserved: dict[str, dict[str, dict[str, int]]] = field(default_factory=lambda: defaultdict(dict))
+    released: set[str] = field(default_factory=set)  # return ids whose reservation was released
     labels: list[Label] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     notifications: list[ShopperNotification] = field(default_factory=list)
@@ -53,6 +55,7 @@ class FakeVendors:
     work_orders: dict[str, DispositionRequest] = field(default_factory=dict)
     completions: dict[str, str] = field(default_factory=dict)  # work order -> who confirmed it first
     refunds: dict[str, RefundReceipt] = field(default_factory=dict)  # by idempotency key
+    refunded_payment: dict[str, str] = field(default_factory=dict)  # idempotency key -> payment refunded
     credits: dict[str, StoreCreditReceipt] = field(default_factory=dict)
     exchanges: dict[str, ExchangeReceipt] = field(default_factory=dict)
     out_of_stock: set[str] = field(default_factory=set)
@@ -78,7 +81,11 @@ class FakeVendors:
         held = self.reserved[request.order_id]
         mine: dict[str, int] = {}
         for line in request.lines:
-            others = sum(q.get(line.line_id, 0) for rid, q in held.items() if rid != request.return_id)
+            others = sum(
+                q.get(line.line_id, 0)
+                for rid, q in held.items()
+                if rid != request.return_id and rid not in self.released
+            )
             mine[line.line_id] = max(0, min(line.quantity, bought.get(line.line_id, 0) - others))
         held[request.return_id] = mine
         return QuantityReservation(
@@ -91,7 +98,7 @@ class FakeVendors:
 
     @activity.defn(name="release_quantities")
     async def release_quantities(self, release: ReservationRelease) -> None:
-        self.reserved[release.order_id].pop(release.return_id, None)
+        self.released.add(release.return_id)  # the record stays: the return id was used
 
     @activity.defn(name="buy_return_label")
     async def buy_return_label(self, request: LabelRequest) -> Label:
@@ -180,6 +187,32 @@ class FakeVendors:
             )
         return self.refunds[request.idempotency_key]
 
+    @activity.defn(name="refund_what_is_left")
+    async def refund_what_is_left(self, request: RefundRequest) -> RefundReceipt | None:
+        self._fail_if_told()
+        if request.idempotency_key in self.refunds:
+            return self.refunds[request.idempotency_key]
+        paid = sum(
+            payment.amount
+            for order in self.orders.values()
+            for payment in order.payments
+            if payment.payment_intent_id == request.payment_intent_id
+        )
+        refunded = sum(
+            r.amount for k, r in self.refunds.items() if self.refunded_payment.get(k) == request.payment_intent_id
+        )
+        amount = min(request.amount, paid - refunded)
+        if amount <= 0:
+            return None
+        self.refunded_payment[request.idempotency_key] = request.payment_intent_id
+        self.refunds[request.idempotency_key] = RefundReceipt(
+            refund_id=f"re-{len(self.refunds) + 1}-{request.return_id}",
+            amount=amount,
+            currency=request.currency,
+            status=self.refund_status,
+        )
+        return self.refunds[request.idempotency_key]
+
     @activity.defn(name="get_refund")
     async def get_refund(self, refund_id: str) -> RefundReceipt:
         return next(refund for refund in self.refunds.values() if refund.refund_id == refund_id)
@@ -203,3 +236,21 @@ class FakeVendors:
 
     def refunded(self, return_id: str) -> list[int]:
         return [refund.amount for refund in self.refunds.values() if refund.refund_id.endswith(return_id)]
+
+
+@dataclass
+class FakeShopPlatform:
+    """What the doors ask the shop platform (the order, to check a request against), from the fakes' orders."""
+
+    vendors: FakeVendors
+
+    async def load_order(self, order_id: str) -> OrderFacts:
+        if order_id not in self.vendors.orders:
+            raise IntegrationError("shop", "order_not_found", f"no order {order_id}", retryable=False, status=404)
+        return self.vendors.orders[order_id]
+
+    async def return_was_reserved(self, order_id: str, return_id: str) -> bool:
+        return return_id in self.vendors.reserved.get(order_id, {})
+
+    async def aclose(self) -> None:
+        return None

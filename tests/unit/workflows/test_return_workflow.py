@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,7 +22,7 @@ from devstack.checkout import DEMO_LINES, demo_order, demo_request
 from integrations.settings import Settings
 from starter.client import ReturnsClient
 from starter.errors import InvalidReturnInput, ReturnStateError
-from tests.unit.workflows.fakes import FakeVendors
+from tests.unit.workflows.fakes import FakeShopPlatform, FakeVendors
 from workflows.contract import workflow_id_for
 from workflows.models import (
     Acknowledgement,
@@ -31,6 +32,7 @@ from workflows.models import (
     LineInspection,
     OperatorAction,
     ReturnStatus,
+    StartReturn,
 )
 from workflows.policy import ReturnPolicy, ReviewRule
 from workflows.return_workflow import ReturnWorkflow
@@ -58,12 +60,12 @@ async def client(env: WorkflowEnvironment, vendors: FakeVendors) -> AsyncIterato
     async with Worker(
         env.client, task_queue=settings.task_queue, workflows=[ReturnWorkflow], activities=defined_activities(vendors)
     ):
-        yield ReturnsClient(env.client, settings, policy=POLICY)
+        yield ReturnsClient(env.client, settings, policy=POLICY, shop=FakeShopPlatform(vendors))
 
 
 async def start(env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient, **changes: object) -> str:
     return_id = f"R-{uuid.uuid4().hex[:8]}"
-    order = demo_order(f"ORD-{return_id}", "CUS-ada", now=await env.get_current_time())
+    order = demo_order(f"ORD-{return_id}", "CUS-ada", now=await env.get_current_time(), paid_with="pi_unit")
     vendors.orders[order.order_id] = order
     await client.start(demo_request(return_id, "pi_unit", order.order_id, **changes))
     return return_id
@@ -146,11 +148,29 @@ async def test_a_restock_has_no_work_to_confirm(
         await client.confirm_disposition(return_id, DispositionConfirmation(line_id="L9", confirmed_by="warehouse:x"))
 
 
-async def test_an_order_the_shop_does_not_know_is_declined_at_once(
-    env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
+async def test_an_order_the_shop_does_not_know_is_refused_at_the_door_and_nothing_starts(
+    env: WorkflowEnvironment, client: ReturnsClient
 ) -> None:
     return_id = f"R-{uuid.uuid4().hex[:8]}"
-    await client.start(demo_request(return_id, "pi_unit", "ORD-nowhere"))
+    with pytest.raises(InvalidReturnInput, match="unknown order ORD-nowhere") as refused:
+        await client.start(demo_request(return_id, "pi_unit", "ORD-nowhere"))
+    assert refused.value.field == "order_id"
+    with pytest.raises(RPCError, match="not found"):
+        await env.client.get_workflow_handle(workflow_id_for(return_id)).describe()
+
+
+async def test_an_order_gone_by_the_time_the_return_runs_is_declined_at_once(
+    env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
+) -> None:
+    """The door checked the order; the shop deleted it before the workflow loaded it."""
+    return_id = f"R-{uuid.uuid4().hex[:8]}"
+    request = demo_request(return_id, "pi_unit", "ORD-nowhere")
+    await env.client.start_workflow(
+        ReturnWorkflow.run,
+        StartReturn(request=request, policy=POLICY),
+        id=workflow_id_for(return_id),
+        task_queue=client.settings.task_queue,
+    )
     final = await client.result(return_id)
     assert final.stage is Stage.declined and final.attention is None
     assert final.timeline[-1].detail == "the shop has no order ORD-nowhere"
@@ -164,7 +184,10 @@ async def test_a_rejected_review_says_rejected_and_actions_answer_small(
     env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
 ) -> None:
     in_review = ReturnsClient(
-        client.temporal, client.settings, policy=POLICY.model_copy(update={"review": ReviewRule(amount_over=0)})
+        client.temporal,
+        client.settings,
+        policy=POLICY.model_copy(update={"review": ReviewRule(amount_over=0)}),
+        shop=FakeShopPlatform(vendors),
     )
     return_id = await start(env, vendors, in_review)
     await until(client, return_id, Stage.needs_review)

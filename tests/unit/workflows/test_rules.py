@@ -13,7 +13,15 @@ from devstack.checkout import DEMO_LINES, SHOPPER, WAREHOUSE
 from starter.policy import load_return_policy
 from workflows import rules
 from workflows.models import LineStatus, ReturnRequest
-from workflows.policy import DispositionRule, InstantRefundRule, ReturnPolicy, ReviewRule, load_policy
+from workflows.policy import (
+    DispositionRule,
+    GradeOutcome,
+    InstantRefundRule,
+    PolicyError,
+    ReturnPolicy,
+    ReviewRule,
+    load_policy,
+)
 from workflows.vocabulary import (
     Deadline,
     DeclineReason,
@@ -204,7 +212,7 @@ def test_instant_refund_rule(
     rule: InstantRefundRule, method: ReturnMethod, value: int, returns: int, instant: bool
 ) -> None:
     policy = POLICY.model_copy(update={"instant_refund": rule})
-    assert rules.qualifies_for_instant_refund(_request(method=method), value, returns, policy) is instant
+    assert rules.qualifies_for_instant_refund(_request(method=method), value, returns, policy, "USD") is instant
 
 
 # --- Inspection and disposition -------------------------------------------------------------------
@@ -235,7 +243,7 @@ _DISPOSITIONS = DispositionRule(
 )
 def test_disposition_for(grade: Grade, category: str, unit_price: int, disposition: Disposition | None) -> None:
     policy = POLICY.model_copy(update={"dispositions": _DISPOSITIONS})
-    assert rules.disposition_for(grade, category, unit_price, policy) is disposition
+    assert rules.disposition_for(grade, category, unit_price, policy, "USD") is disposition
 
 
 @pytest.mark.parametrize(
@@ -287,13 +295,15 @@ def test_is_refundable(grade: Grade, reason: ReasonCode, refundable: bool) -> No
     ],
 )
 def test_settle(lines: list[LineStatus], shipped: bool, receipts: bool, expected: tuple[int, int, int]) -> None:
-    settlement = rules.settle(lines, POLICY, shipped=shipped, receipts_recorded=receipts)
+    settlement = rules.settle(lines, POLICY, shipped=shipped, receipts_recorded=receipts, currency="USD")
     assert (settlement.gross, settlement.fees, settlement.net) == expected
 
 
 def test_settle_unseen_assumes_grade_a_and_skips_declined_lines() -> None:
     declined = _line("L2", grade=None, unit_price=9_999).model_copy(update={"declined": DeclineReason.non_returnable})
-    settlement = rules.settle_unseen([_line(grade=None, unit_price=2500), declined], POLICY, shipped=True)
+    settlement = rules.settle_unseen(
+        [_line(grade=None, unit_price=2500), declined], POLICY, shipped=True, currency="USD"
+    )
     assert (settlement.gross, settlement.net) == (2500, 2000)
 
 
@@ -325,4 +335,139 @@ def test_a_broken_policy_file_is_refused(tmp_path: Path, broken: str) -> None:
     path = tmp_path / "policy.json"
     path.write_text(broken)
     with pytest.raises(ValidationError):
+        load_policy(path)
+
+
+# --- Per-grade outcomes, confirmed faults, currencies ---------------------------------------------
+
+PER_GRADE = ReturnPolicy(
+    version="grades",
+    grade_outcomes={
+        Grade.a: GradeOutcome(),
+        Grade.b: GradeOutcome(fee_bp=1_000),
+        Grade.c: GradeOutcome(fee_bp=2_000),
+        Grade.d: GradeOutcome(refund_bp=0),
+    },
+    return_shipping_fee={"USD": 599, "EUR": 549, "JPY": 800, "KWD": 2_000, "ISK": 900},
+    keep_it_below={"USD": 800, "EUR": 750, "JPY": 1_200, "KWD": 3_000, "ISK": 1_200},
+    review=ReviewRule(amount_over={"USD": 50_000, "EUR": 46_000, "JPY": 75_000, "KWD": 150_000, "ISK": 70_000}),
+    instant_refund=InstantRefundRule(
+        max_amount={"USD": 5_000, "EUR": 4_600, "JPY": 7_500, "KWD": 15_000, "ISK": 7_000}
+    ),
+    dispositions=DispositionRule(liquidate_below={"USD": 1_000, "EUR": 950, "JPY": 1_500, "KWD": 3_000, "ISK": 1_400}),
+)
+
+
+@pytest.mark.parametrize(
+    ("currency", "exponent", "amount", "refundable"),
+    [
+        ("JPY", 0, 1_234, 1_234),  # yen have no minor unit
+        ("USD", 2, 1_234, 1_234),
+        ("EUR", 2, 1_234, 1_234),
+        ("KWD", 3, 1_234, 1_230),  # three decimals; Stripe refunds them in tens of fils
+        ("ISK", 0, 1_234, 1_234),  # whole krónur (Stripe counts them in hundredths: the integration converts)
+        ("USD", 2, -5, 0),
+    ],
+)
+def test_amounts_follow_each_currencys_minor_unit_and_stripes_steps(
+    currency: str, exponent: int, amount: int, refundable: int
+) -> None:
+    assert rules.minor_unit_exponent(currency) == exponent
+    assert rules.refundable(amount, currency) == refundable
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_price", "grade", "expected"),
+    [
+        # (gross, fees, net): the line's price earns its grade's share, less the grade's fee and the shipping fee
+        ("JPY", 3_000, Grade.c, (3_000, 600 + 800, 1_600)),
+        ("USD", 2_500, Grade.c, (2_500, 500 + 599, 1_401)),
+        ("EUR", 2_500, Grade.b, (2_500, 250 + 549, 1_701)),
+        ("KWD", 12_345, Grade.a, (12_345, 2_000, 10_340)),  # 10_345 fils, refunded in tens
+        ("ISK", 4_999, Grade.b, (4_999, 499 + 900, 3_600)),
+        ("USD", 2_500, Grade.d, (0, 0, 0)),  # grade D earns nothing, so no fee either
+    ],
+)
+def test_settle_by_grade_per_currency(
+    currency: str, unit_price: int, grade: Grade, expected: tuple[int, int, int]
+) -> None:
+    settlement = rules.settle(
+        [_line(grade=grade, unit_price=unit_price)], PER_GRADE, shipped=True, receipts_recorded=False, currency=currency
+    )
+    assert (settlement.gross, settlement.fees, settlement.net) == expected
+
+
+@pytest.mark.parametrize(
+    ("reason", "grade", "finding", "confirmed"),
+    [
+        (ReasonCode.defective, Grade.c, None, True),  # it came back broken: the grade bears it out
+        (ReasonCode.damaged_in_transit, Grade.d, None, True),
+        (ReasonCode.defective, Grade.a, None, False),  # it came back like new
+        (ReasonCode.defective, Grade.c, False, False),  # the inspector says the shopper broke it
+        (ReasonCode.not_as_described, Grade.b, None, False),  # only the inspector can tell
+        (ReasonCode.not_as_described, Grade.b, True, True),
+        (ReasonCode.wrong_item, Grade.a, True, True),
+        (ReasonCode.unwanted, Grade.d, True, False),  # no fault was declared
+        (ReasonCode.defective, Grade.missing, True, False),  # nothing of ours came back
+    ],
+)
+def test_a_declared_fault_counts_only_when_the_inspection_bears_it_out(
+    reason: ReasonCode, grade: Grade, finding: bool | None, confirmed: bool
+) -> None:
+    assert rules.fault_confirmed(reason, grade, finding) is confirmed
+
+
+def test_a_confirmed_fault_waives_the_fees_of_its_line_and_the_shipping_fee() -> None:
+    confirmed = _line("L1", Grade.c, ReasonCode.defective, 2_500).model_copy(update={"fault_confirmed": True})
+    declared_only = _line("L2", Grade.b, ReasonCode.not_as_described, 1_000)
+    settlement = rules.settle(
+        [confirmed, declared_only], PER_GRADE, shipped=True, receipts_recorded=False, currency="USD"
+    )
+    # L1 in full, no fee; L2 pays its grade's 10% although its reason claims a fault; no shipping fee
+    assert (settlement.gross, settlement.fees, settlement.net) == (3_500, 100, 3_400)
+
+
+def test_the_older_rules_still_settle_returns_started_before_per_grade_outcomes() -> None:
+    settlement = rules.settle(
+        [_line("L1", Grade.c, ReasonCode.defective, 2_500), _line("L2", Grade.c, ReasonCode.unwanted, 1_000)],
+        POLICY,
+        shipped=True,
+        receipts_recorded=False,
+        currency="USD",
+    )
+    assert (settlement.gross, settlement.fees, settlement.net) == (2_500, 0, 2_500)
+
+
+def test_a_return_in_a_currency_the_policy_does_not_price_is_declined_with_that_reason() -> None:
+    order = _order().model_copy(update={"currency": "CHF"})
+    assessment = rules.assess(_request(currency=None), order, PER_GRADE, NOW)
+    assert set(assessment.declined.values()) == {DeclineReason.currency_not_priced}
+    assert rules.assess(_request(), _order(), PER_GRADE, NOW).declined == {}
+
+
+def test_keep_it_and_review_use_the_price_the_order_says_was_paid() -> None:
+    cheap_claim = [line.model_copy(update={"unit_price": 1}) for line in DEMO_LINES]
+    keep_it = rules.assess(_request(lines=cheap_claim, method=ReturnMethod.keep_it), _order(), PER_GRADE, NOW)
+    assert set(keep_it.declined.values()) == {DeclineReason.method_not_allowed}  # 25.00 and 12.00 are not under 8.00
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"grade_outcomes": None}, "grade_outcomes: say what each grade earns back"),
+        ({"restocking_fee_bp_by_grade": {Grade.b: 1_000}}, "restocking_fee_bp_by_grade: no longer read"),
+        ({"grade_outcomes": {Grade.d: GradeOutcome(refund_bp=0, fee_bp=500)}}, "D: a fee of 500 bp on a line"),
+        ({"grade_outcomes": {Grade.missing: GradeOutcome()}}, "grade_outcomes.missing: nothing of the order"),
+        ({"return_shipping_fee": {"USD": 599, "EUR": 549, "GBP": 495, "JPY": 800, "CHF": 500}}, "CHF is priced"),
+        ({"instant_refund": InstantRefundRule(max_amount=1)}, "instant_refund: its limits never apply"),
+        ({"allowed_methods": frozenset({ReturnMethod.mail_label})}, "keep_it_below: never applies"),
+    ],
+)
+def test_a_policy_file_holding_a_figure_that_can_never_apply_is_refused(
+    tmp_path: Path, changes: dict[str, object], refusal: str
+) -> None:
+    shipped = load_return_policy(None)
+    path = tmp_path / "policy.json"
+    path.write_text(shipped.model_copy(update=changes).model_dump_json(exclude_unset=True))
+    with pytest.raises(PolicyError, match=refusal):
         load_policy(path)
