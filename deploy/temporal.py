@@ -19,9 +19,7 @@ from typing import Any
 import structlog
 import yaml
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.namespace.v1 import NamespaceConfig
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import (
     CountWorkflowExecutionsRequest,
     DescribeNamespaceRequest,
@@ -36,6 +34,7 @@ from deploy.config import HOST, Ports, TopologyConfig
 from deploy.processes import ProcessSpec, base_environment
 from deploy.tls import TLSFiles
 from deploy.tools import Tools
+from integrations.temporal_client import register_search_attributes
 
 log = structlog.get_logger(__name__)
 
@@ -220,26 +219,6 @@ async def configure_namespace(
             )
     await _wait_until_usable(client, namespace)
     await register_search_attributes(client, namespace, search_attributes)
-
-
-async def register_search_attributes(client: Client, namespace: str, keys: Iterable[SearchAttributeKey]) -> None:
-    """Adds the missing ones, each with its own type (Keyword today; Datetime and the others map the
-    same way). An existing attribute of another type is an error a person must resolve."""
-    wanted = {key.name: int(key.indexed_value_type) for key in keys}  # the SDK's enum mirrors the API's
-    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-    conflicting = {
-        name: IndexedValueType.Name(known.custom_attributes[name])
-        for name, kind in wanted.items()
-        if name in known.custom_attributes and known.custom_attributes[name] != kind
-    }
-    if conflicting:
-        raise RuntimeError(f"search attributes registered with another type: {conflicting}")
-    missing = {name: kind for name, kind in wanted.items() if name not in known.custom_attributes}
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
-        log.info("search attributes registered", namespace=namespace, names=sorted(missing))
 
 
 async def _wait_until_usable(client: Client, namespace: str, timeout: float = 60) -> None:

@@ -19,12 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from integrations.settings import SANDBOX_HOST, Settings
+from integrations.temporal_client import register_search_attributes
 from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -110,7 +108,7 @@ class LocalStack:
             dev_server_extra_args=list(self.server_args),
             dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
         )
-        await _register_missing_search_attributes(self._env.client)
+        await register_search_attributes(self._env.client)  # a state file from an older version lacks new ones
         await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
         self.start_worker()
         if self.api:
@@ -174,22 +172,6 @@ class LocalStack:
                     if asyncio.get_running_loop().time() > deadline:
                         raise RuntimeError(f"{name} did not start; see {self.log_dir}/{log_name}.log") from error
                     await asyncio.sleep(0.1)
-
-
-async def _register_missing_search_attributes(client: Client) -> None:
-    """A state file (.run/temporal.db) from an older version lacks the attributes added since,
-    and the dev server's `--search-attribute` flags don't add them to it: add them here."""
-    namespace = client.namespace
-    known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-    missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in known.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
 
 
 def _environment(settings: Settings) -> dict[str, str]:

@@ -91,7 +91,7 @@ from workflows.models import (
 )
 from workflows.policy import ReturnPolicy
 from workflows.return_workflow import ReturnWorkflow
-from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
+from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE
 from workflows.vocabulary import RefundState, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
@@ -211,6 +211,7 @@ class ReturnsClient:
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(RETURN_STAGE, Stage.requested.value),
+                        SearchAttributePair(STAGE_SINCE, datetime.now(UTC)),
                         SearchAttributePair(ORDER_ID, request.order_id),
                         SearchAttributePair(CUSTOMER_ID, request.customer_id),
                     ]

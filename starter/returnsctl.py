@@ -121,6 +121,7 @@ async def list_command(client: ReturnsClient, args: argparse.Namespace) -> int:
         customer_id=args.customer,
         needs_attention=args.needs_attention,
         older_than_days=args.older_than,
+        stuck_for_days=args.stuck_for,
     )
     page = await client.list_returns(filters, page_size=args.limit)
     if args.json:
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--stage", type=Stage, choices=list(Stage), metavar="STAGE")
     listing.add_argument("--needs-attention", action="store_true", help="only returns waiting for an operator")
     listing.add_argument("--older-than", type=float, metavar="DAYS", help="only open returns started before")
+    listing.add_argument("--stuck-for", type=float, metavar="DAYS", help="only open returns in their stage longer")
     listing.add_argument("--order", metavar="ORDER_ID")
     listing.add_argument("--customer", metavar="CUSTOMER_ID")
     listing.add_argument("--limit", type=int, default=50)

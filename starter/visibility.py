@@ -23,7 +23,14 @@ from starter.errors import InvalidReturnInput
 from workflows.contract import return_id_of
 from workflows.primitives import Identifier
 from workflows.return_workflow import ReturnWorkflow
-from workflows.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION, ORDER_ID, RETURN_STAGE, TRACKING_NUMBER
+from workflows.search_attributes import (
+    CUSTOMER_ID,
+    NEEDS_ATTENTION,
+    ORDER_ID,
+    RETURN_STAGE,
+    STAGE_SINCE,
+    TRACKING_NUMBER,
+)
 from workflows.vocabulary import Stage
 
 _RETURN_WORKFLOWS = f"WorkflowType = '{ReturnWorkflow.__name__}'"
@@ -43,6 +50,9 @@ class ReturnFilter(BaseModel):
     older_than_days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
         default=None, description="only open returns started more than this many days ago"
     )
+    stuck_for_days: Annotated[float, Field(gt=0, le=3650)] | None = Field(
+        default=None, description="only open returns in their stage for more than this many days"
+    )
 
     def visibility_query(self, now: datetime) -> str:
         # Identifier's pattern admits no quote, so values are safe to put between quotes.
@@ -59,6 +69,9 @@ class ReturnFilter(BaseModel):
         if self.older_than_days is not None:
             started_before = now - timedelta(days=self.older_than_days)
             clauses.append(f"ExecutionStatus = 'Running' AND StartTime < '{started_before.isoformat()}'")
+        if self.stuck_for_days is not None:
+            since = now - timedelta(days=self.stuck_for_days)
+            clauses.append(f"ExecutionStatus = 'Running' AND {STAGE_SINCE.name} < '{since.isoformat()}'")
         return " AND ".join(clauses)
 
 
@@ -71,6 +84,7 @@ class ReturnSummary(BaseModel):
     customer_id: str | None
     tracking_number: str | None
     needs_attention: bool
+    stage_since: datetime | None = None  # when it entered its stage
     running: bool
     started_at: datetime
     closed_at: datetime | None
@@ -105,6 +119,7 @@ def summary_of(execution: WorkflowExecution) -> ReturnSummary:
         customer_id=attributes.get(CUSTOMER_ID),
         tracking_number=attributes.get(TRACKING_NUMBER),
         needs_attention=attributes.get(NEEDS_ATTENTION) == "true",
+        stage_since=attributes.get(STAGE_SINCE),
         running=execution.status == WorkflowExecutionStatus.RUNNING,
         started_at=execution.start_time,
         closed_at=execution.close_time,

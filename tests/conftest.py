@@ -15,16 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from integrations.settings import Settings
+from integrations.temporal_client import register_search_attributes
 from sandboxes import shippo_sandbox, shop_sandbox, stripe_sandbox
 from sandboxes.server import serve_in_thread
 from workers.main import build_worker
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,18 +96,6 @@ async def start_time_skipping() -> WorkflowEnvironment:
     )
     await register_search_attributes(env.client)
     return env
-
-
-async def register_search_attributes(client: Client) -> None:
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
-        )
-    )
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from activities.models import NotificationKind, ShopperNotification
 from activities.shop import ShopActivities
 from workflows.models import Attention, OperatorAction, TimelineEntry
-from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE
+from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE, STAGE_SINCE
 from workflows.state import ReturnState
 from workflows.vocabulary import Deadline, Decision, Stage, Verdict, WayOut
 
@@ -221,7 +221,8 @@ class ReturnSteps(ReturnState):
         """The one place a return changes stage: state, timeline and visibility together."""
         self._stage = stage
         self._note(actor, detail)
-        workflow.upsert_search_attributes([RETURN_STAGE.value_set(stage.value)])
+        # One upsert for both: the same command returns recorded before the stage's time had.
+        workflow.upsert_search_attributes([RETURN_STAGE.value_set(stage.value), STAGE_SINCE.value_set(workflow.now())])
 
     def _note(self, actor: str, detail: str) -> None:
         self._timeline.append(TimelineEntry(at=workflow.now(), stage=self._stage, actor=actor, detail=detail))

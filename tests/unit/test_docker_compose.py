@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import yaml
+from temporalio.api.enums.v1 import IndexedValueType
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "sandboxes", "api", "worker"}
@@ -39,4 +40,9 @@ def test_search_attributes_registered_by_compose_are_the_workflow_s() -> None:
     from workflows.search_attributes import ALL
 
     command = " ".join(_compose()["services"]["temporal-setup"]["command"])
-    assert set(re.findall(r"--name (\w+) --type Keyword", command)) == {key.name for key in ALL}
+    types = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    }
+    registered = {name: types[kind] for name, kind in re.findall(r"--name (\w+) --type (\w+)", command)}
+    assert registered == {key.name: key.indexed_value_type for key in ALL}

@@ -139,3 +139,10 @@ async def test_listing_returns_older_than_some_days(doors: Doors) -> None:
     await asyncio.sleep(1)
     assert await until_listed(doors, status.return_id, older_than_days=0.00001)  # 0.86 s
     assert not await listed(doors, status.return_id, older_than_days=1)
+
+
+async def test_listing_returns_stuck_in_their_stage_for_some_days(doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    await asyncio.sleep(1)
+    assert await until_listed(doors, status.return_id, stuck_for_days=0.00001)  # 0.86 s in label_issued
+    assert not await listed(doors, status.return_id, stuck_for_days=1)
