@@ -1,8 +1,9 @@
 # The app's image, built from its wheel (docker-compose.yml: api, worker), and a separate image
 # for the vendor sandboxes (target `sandboxes`; development and demos only, never production).
-# The base image is pinned to an exact release; bump it deliberately.
+# The base image is pinned to an exact release, one the official image library publishes
+# (python 3.11.14 on Debian bookworm, slim); bump it deliberately, for every stage at once.
 
-FROM python:3.11.7-slim-bookworm AS wheel
+FROM python:3.11.14-slim-bookworm AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY workflows workflows
@@ -13,7 +14,7 @@ COPY integrations integrations
 COPY api api
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-FROM python:3.11.7-slim-bookworm AS app
+FROM python:3.11.14-slim-bookworm AS app
 COPY --from=wheel /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --system --uid 10001 --no-create-home returns
@@ -25,7 +26,7 @@ CMD ["returns-worker"]
 FROM app AS sandboxes
 USER root
 COPY sandboxes /opt/returns-dev/sandboxes
-RUN pip install --no-cache-dir "openapi-core>=0.19,<0.24" "werkzeug>=3,<4" "pyyaml>=6,<7"
+RUN pip install --no-cache-dir "openapi-core>=0.19,<0.24" "werkzeug>=3.1.6,<4" "pyyaml>=6,<7"
 WORKDIR /opt/returns-dev
 USER returns
 CMD ["python", "-m", "sandboxes", "--host", "0.0.0.0"]

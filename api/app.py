@@ -2,9 +2,12 @@
 
     returns-api                    # serves on API_HOST:API_PORT (default 127.0.0.1:8000)
     returns-api --print-openapi    # the OpenAPI document, committed as docs/openapi.json
+    returns-api --new-key operator kim                    # a key for kim, and its API_KEYS entry
+    returns-api --new-key warehouse wms-1 --system        # a system's key (may send X-Actor)
+    returns-api --new-key storefront acme-web --system --shop acme
 
-Secrets never reach a log line: keys are only compared, and request lines are logged without
-their query string (Shippo's webhook token can travel there).
+Secrets never reach a log line: keys are kept only hashed and only compared, and request lines
+are logged without their query string (Shippo's webhook token can travel there).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
-from api.auth import ACTOR_HEADER, API_KEY_HEADER
+from api.auth import ACTOR_HEADER, API_KEY_HEADER, KeyRing, Role, new_key_entry
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestLog
 from api.routes import router
@@ -61,13 +64,15 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
         version="1",
         summary="Product returns, each one a durable Temporal workflow.",
         description=(
-            f"Send the API key of your role in `{API_KEY_HEADER}`; each operation lists the roles it admits"
-            f" (`x-roles`). Actions name who acts (body field or `{ACTOR_HEADER}` header); the timeline"
-            " records it as `<role>:<name>`. Errors are `ApiError` bodies."
+            f"Send your API key in `{API_KEY_HEADER}`; each operation lists the roles it admits (`x-roles`)."
+            " A key names its holder, and the timeline records who acted as `<role>:<holder>`; a system's key"
+            f" may name whom it acts for (body field or `{ACTOR_HEADER}` header): `<role>:<holder> for <name>`."
+            " Errors are `ApiError` bodies."
         ),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keys = KeyRing.from_settings(settings)
     app.include_router(router)
     app.include_router(webhooks)
     app.include_router(health)
@@ -85,9 +90,20 @@ def openapi_document() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--print-openapi", action="store_true", help="print the OpenAPI document and exit")
+    parser.add_argument(
+        "--new-key", nargs=2, metavar=("ROLE", "HOLDER"), help="print a new key and its API_KEYS entry, and exit"
+    )
+    parser.add_argument("--system", action="store_true", help="with --new-key: a system's key (may send X-Actor)")
+    parser.add_argument("--shop", help="with --new-key: the key reaches only this shop's returns")
     args = parser.parse_args()
     if args.print_openapi:
         print(json.dumps(openapi_document(), indent=2))
+        return
+    if args.new_key:
+        role, holder = args.new_key
+        key, entry = new_key_entry(Role(role), holder, system=args.system, shop=args.shop)
+        print(f"key (give it to {holder}, keep it nowhere else): {key}")
+        print(f"API_KEYS entry (merge into API_KEYS or API_KEYS_FILE): {entry}")
         return
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

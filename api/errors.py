@@ -81,8 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidReturnInput)
     async def invalid_input(_: Request, error: InvalidReturnInput) -> JSONResponse:
-        problem = FieldProblem(field=error.field, message=error.message)
-        return error_response(422, str(error), fields=[problem])
+        problems = [FieldProblem(field=field, message=message) for field, message in error.problems]
+        return error_response(422, str(error), fields=problems)
 
     @app.exception_handler(ReturnNotFoundError)
     async def not_found(_: Request, error: ReturnNotFoundError) -> JSONResponse:

@@ -44,7 +44,8 @@ class BodySizeLimit:
 
 
 class RequestLog:
-    """One structured line per request: method, path (never the query: tokens travel there), status, time."""
+    """One structured line per request: method, path (never the query: tokens travel there), status,
+    time, and the caller's role and key id (api/auth.py) once its key was recognised, never the key."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -65,4 +66,13 @@ class RequestLog:
             await self.app(scope, receive, recording)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            log.info("request", method=scope["method"], path=scope["path"], status=status, duration_ms=duration_ms)
+            caller = scope.get("state", {}).get("caller")
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=duration_ms,
+                role=caller.role.value if caller else None,
+                key_id=caller.key_id if caller else None,
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Literal, TypeVar
 
 import structlog
@@ -16,12 +16,15 @@ from api.auth import (
     ActorHeader,
     Admit,
     AnyRole,
+    Caller,
+    IdempotencyHeader,
     Operator,
     Role,
     ShopOrOperator,
     Storefront,
     Warehouse,
-    actor_of,
+    update_id,
+    visible_return,
 )
 from api.errors import documented
 from starter.client import ActorName, ReturnsClient
@@ -61,10 +64,10 @@ def _as(contract: type[M], body: BaseModel, **fields: object) -> M:
     return contract.model_validate(body.model_dump() | fields)
 
 
-# --- Request bodies: the contract's models, with the actor optional (the header may name it) -------
+# --- Request bodies: the contract's models, with the actor optional (the key names who acts) -------
 
 
-_ACTOR_FIELD = Field(default=None, description=f"who acts; or the {ACTOR_HEADER} header")
+_ACTOR_FIELD = Field(default=None, description=f"whom a system's key acts for; or the {ACTOR_HEADER} header")
 
 
 class ActionBody(OperatorAction):
@@ -111,9 +114,13 @@ router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422))
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))
-async def check_eligibility(request: ReturnRequest, _: ShopOrOperator, returns: Returns) -> Eligibility:
-    """What starting this request would decide about each line now. Starts nothing."""
-    return await returns.check_eligibility(request)
+async def check_eligibility(request: ReturnRequest, caller: ShopOrOperator, returns: Returns) -> Eligibility:
+    """What starting this request would decide about each line now. Starts nothing.
+
+    Answers only about an order named rightly: its id and the customer's email or postal code
+    (`customer_address.email` or `customer_address.zip`); otherwise it is an unknown order (422).
+    """
+    return await returns.check_eligibility(request, shop_id=caller.shop)
 
 
 @router.post(
@@ -125,9 +132,12 @@ async def check_eligibility(request: ReturnRequest, _: ShopOrOperator, returns: 
         **documented(409),
     },
 )
-async def start_return(request: ReturnRequest, _: Storefront, returns: Returns, response: Response) -> ReturnStatus:
-    """Starts a return; idempotent on `return_id` (a different body under the same id is a 409)."""
-    started = await returns.start(request)
+async def start_return(
+    request: ReturnRequest, caller: Storefront, returns: Returns, response: Response
+) -> ReturnStatus:
+    """Starts a return; idempotent on `return_id` (a different body under the same id is a 409).
+    A key that names a shop starts returns whose ids and order ids begin `<shop>:`."""
+    started = await returns.start(request, shop_id=caller.shop)
     response.headers["Location"] = f"/v1/returns/{request.return_id}"
     if not started.created:
         response.status_code = 200
@@ -136,49 +146,74 @@ async def start_return(request: ReturnRequest, _: Storefront, returns: Returns, 
 
 
 @router.get("/returns", tags=["storefront", "warehouse", "operator"])
-async def list_returns(query: Annotated[ListQuery, Query()], _: AnyRole, returns: Returns) -> ReturnPage:
-    """Returns matching every given filter (Temporal visibility), newest first, one page at a time."""
-    return await returns.list_returns(query, page_size=query.page_size, page_token=query.page_token)
+async def list_returns(query: Annotated[ListQuery, Query()], caller: AnyRole, returns: Returns) -> ReturnPage:
+    """Returns matching every given filter (Temporal visibility), newest first, one page at a time;
+    a key that names a shop lists only that shop's."""
+    return await returns.list_returns(
+        query, page_size=query.page_size, page_token=query.page_token, shop_id=caller.shop
+    )
 
 
 @router.get("/returns/{return_id}", tags=["storefront", "warehouse", "operator"], responses=documented(404))
-async def get_status(return_id: ReturnId, _: AnyRole, returns: Returns) -> ReturnStatus:
-    return await returns.status(return_id)
+async def get_status(return_id: ReturnId, caller: AnyRole, returns: Returns) -> ReturnStatus:
+    return await returns.status(visible_return(caller, return_id))
 
 
 @router.get("/returns/{return_id}/timeline", tags=["storefront", "warehouse", "operator"], responses=documented(404))
-async def get_timeline(return_id: ReturnId, _: AnyRole, returns: Returns) -> list[TimelineEntry]:
-    return await returns.timeline(return_id)
+async def get_timeline(return_id: ReturnId, caller: AnyRole, returns: Returns) -> list[TimelineEntry]:
+    return await returns.timeline(visible_return(caller, return_id))
 
 
 @router.post("/returns/{return_id}/cancel", tags=["storefront", "operator"], responses=documented(404, 409))
 async def cancel(
-    return_id: ReturnId, body: ActionBody, role: ShopOrOperator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: ActionBody,
+    caller: ShopOrOperator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
     """Cancels and compensates. With a storefront key the shopper cancels (only before the parcel ships)."""
-    requested_by = "shopper" if role is Role.storefront else "operator"
-    cancellation = _as(Cancellation, body, actor=actor_of(role, body.actor, actor), requested_by=requested_by)
-    return await _acted(return_id, "cancel", cancellation, returns.cancel(return_id, cancellation), returns)
+    requested_by = "shopper" if caller.role is Role.storefront else "operator"
+    cancellation = _as(Cancellation, body, actor=caller.actor(body.actor or actor), requested_by=requested_by)
+    sent = returns.cancel(
+        visible_return(caller, return_id), cancellation, idempotency_key=update_id(caller, "cancel", idempotency_key)
+    )
+    return await _acted(return_id, "cancel", cancellation, sent, returns)
 
 
 @router.post("/returns/{return_id}/receipts", tags=["warehouse"], status_code=202, responses=documented(404, 409))
 async def record_receipt(
-    return_id: ReturnId, body: ReceiptBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: ReceiptBody,
+    caller: Warehouse,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Accepted:
     """A parcel of this return arrived (several may); a repeated `receipt_id` counts once."""
-    receipt = _as(ParcelReceipt, body, received_by=actor_of(role, body.received_by, actor))
-    await returns.record_receipt(return_id, receipt)
+    receipt = _as(ParcelReceipt, body, received_by=caller.actor(body.received_by or actor))
+    await returns.record_receipt(
+        visible_return(caller, return_id), receipt, idempotency_key=update_id(caller, "receipt", idempotency_key)
+    )
     log.info("receipt recorded", return_id=return_id, actor=receipt.received_by, receipt_id=receipt.receipt_id)
     return Accepted(return_id=return_id, event="parcel_received")
 
 
 @router.post("/returns/{return_id}/inspection", tags=["warehouse"], status_code=202, responses=documented(404, 409))
 async def record_inspection(
-    return_id: ReturnId, body: InspectionBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: InspectionBody,
+    caller: Warehouse,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Accepted:
     """A grade (with notes and photo URLs) for each open line, exactly once."""
-    report = _as(InspectionReport, body, inspector=actor_of(role, body.inspector, actor))
-    await returns.record_inspection(return_id, report)
+    report = _as(InspectionReport, body, inspector=caller.actor(body.inspector or actor))
+    await returns.record_inspection(
+        visible_return(caller, return_id), report, idempotency_key=update_id(caller, "inspection", idempotency_key)
+    )
     log.info("inspection recorded", return_id=return_id, actor=report.inspector)
     return Accepted(return_id=return_id, event="inspection_recorded")
 
@@ -189,69 +224,129 @@ async def record_inspection(
     responses=documented(404, 409, 503),
 )
 async def confirm_disposition(
-    return_id: ReturnId, body: DispositionConfirmationBody, role: Warehouse, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: DispositionConfirmationBody,
+    caller: Warehouse,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Acknowledgement:
     """The line's disposition work (refurbishment, liquidation, ...) is done; repeating it is harmless."""
-    confirmation = _as(DispositionConfirmation, body, confirmed_by=actor_of(role, body.confirmed_by, actor))
-    acknowledged = await returns.confirm_disposition(return_id, confirmation)
+    confirmation = _as(DispositionConfirmation, body, confirmed_by=caller.actor(body.confirmed_by or actor))
+    acknowledged = await returns.confirm_disposition(
+        visible_return(caller, return_id),
+        confirmation,
+        idempotency_key=update_id(caller, "confirm_disposition", idempotency_key),
+    )
     log.info("disposition confirmed", return_id=return_id, line_id=body.line_id, actor=confirmation.confirmed_by)
     return acknowledged
 
 
 @router.post("/returns/{return_id}/approve", tags=["operator"], responses=documented(404, 409))
 async def approve(
-    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: ActionBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
     """Approves whatever the return waits for: a review, a lost parcel, a refund shortfall or failure."""
-    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(return_id, "approve", action, returns.approve(return_id, action), returns)
+    action = _as(OperatorAction, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(caller, return_id, "approve", action, idempotency_key, returns.approve, returns)
 
 
 @router.post("/returns/{return_id}/reject", tags=["operator"], responses=documented(404, 409))
 async def reject(
-    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: ActionBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
-    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(return_id, "reject", action, returns.reject(return_id, action), returns)
+    action = _as(OperatorAction, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(caller, return_id, "reject", action, idempotency_key, returns.reject, returns)
 
 
 @router.post("/returns/{return_id}/retry", tags=["operator"], responses=documented(404, 409))
 async def retry(
-    return_id: ReturnId, body: ActionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: ActionBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
     """Runs the failed step again (its retries had run out)."""
-    action = _as(OperatorAction, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(return_id, "retry", action, returns.retry(return_id, action), returns)
+    action = _as(OperatorAction, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(caller, return_id, "retry", action, idempotency_key, returns.retry, returns)
 
 
 @router.post("/returns/{return_id}/other-way", tags=["operator"], responses=documented(404, 409))
 async def resolve_otherwise(
-    return_id: ReturnId, body: OtherWayBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: OtherWayBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
     """Resolves a step that failed for good another way than retrying it: `store_credit` for a refund
     that can't be made, `close_unresolved` for any step (`status.attention` names the step)."""
-    other = _as(OtherWay, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(return_id, "resolve_otherwise", other, returns.resolve_otherwise(return_id, other), returns)
+    other = _as(OtherWay, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(
+        caller, return_id, "resolve_otherwise", other, idempotency_key, returns.resolve_otherwise, returns
+    )
 
 
 @router.post("/returns/{return_id}/disposition-overrides", tags=["operator"], responses=documented(404, 409))
 async def override_disposition(
-    return_id: ReturnId, body: DispositionOverrideBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: DispositionOverrideBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
     """Sets a line's disposition, before it ran (before or after the inspection)."""
-    override = _as(DispositionOverride, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(
-        return_id, "override_disposition", override, returns.override_disposition(return_id, override), returns
+    override = _as(DispositionOverride, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(
+        caller, return_id, "override_disposition", override, idempotency_key, returns.override_disposition, returns
     )
 
 
 @router.post("/returns/{return_id}/deadline-extensions", tags=["operator"], responses=documented(404, 409))
 async def extend_deadline(
-    return_id: ReturnId, body: DeadlineExtensionBody, role: Operator, returns: Returns, actor: ActorHeader = None
+    return_id: ReturnId,
+    body: DeadlineExtensionBody,
+    caller: Operator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReturnStatus:
-    """Moves a running deadline (named in status.deadlines) later."""
-    extension = _as(DeadlineExtension, body, actor=actor_of(role, body.actor, actor))
-    return await _acted(return_id, "extend_deadline", extension, returns.extend_deadline(return_id, extension), returns)
+    """Moves a running deadline (named in status.deadlines) later. Send an `Idempotency-Key`: a
+    retried request with the same key never moves it twice."""
+    extension = _as(DeadlineExtension, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(
+        caller, return_id, "extend_deadline", extension, idempotency_key, returns.extend_deadline, returns
+    )
+
+
+P = TypeVar("P", bound=OperatorAction)
+
+
+async def _operator_action(
+    caller: Caller,
+    return_id: str,
+    action: str,
+    payload: P,
+    idempotency_key: str | None,
+    send: Callable[..., Awaitable[Acknowledgement]],
+    returns: ReturnsClient,
+) -> ReturnStatus:
+    sent = send(visible_return(caller, return_id), payload, idempotency_key=update_id(caller, action, idempotency_key))
+    return await _acted(return_id, action, payload, sent, returns)
 
 
 async def _acted(

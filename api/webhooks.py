@@ -30,19 +30,30 @@ async def shippo_webhook(
     request: Request,
     returns: Returns,
     token: Annotated[
-        str | None, Query(max_length=256, description="the secret token in the URL given to Shippo")
+        str | None,
+        Query(
+            max_length=256,
+            description="a secret token in the URL given to Shippo (with the signature, or alone"
+            " where SHIPPO_WEBHOOK_ALLOW_TOKEN_ONLY allows it)",
+        ),
     ] = None,
     signature: Annotated[str | None, Header(alias=SHIPPO_SIGNATURE_HEADER, max_length=1024)] = None,
 ) -> EventDelivery:
-    """Shippo `track_updated`: the scan goes to its return (label metadata, else tracking number).
+    """Shippo `track_updated`, signed in `Shippo-Auth-Signature`: the scan goes to its return (label
+    metadata, else tracking number), if its tracking number is that return's label's.
 
-    Answers 200 for parcels and events that are not ours, so Shippo does not retry them;
-    redeliveries carry the same event id and the return counts them once.
+    Answers 200 for parcels and events that are not ours, and for test events on a live system,
+    so Shippo does not retry them; redeliveries carry the same event id and the return counts them once.
     """
     settings: Settings = request.app.state.settings
     body = await request.body()
     verify_shippo_request(
-        token, _revealed(settings.shippo_webhook_token), signature, body, _revealed(settings.shippo_webhook_hmac_secret)
+        token,
+        _revealed(settings.shippo_webhook_token),
+        signature,
+        body,
+        _revealed(settings.shippo_webhook_hmac_secret),
+        allow_token_only=settings.shippo_webhook_allow_token_only,
     )
     try:
         update = parse_track_updated(body)
@@ -62,7 +73,7 @@ async def stripe_webhook(
     signature: Annotated[str | None, Header(alias=STRIPE_SIGNATURE_HEADER, max_length=2048)] = None,
 ) -> EventDelivery:
     """Stripe refund events (`refund.updated`, `refund.failed`, `charge.refund.updated`, ...) become
-    payment updates on the return named in the refund's metadata."""
+    payment updates on the return named in the refund's metadata, if the refund is that return's own."""
     secret = _revealed(request.app.state.settings.stripe_webhook_secret)
     if secret is None:
         raise WebhookSignatureError("no Stripe webhook signing secret is configured")
@@ -78,4 +89,5 @@ async def stripe_webhook(
 
 
 def _revealed(secret: SecretStr | None) -> str | None:
-    return secret.get_secret_value() if secret else None
+    """The secret's value; None for none or an empty one (an empty HMAC key is no secret)."""
+    return (secret.get_secret_value() or None) if secret else None

@@ -12,7 +12,7 @@ import asyncio
 import signal
 
 from devstack.demo import print_outcome, run_demo
-from devstack.stack import LOCAL_SECRETS, ROOT, LocalStack
+from devstack.stack import LOCAL_KEYS, ROOT, LocalStack
 from integrations.log_config import configure_logging
 
 
@@ -37,7 +37,8 @@ async def _run(args: argparse.Namespace) -> None:
 def print_doors(stack: LocalStack, return_id: str) -> None:
     """Where to look next, as commands to paste (the keys are the local stack's own)."""
     api, temporal = stack.api_url, f"127.0.0.1:{stack.ports.temporal}"
-    storefront, operator = LOCAL_SECRETS["api_key_storefront"], LOCAL_SECRETS["api_key_operator"]
+    keys = {grant.holder: key for key, grant in LOCAL_KEYS.items()}
+    storefront, operator = keys["shop-web"], keys["kim"]
     lines = [
         f"\nHTTP API:        {api}/docs   (OpenAPI: {api}/openapi.json)",
         f"  curl -H 'X-API-Key: {storefront}' {api}/v1/returns/{return_id}/timeline",

@@ -18,6 +18,7 @@ from workflows.vocabulary import Grade, ReasonCode
 SHOPPER = Address(
     name="Ada Shopper", street1="965 Mission St", city="San Francisco", state="CA", zip="94103", country="US"
 )
+SHOPPER_EMAIL = "ada@example.com"  # with the zip, how the shopper names their order (eligibility)
 WAREHOUSE = Address(
     name="Returns Dock", street1="1092 Indian Summer Ct", city="San Jose", state="CA", zip="95122", country="US"
 )
@@ -77,10 +78,14 @@ def demo_request(
     return request.model_copy(update=changes) if changes else request
 
 
-async def seed_order(settings: Settings, order: OrderFacts) -> None:
-    """Puts the order into the shop sandbox, as the shop's checkout would have."""
+async def seed_order(
+    settings: Settings, order: OrderFacts, email: str | None = SHOPPER_EMAIL, postal_code: str | None = SHOPPER.zip
+) -> None:
+    """Puts the order into the shop sandbox, as the shop's checkout would have, with the shopper's
+    email and shipping postal code."""
+    contact = {"customer_email": email, "shipping_postal_code": postal_code}
     async with httpx.AsyncClient(base_url=settings.shop_api_base, timeout=10) as http:
-        response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json"))
+        response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json") | contact)
         response.raise_for_status()
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
+from api.auth import key_hash
 from devstack.checkout import DEMO_GRADES, DEMO_LINES, checkout
 from devstack.polling import wait_for_stage
 from integrations.settings import Settings
@@ -60,12 +61,18 @@ async def run_demo(settings: Settings, api_url: str, *, return_id: str | None = 
         return await wait_for_stage(returns, return_id, Stage.completed)
 
 
-def role_headers(settings: Settings, role: str, actor: str) -> dict[str, str]:
-    """The headers a caller in `role` sends: its API key and who acts."""
-    key: SecretStr | None = getattr(settings, f"api_key_{role}")
-    if key is None:
-        raise RuntimeError(f"API_KEY_{role.upper()} is not set")
-    return {"X-API-Key": key.get_secret_value(), "X-Actor": actor}
+def role_headers(settings: Settings, role: str, actor: str | None = None) -> dict[str, str]:
+    """The headers a caller in `role` sends: the first key of that role the settings admit (the local
+    stack's own, else the one shared key of the role) and, for a system's key, whom it acts for."""
+    from devstack.stack import LOCAL_KEYS
+
+    shared: SecretStr | None = getattr(settings, f"api_key_{role}")
+    if shared is not None:
+        return {"X-API-Key": shared.get_secret_value()} | ({"X-Actor": actor} if actor else {})
+    for key, grant in LOCAL_KEYS.items():
+        if grant.role == role and grant.shop is None and key_hash(key) in settings.api_keys:
+            return {"X-API-Key": key} | ({"X-Actor": actor} if actor and grant.system else {})
+    raise RuntimeError(f"no {role} key is configured")
 
 
 class ApiReturns:

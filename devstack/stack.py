@@ -4,12 +4,13 @@
 and the benchmark start the same stack on free ports.
 
 API keys and webhook secrets are fixed, well-known values for this local stack only
-(`LOCAL_SECRETS`), so the printed curl commands can be pasted as they are.
+(`LOCAL_KEYS`, `LOCAL_SECRETS`), so the printed curl commands can be pasted as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from integrations.settings import SANDBOX_HOST, Settings
+from api.auth import key_hash
+from integrations.settings import SANDBOX_HOST, ApiKeyGrant, Settings
 from integrations.temporal_client import register_search_attributes
 from sandboxes.server import free_port
 from starter.client import ReturnsClient
@@ -30,14 +32,25 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 ROOT = Path(__file__).resolve().parent.parent
 # The SDK waits 5 s for the dev server; a busy 2-core machine (CI, a benchmark running) needs more.
 _SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
+# The local stack's API keys and whose they are: the shop's backend and the warehouse system
+# (systems: they may name whom they act for), two operators and a warehouse inspector (people),
+# and two shops' storefronts for the multi-shop case (each sees only its own returns).
+LOCAL_KEYS = {
+    "local-storefront-key": ApiKeyGrant(role="storefront", holder="shop-web", system=True),
+    "local-warehouse-key": ApiKeyGrant(role="warehouse", holder="wms-1", system=True),
+    "local-operator-key": ApiKeyGrant(role="operator", holder="kim"),
+    "local-operator-lee-key": ApiKeyGrant(role="operator", holder="lee"),
+    "local-inspector-key": ApiKeyGrant(role="warehouse", holder="dock-3"),
+    "local-acme-storefront-key": ApiKeyGrant(role="storefront", holder="acme-web", system=True, shop="acme"),
+    "local-globex-storefront-key": ApiKeyGrant(role="storefront", holder="globex-web", system=True, shop="globex"),
+}
 LOCAL_SECRETS = {
-    "api_key_storefront": "local-storefront-key",
-    "api_key_warehouse": "local-warehouse-key",
-    "api_key_operator": "local-operator-key",
+    **{f"api_key:{grant.holder}": key for key, grant in LOCAL_KEYS.items()},
     "stripe_webhook_secret": "whsec_local_stack",
     "shippo_webhook_token": "local-shippo-token",
     "shippo_webhook_hmac_secret": "local-shippo-hmac",
 }
+_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret")
 
 
 @dataclass
@@ -62,6 +75,7 @@ class LocalStack:
     api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
     log_dir: Path = ROOT / ".run"
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
+    overrides: dict[str, object] = field(default_factory=dict)  # settings that differ from the stack's own
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -75,8 +89,10 @@ class LocalStack:
             shop_api_base=self.sandbox_url("shop"),
             api_host=SANDBOX_HOST,
             api_port=self.ports.api,
-            **{name: SecretStr(value) for name, value in LOCAL_SECRETS.items()},
-        )
+            api_keys={key_hash(key): grant for key, grant in LOCAL_KEYS.items()},
+            live_mode=False,
+            **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
+        ).model_copy(update=self.overrides)
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
@@ -180,5 +196,7 @@ def _environment(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is not None:
             revealed = value.get_secret_value() if isinstance(value, SecretStr) else value
-            environment[name.upper()] = str(revealed)
+            # Structured settings (API_KEYS) travel as JSON, as pydantic-settings reads them.
+            structured = isinstance(revealed, dict | list)
+            environment[name.upper()] = json.dumps(revealed) if structured else str(revealed)
     return environment

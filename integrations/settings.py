@@ -7,8 +7,9 @@ Without `STRIPE_API_KEY` / `SHIPPO_API_TOKEN` the system talks to the local sand
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_STRIPE_KEY = "sk_test_sandbox"
@@ -21,8 +22,30 @@ def sandbox_url(name: str) -> str:
     return f"http://{SANDBOX_HOST}:{SANDBOX_PORTS[name]}"
 
 
+# The hex SHA-256 of an API key: what the settings hold, never the key itself.
+KeyHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ApiKeyGrant(BaseModel):
+    """Who holds one API key of the HTTP API, and what it may do (api/auth.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["storefront", "warehouse", "operator"]
+    holder: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")] = Field(
+        description="whose key: a person (`kim`, `dock-7`) or a system (`shop-web`, `wms-1`); the timeline names them"
+    )
+    system: bool = Field(
+        default=False, description="a system's key, which may name whom it acts for (X-Actor, `... for <name>`)"
+    )
+    shop: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")] | None = Field(
+        default=None, description="only this shop's returns (starter/shops.py); none: every return"
+    )
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An empty variable is unset: `SECRET=` must never become a secret everyone knows (the empty one).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
@@ -59,18 +82,32 @@ class Settings(BaseSettings):
     shippo_connect_timeout_seconds: float = 5.0
     shippo_read_timeout_seconds: float = 30.0
     shippo_label_file_type: str = "PDF_4x6"
-    shippo_webhook_token: SecretStr | None = None  # the secret `?token=` in the webhook URL given to Shippo
-    shippo_webhook_hmac_secret: SecretStr | None = None  # verifies `Shippo-Auth-Signature` when set
+    # Shippo's webhooks are verified by the `Shippo-Auth-Signature` header (HMAC-SHA256 over a
+    # timestamp and the body). A `?token=` in the URL alone can be replayed from any captured request
+    # and forged by whoever saw the URL: it is accepted alone only with the allow setting.
+    shippo_webhook_hmac_secret: SecretStr | None = None
+    shippo_webhook_token: SecretStr | None = None  # with the HMAC secret, checked as well
+    shippo_webhook_allow_token_only: bool = False
 
     return_policy_file: str | None = None  # None: the policy shipped with the package (starter/return_policy.json)
 
     shop_api_base: str = sandbox_url("shop")
     shop_timeout_seconds: float = 10.0
 
-    # The HTTP API (`returns-api`): one key per role, compared in constant time; an unset key
-    # admits nobody in that role.
+    # Whether this deployment moves real money and parcels: then vendors' test events (Shippo's
+    # `test`, Stripe's `livemode: false`) never move a return. Unset: live when a live Stripe key
+    # or Shippo token is configured.
+    live_mode: bool | None = None
+
+    # The HTTP API (`returns-api`). Keys are per holder, stored hashed: API_KEYS is a JSON map of
+    # key hash -> grant (ApiKeyGrant), API_KEYS_FILE a file holding another such map
+    # (`returns-api --new-key ROLE HOLDER` makes a key and its entry). An unknown key admits nobody.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_keys: dict[KeyHash, ApiKeyGrant] = {}
+    api_keys_file: str | None = None
+    # One shared key per role, from before keys had holders: each acts as a system's key whose
+    # holder is `shared`, so the timeline shows a name it sends as `<role>:shared for <name>`.
     api_key_storefront: SecretStr | None = None
     api_key_warehouse: SecretStr | None = None
     api_key_operator: SecretStr | None = None
@@ -88,6 +125,13 @@ class Settings(BaseSettings):
         if self.stripe_api_base:
             return self.stripe_api_base
         return None if self.stripe_api_key else sandbox_url("stripe")
+
+    @property
+    def live(self) -> bool:
+        if self.live_mode is not None:
+            return self.live_mode
+        stripe_key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else ""
+        return stripe_key.startswith(("sk_live_", "rk_live_")) or self.shippo_token.startswith("shippo_live_")
 
     @property
     def shippo_token(self) -> str:

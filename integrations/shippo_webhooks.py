@@ -144,17 +144,23 @@ def verify_shippo_request(
     body: bytes,
     hmac_secret: str | None,
     *,
+    allow_token_only: bool = False,
     tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS,
     now: float | None = None,
 ) -> None:
     """Raises WebhookSignatureError unless the request shows it comes from Shippo.
 
-    Checks the URL's `?token=` when a token is configured, and the `Shippo-Auth-Signature`
-    header (`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`) when an HMAC secret is.
-    With neither configured nothing can be shown, so every request is refused.
+    The `Shippo-Auth-Signature` header (`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`)
+    is what shows it: it binds the body and a time, so a captured request is good for the
+    tolerance only (and a redelivered scan counts once). The URL's `?token=` is checked too when
+    one is configured, but alone it shows nothing a captured URL doesn't: a request with only a
+    token passes only when `allow_token_only` says so. With nothing configured, every request is refused.
     """
-    if expected_token is None and hmac_secret is None:
-        raise WebhookSignatureError("no Shippo webhook token or HMAC secret is configured")
+    if hmac_secret is None and not (allow_token_only and expected_token is not None):
+        raise WebhookSignatureError(
+            "no Shippo webhook HMAC secret is configured (a URL token alone is accepted only with"
+            " SHIPPO_WEBHOOK_ALLOW_TOKEN_ONLY)"
+        )
     if expected_token is not None and not hmac.compare_digest((query_token or "").encode(), expected_token.encode()):
         raise WebhookSignatureError("Shippo webhook token missing or wrong")
     if hmac_secret is not None:

@@ -3,7 +3,8 @@
 A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
 (`sandboxes.shop_sandbox`) stands in. The API, version 1:
 
-    GET    /v1/orders/{order_id}                                   order facts (lines at the price paid, payments)
+    GET    /v1/orders/{order_id}                                   order facts, with `customer_email` and
+                                                                   `shipping_postal_code` (how shoppers name it)
     POST   /v1/orders/{order_id}/return_reservations               {return_id, lines: [{line_id, quantity}]}
     GET    /v1/orders/{order_id}/return_reservations/{return_id}   the return's reservation, released or not (404: none)
     DELETE /v1/orders/{order_id}/return_reservations/{return_id}   release (204, also when absent; the record stays)
@@ -82,6 +83,14 @@ class ShopOrder:
 
 
 @dataclass(frozen=True)
+class OrderContact:
+    """What a shopper knows of their order besides its id; the eligibility door asks for one of them."""
+
+    email: str | None
+    postal_code: str | None
+
+
+@dataclass(frozen=True)
 class ReservedLine:
     line_id: str
     requested: int
@@ -134,6 +143,10 @@ class ShopPlatform:
             customer_return_count=order["customer_return_count"],
             payments=[ShopPayment(p["payment_intent_id"], p["amount"]) for p in order.get("payments", [])],
         )
+
+    async def load_order_contact(self, order_id: str) -> OrderContact:
+        order = await self._call("GET", f"/v1/orders/{order_id}")
+        return OrderContact(email=order.get("customer_email"), postal_code=order.get("shipping_postal_code"))
 
     async def reserve_quantities(
         self, order_id: str, return_id: str, lines: list[tuple[str, int]], *, key: str

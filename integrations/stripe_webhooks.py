@@ -25,6 +25,7 @@ class StripeRefundEvent:
     event_id: str
     event_type: str
     refund: StripeRefund  # as it was when the event happened; its metadata names whose it is
+    live: bool = False  # Stripe's `livemode`: false for a test-mode event
 
 
 def verify_and_parse(payload: bytes, signature_header: str | None, secret: str) -> StripeRefundEvent | None:
@@ -38,7 +39,9 @@ def verify_and_parse(payload: bytes, signature_header: str | None, secret: str) 
     except stripe.SignatureVerificationError as error:
         raise WebhookSignatureError(f"Stripe webhook rejected: {error}") from error
     refund = _refund_in(event)
-    return StripeRefundEvent(event.id, event.type, stripe_refund(refund)) if refund is not None else None
+    if refund is None:
+        return None
+    return StripeRefundEvent(event.id, event.type, stripe_refund(refund), live=bool(getattr(event, "livemode", False)))
 
 
 def _refund_in(event: stripe.Event) -> stripe.Refund | None:

@@ -79,6 +79,9 @@ class Order(Wire):
     lines: list[OrderLine]
     customer_return_count: int = Field(default=0, ge=0)
     payments: list[OrderPayment] = []  # in the order refunds go back to them (split tender: several)
+    # How a shopper names the order besides its id (the eligibility door asks for one of them).
+    customer_email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    shipping_postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
 
 
 class ReservationLineIn(Wire):

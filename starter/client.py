@@ -15,6 +15,12 @@ input that is well-formed but does not fit the return (an unknown line id) raise
 `ReturnStateError` (by the workflow's own update validators, so nothing is written). Every
 error a door can show is in starter/errors.py. The return policy is read where a return
 starts (or its eligibility is checked), once per client, and copied into each return.
+
+Whatever a caller sends is checked here as it comes in (`AT_THE_DOOR`: no control characters
+or line breaks in free text, every text within its limit) before Temporal sees it; vendors'
+text (a carrier's location, a refund's failure reason) is made plain instead, since the vendor
+can't be asked again. Actions take an `idempotency_key` (the Temporal update id): the same
+action sent again with the same key is answered, not applied twice.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+import structlog
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
@@ -54,6 +61,7 @@ from starter.errors import (
     ReturnUnavailableError,
 )
 from starter.policy import load_return_policy
+from starter.shops import belongs_to_shop, shop_prefix, shop_query
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -68,6 +76,7 @@ from workflows.contract import (
     INVALID_STATE,
     REFUND_RETURN_ID_METADATA,
     UNAVAILABLE,
+    idempotency_key,
     return_id_from_label_metadata,
     workflow_id_for,
 )
@@ -90,8 +99,9 @@ from workflows.models import (
     TimelineEntry,
 )
 from workflows.policy import ReturnPolicy
+from workflows.primitives import AT_THE_DOOR, UNSAFE_TEXT
 from workflows.return_workflow import ReturnWorkflow
-from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE
+from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE, TRACKING_NUMBER
 from workflows.vocabulary import RefundState, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
@@ -99,16 +109,35 @@ if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neit
     from integrations.shop import ShopPlatform
     from integrations.stripe_webhooks import StripeRefundEvent
 
-# Who acted, as the timeline shows it: `<role>:<name>`, within the contract's 64 characters.
+# A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
 ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger(__name__)
 # How a call that ran past its rpc_timeout comes back from the SDK's core.
 _TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 
 
-def actor_id(role: str, name: str) -> str:
-    """How the timeline names who acted: `operator:kim`, `warehouse:dock-7`."""
-    return f"{role}:{name}"
+def actor_id(role: str, name: str, on_behalf_of: str | None = None) -> str:
+    """How the timeline names who acted: `operator:kim`, or `warehouse:wms-1 for dock-7` when a
+    system's key acts for someone it names (the system vouches for that name, nobody else does)."""
+    return f"{role}:{name}" + (f" for {on_behalf_of}" if on_behalf_of else "")
+
+
+def at_the_door(message: M) -> M:
+    """The message as a door may pass it on: validated with the door's limits (starter/errors.py:
+    InvalidReturnInput naming each offending field), before anything reaches Temporal."""
+    try:
+        return type(message).model_validate(message.model_dump(), context=AT_THE_DOOR)
+    except ValidationError as error:
+        raise InvalidReturnInput.from_validation(error) from None
+
+
+def plain_text(text: str | None, max_length: int) -> str | None:
+    """A vendor's free text, made safe to pass on: control characters become spaces, cut to length."""
+    if text is None:
+        return None
+    return " ".join(UNSAFE_TEXT.sub(" ", text).split())[:max_length] or None
 
 
 # --- What the client answers besides the workflow's own models ------------------------------
@@ -122,7 +151,7 @@ class DeliveryOutcome(StrEnum):
     signalled = "signalled"
     unknown_return = "unknown_return"  # not a parcel or refund of ours: nothing to do
     return_closed = "return_closed"  # too late to matter
-    ignored = "ignored"  # an event that is not about a return
+    ignored = "ignored"  # not about a return, not this return's parcel or refund, or a test event on a live system
 
 
 class EventDelivery(_Answer):
@@ -178,17 +207,31 @@ class ReturnsClient:
 
     # --- Storefront ---------------------------------------------------------------------------
 
-    async def check_eligibility(self, request: ReturnRequest) -> Eligibility:
-        """What the return would decide about each line if started now; starts nothing."""
+    async def check_eligibility(self, request: ReturnRequest, *, shop_id: str | None = None) -> Eligibility:
+        """What the return would decide about each line if started now; starts nothing.
+
+        Only for a caller who names the order rightly: its id (within `shop_id`'s orders, when
+        given) and the customer's email or postal code; otherwise the order is unknown, exactly
+        as one that does not exist, and nothing about it is told.
+        """
+        request = at_the_door(request)
+        if not belongs_to_shop(request.order_id, shop_id):
+            raise InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
 
-    async def start(self, request: ReturnRequest) -> StartedReturn:
+    async def start(self, request: ReturnRequest, *, shop_id: str | None = None) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.
 
         The money facts are the order's: the request is completed from the shop platform's order,
         and refused (`InvalidReturnInput`) where it names others or the order is unknown. A
-        different request under an existing return id raises `ReturnConflictError`.
+        different request under an existing return id raises `ReturnConflictError`. With
+        `shop_id`, the return id and the order id must be that shop's (starter/shops.py).
         """
+        request = at_the_door(request)
+        for field, identifier in (("return_id", request.return_id), ("order_id", request.order_id)):
+            if not belongs_to_shop(identifier, shop_id):
+                prefix = shop_prefix(shop_id or "")
+                raise InvalidReturnInput(field, f"this key's shop has ids beginning {prefix!r}")
         shop = self._shop_platform()
         order = await load_order(shop, request.order_id)
         request = as_the_order_has_it(request, order)
@@ -248,11 +291,12 @@ class ReturnsClient:
     # --- Listing (Temporal visibility) --------------------------------------------------------
 
     async def list_returns(
-        self, filters: ReturnFilter, *, page_size: int = 50, page_token: str | None = None
+        self, filters: ReturnFilter, *, page_size: int = 50, page_token: str | None = None, shop_id: str | None = None
     ) -> ReturnPage:
-        return await self.search_returns(
-            filters.visibility_query(datetime.now(UTC)), page_size=page_size, page_token=page_token
-        )
+        """Returns matching `filters`; with `shop_id`, only that shop's."""
+        clauses = [filters.visibility_query(datetime.now(UTC)), shop_query(shop_id) if shop_id else ""]
+        query = " AND ".join(f"({clause})" for clause in clauses if clause)
+        return await self.search_returns(query, page_size=page_size, page_token=page_token)
 
     async def search_returns(self, query: str, *, page_size: int = 50, page_token: str | None = None) -> ReturnPage:
         """One page of returns matching a visibility query over our search attributes."""
@@ -281,72 +325,127 @@ class ReturnsClient:
     async def record_carrier_scan(self, return_id: str, scan: CarrierScan) -> None:
         await self._signal(return_id, ReturnWorkflow.carrier_scan, scan)
 
-    async def record_receipt(self, return_id: str, receipt: ParcelReceipt) -> None:
+    async def record_receipt(
+        self, return_id: str, receipt: ParcelReceipt, *, idempotency_key: str | None = None
+    ) -> None:
         """Checked by the workflow before it is written: unknown lines or an inspected return are refused."""
-        await self._update(return_id, ReturnWorkflow.record_receipt, receipt)
+        await self._update(return_id, ReturnWorkflow.record_receipt, receipt, idempotency_key)
 
-    async def record_inspection(self, return_id: str, report: InspectionReport) -> None:
+    async def record_inspection(
+        self, return_id: str, report: InspectionReport, *, idempotency_key: str | None = None
+    ) -> None:
         """Checked by the workflow before it is written: one grade per open line, once."""
-        await self._update(return_id, ReturnWorkflow.record_inspection, report)
+        await self._update(return_id, ReturnWorkflow.record_inspection, report, idempotency_key)
 
-    async def confirm_disposition(self, return_id: str, confirmation: DispositionConfirmation) -> Acknowledgement:
+    async def confirm_disposition(
+        self, return_id: str, confirmation: DispositionConfirmation, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
         """The warehouse confirms a line's disposition work is done (refurbished, shipped to the liquidator...);
         the return records it and tells the shop platform. A repeated confirmation is accepted once."""
-        return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation)
+        return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation, idempotency_key)
 
     async def record_payment_update(self, return_id: str, update: PaymentUpdate) -> None:
         await self._signal(return_id, ReturnWorkflow.payment_update, update)
 
     async def deliver_track_update(self, update: TrackUpdate) -> EventDelivery:
-        """Routes a Shippo tracking event to its return: by the label's metadata, else by tracking number."""
+        """Routes a Shippo tracking event to its return: by the label's metadata, else by tracking number.
+
+        A test event never moves a return of a live system, and a scan reaches a return only
+        if its tracking number is the return's own label's (whatever the metadata says).
+        """
+        if update.test and self._settings.live:
+            log.warning("test tracking event ignored on a live system", tracking_number=update.tracking_number)
+            return EventDelivery(outcome=DeliveryOutcome.ignored)
         return_id = return_id_from_label_metadata(update.metadata)
-        return_id = return_id or await self.find_return_by_tracking_number(update.tracking_number)
-        if return_id is None:
-            return EventDelivery(outcome=DeliveryOutcome.unknown_return)
+        if return_id is None:  # found by its tracking number, so the number is the label's
+            return_id = await self.find_return_by_tracking_number(update.tracking_number)
+            if return_id is None:
+                return EventDelivery(outcome=DeliveryOutcome.unknown_return)
+        else:
+            try:
+                label_tracking_number = await self._label_tracking_number(return_id)
+            except ReturnNotFoundError:
+                return EventDelivery(outcome=DeliveryOutcome.unknown_return, return_id=return_id)
+            if label_tracking_number is None:  # its label is being bought: Shippo retries after a 503
+                raise ReturnUnavailableError(return_id)
+            if label_tracking_number != update.tracking_number:
+                log.warning("scan of another parcel ignored", return_id=return_id, tracking=update.tracking_number)
+                return EventDelivery(outcome=DeliveryOutcome.ignored, return_id=return_id)
         scan = CarrierScan(
             event_id=update.event_id,
             status=TrackingStatus(update.status),
             occurred_at=update.occurred_at,
-            substatus=update.substatus,
-            location=update.location,
+            substatus=plain_text(update.substatus, 128),
+            location=plain_text(update.location, 200),
         )
         return await self._deliver(return_id, self.record_carrier_scan(return_id, scan))
 
     async def deliver_refund_event(self, event: StripeRefundEvent) -> EventDelivery:
-        """Routes a Stripe refund event to the return its refund's metadata names."""
+        """Routes a Stripe refund event to the return its refund's metadata names, if the refund is
+        that return's own (made by its refund step, whose idempotency key the metadata keeps)."""
+        from integrations.stripe_payments import IDEMPOTENCY_KEY_METADATA  # loaded with the event already
+
         refund = event.refund
+        if not event.live and self._settings.live:
+            log.warning("test refund event ignored on a live system", refund_id=refund.refund_id)
+            return EventDelivery(outcome=DeliveryOutcome.ignored)
         return_id = refund.metadata.get(REFUND_RETURN_ID_METADATA)
         if return_id is None:  # a refund made outside this system
             return EventDelivery(outcome=DeliveryOutcome.ignored)
+        # Every refund step's key begins `return:<id>:refund` (REFUND_STEP): one made elsewhere,
+        # even on the same payment and naming the return, has none.
+        refund_key = refund.metadata.get(IDEMPOTENCY_KEY_METADATA) or ""
+        if not refund_key.startswith(idempotency_key(return_id, "refund")):
+            log.warning("refund event ignored: not this return's refund", return_id=return_id, refund=refund.refund_id)
+            return EventDelivery(outcome=DeliveryOutcome.ignored, return_id=return_id)
         update = PaymentUpdate(
-            refund_id=refund.refund_id, status=RefundState(refund.status), failure_reason=refund.failure_reason
+            refund_id=plain_text(refund.refund_id, 255) or "-",
+            status=RefundState(refund.status),
+            failure_reason=plain_text(refund.failure_reason, 200),
         )
         return await self._deliver(return_id, self.record_payment_update(return_id, update))
 
     # --- Operator and shopper actions (workflow updates with validators) -------------------------
 
-    async def approve(self, return_id: str, action: OperatorAction) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.approve, action)
+    # Each takes an `idempotency_key`: the action sent again with the same key (a retry after a
+    # timeout, say) reaches the same update and answers its outcome; it never acts twice.
 
-    async def reject(self, return_id: str, action: OperatorAction) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.reject, action)
+    async def approve(
+        self, return_id: str, action: OperatorAction, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.approve, action, idempotency_key)
 
-    async def cancel(self, return_id: str, cancellation: Cancellation) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.cancel, cancellation)
+    async def reject(
+        self, return_id: str, action: OperatorAction, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.reject, action, idempotency_key)
 
-    async def resolve_otherwise(self, return_id: str, other: OtherWay) -> Acknowledgement:
+    async def cancel(
+        self, return_id: str, cancellation: Cancellation, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.cancel, cancellation, idempotency_key)
+
+    async def resolve_otherwise(
+        self, return_id: str, other: OtherWay, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
         """A step that failed for good, resolved another way than retrying it: store credit for a
         refund that can't be made, or closing the return unresolved (any step)."""
-        return await self._update(return_id, ReturnWorkflow.resolve_otherwise, other)
+        return await self._update(return_id, ReturnWorkflow.resolve_otherwise, other, idempotency_key)
 
-    async def retry(self, return_id: str, action: OperatorAction) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.retry, action)
+    async def retry(
+        self, return_id: str, action: OperatorAction, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.retry, action, idempotency_key)
 
-    async def override_disposition(self, return_id: str, override: DispositionOverride) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.override_disposition, override)
+    async def override_disposition(
+        self, return_id: str, override: DispositionOverride, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.override_disposition, override, idempotency_key)
 
-    async def extend_deadline(self, return_id: str, extension: DeadlineExtension) -> Acknowledgement:
-        return await self._update(return_id, ReturnWorkflow.extend_deadline, extension)
+    async def extend_deadline(
+        self, return_id: str, extension: DeadlineExtension, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        return await self._update(return_id, ReturnWorkflow.extend_deadline, extension, idempotency_key)
 
     # --- Talking to the workflow; every failure becomes a door's error here -----------------------
 
@@ -379,9 +478,12 @@ class ReturnsClient:
                 raise ReturnUnavailableError(return_id) from error
             raise
 
-    async def _update(self, return_id: str, update: Any, payload: Any) -> Any:
+    async def _update(self, return_id: str, update: Any, payload: BaseModel, update_id: str | None = None) -> Any:
+        payload = at_the_door(payload)
         try:
-            return await self._handle(return_id).execute_update(update, payload, rpc_timeout=self._rpc_timeout)
+            return await self._handle(return_id).execute_update(
+                update, payload, id=update_id, rpc_timeout=self._rpc_timeout
+            )
         except RPCError as error:
             raise await self._why_not_running(return_id, error) from error
         except RPCTimeoutOrCancelledError as error:
@@ -398,11 +500,25 @@ class ReturnsClient:
                 raise ReturnUnavailableError(return_id) from error
             raise
 
-    async def _signal(self, return_id: str, signal: Any, payload: Any) -> None:
+    async def _signal(self, return_id: str, signal: Any, payload: BaseModel) -> None:
+        payload = at_the_door(payload)
         try:
             await self._handle(return_id).signal(signal, payload, rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             raise await self._why_not_running(return_id, error) from error
+
+    async def _label_tracking_number(self, return_id: str) -> str | None:
+        """The tracking number of the return's label (its search attribute; None before it has one).
+        Read from the server, not the return's worker: it answers while no worker runs."""
+        try:
+            description = await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise ReturnNotFoundError(return_id) from error
+            if error.status in _TIMED_OUT:
+                raise ReturnUnavailableError(return_id) from error
+            raise
+        return description.typed_search_attributes.get(TRACKING_NUMBER)
 
     async def _deliver(self, return_id: str, send: Awaitable[None]) -> EventDelivery:
         try:

@@ -1,5 +1,10 @@
 """What starting a return would decide about each of its lines, under the current policy: the same
-rules the workflow runs (workflows/rules.py) on the order as the shop platform has it. Starts nothing."""
+rules the workflow runs (workflows/rules.py) on the order as the shop platform has it. Starts nothing.
+
+It answers only a caller who names the order rightly: its id and the customer's email or postal
+code, as the request's `customer_address` gives them. Anyone else hears "unknown order", as for
+an order that does not exist, and learns nothing of its lines, prices or quantities.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from workflows.policy import ReturnPolicy
 from workflows.vocabulary import DeclineReason
 
 if TYPE_CHECKING:
-    from integrations.shop import ShopOrder, ShopPlatform
+    from integrations.shop import OrderContact, ShopOrder, ShopPlatform
 
 
 class LineEligibility(BaseModel):
@@ -75,6 +80,14 @@ class EligibilityCheck:
         self._policy = policy
 
     async def of(self, request: ReturnRequest, now: datetime) -> Eligibility:
+        unknown = InvalidReturnInput("order_id", f"unknown order {request.order_id}")
+        try:
+            if not names_the_order(request, await self._shop.load_order_contact(request.order_id)):
+                raise unknown
+        except IntegrationError as error:
+            if error.code == ORDER_NOT_FOUND:
+                raise unknown from error
+            raise
         order = await load_order(self._shop, request.order_id)
         request = as_the_order_has_it(request, order)
         assessment = rules.assess(request, order_facts(order), self._policy, now)
@@ -92,3 +105,18 @@ class EligibilityCheck:
             review_reason=assessment.review_reason,
             policy_version=self._policy.version,
         )
+
+
+def names_the_order(request: ReturnRequest, contact: OrderContact) -> bool:
+    """Whether the request gives the order's email (any case) or its postal code (spaces, dashes and
+    case aside). An order the shop platform keeps neither for can't be named: no one is answered."""
+    address = request.customer_address
+    if address.email and contact.email and address.email.strip().casefold() == contact.email.strip().casefold():
+        return True
+    return bool(address.zip and contact.postal_code and _postal(address.zip) & _postal(contact.postal_code))
+
+
+def _postal(code: str) -> set[str]:
+    """A postal code's spellings that name the same place: `94103-1234` also as `94103`."""
+    whole = "".join(code.split()).upper()
+    return {whole.replace("-", ""), whole.split("-")[0]}

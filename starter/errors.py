@@ -38,12 +38,21 @@ class ReturnStateError(RuntimeError):
 
 
 class InvalidReturnInput(ValueError):
-    """Well-formed input that does not fit: an unknown line or order, a bad query. Nothing was sent."""
+    """Input that does not fit: an unknown line or order, a bad query, text a door refuses. Nothing was sent.
 
-    def __init__(self, field: str, message: str):
+    `problems` lists each offending field with its message (`field` and `message` are the first).
+    """
+
+    def __init__(self, field: str, message: str, problems: list[tuple[str, str]] | None = None):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.problems = problems or [(field, message)]
+
+    @classmethod
+    def from_validation(cls, error: ValidationError) -> InvalidReturnInput:
+        problems = [(".".join(map(str, problem["loc"])) or "body", problem["msg"]) for problem in error.errors()]
+        return cls(*problems[0], problems=problems)
 
 
 class ReturnUnavailableError(RuntimeError):

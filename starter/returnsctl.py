@@ -10,9 +10,12 @@
     returnsctl extend R-1001 ship_by 7 --reason "shopper in hospital"
 
 Every action names its operator (`--actor`, default $RETURNS_OPERATOR, else the login
-name) and a reason; the return's timeline records both, as `operator:<name>`. Batch
+name) and a reason; the return's timeline records both, as `operator:<name>`. Each action
+carries an idempotency key (`--idempotency-key`, else a fresh one): run the same command
+again with the same key after a timeout and it is answered, not applied twice. Batch
 forms list what they will touch and ask before acting (`--yes` skips the question).
 Connection settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE).
+Text a return holds is shown escaped (`\n`, `\x1b`): a reason can't forge a line of `show`.
 
 Exit codes: see `ExitCode` in starter/errors.py (and the README): 0 done, 1 some of a batch
 refused, 2 invalid input, 3 unknown return, 4 refused by the return's state, 5 not confirmed,
@@ -27,6 +30,7 @@ import getpass
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,16 +71,22 @@ def _age(since: datetime, now: datetime) -> str:
     return f"{days}d{hours:02d}h" if days else f"{hours}h{minutes % 60:02d}m"
 
 
+def shown(text: object) -> str:
+    """Text from a return, safe on a terminal: whatever is not printable (line breaks, escape
+    sequences, direction overrides) is shown as its escape, so no text can forge a line or a colour."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))
+
+
 def _print_table(returns: list[ReturnSummary]) -> None:
     now = datetime.now(UTC)
     rows = [("RETURN", "STAGE", "ATTENTION", "ORDER", "CUSTOMER", "AGE", "STARTED")]
     rows += [
         (
-            summary.return_id,
+            shown(summary.return_id),
             summary.stage.value if summary.stage else "-",
             "yes" if summary.needs_attention else "",
-            summary.order_id or "-",
-            summary.customer_id or "-",
+            shown(summary.order_id or "-"),
+            shown(summary.customer_id or "-"),
             _age(summary.started_at, summary.closed_at or now),
             f"{summary.started_at:%Y-%m-%d %H:%M}",
         )
@@ -88,23 +98,24 @@ def _print_table(returns: list[ReturnSummary]) -> None:
 
 
 def _print_status(status: ReturnStatus) -> None:
-    print(f"Return {status.return_id}  order {status.order_id}  customer {status.customer_id}")
-    print(f"Stage {status.stage.value}  method {status.method.value}  policy {status.policy_version}")
+    print(f"Return {shown(status.return_id)}  order {shown(status.order_id)}  customer {shown(status.customer_id)}")
+    print(f"Stage {status.stage.value}  method {status.method.value}  policy {shown(status.policy_version)}")
     if attention := status.attention:
-        print(f"NEEDS ATTENTION since {attention.since:%Y-%m-%d %H:%M}: {attention.reason}")
+        print(f"NEEDS ATTENTION since {attention.since:%Y-%m-%d %H:%M}: {shown(attention.reason)}")
         if attention.step:
-            print(f"  failed step: {attention.step} ({attention.error_type}: {attention.message})")
+            error = f"{shown(attention.error_type)}: {shown(attention.message)}"
+            print(f"  failed step: {shown(attention.step)} ({error})")
     for name, due in status.deadlines.items():
-        print(f"Deadline {name}: {due:%Y-%m-%d %H:%M} UTC")
+        print(f"Deadline {shown(name)}: {due:%Y-%m-%d %H:%M} UTC")
     for line in status.lines:
         facts = [f"x{line.quantity}", line.reception.value]
         facts += [f"grade {line.grade.value}"] if line.grade else []
         facts += [f"-> {line.disposition.value}"] if line.disposition else []
         facts += [f"declined: {line.declined.value}"] if line.declined else []
-        print(f"  {line.line_id} {line.sku}: {', '.join(facts)}")
+        print(f"  {shown(line.line_id)} {shown(line.sku)}: {', '.join(facts)}")
     print("Timeline:")
     for entry in status.timeline:
-        print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.stage.value:<13} {entry.actor:<20} {entry.detail}")
+        print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.stage.value:<13} {shown(entry.actor):<20} {shown(entry.detail)}")
 
 
 def _print_json(model: BaseModel) -> None:
@@ -151,7 +162,7 @@ class Action:
 
     verb: str
     payload: Callable[[argparse.Namespace, str], OperatorAction]
-    send: Callable[[ReturnsClient, str, Any], Awaitable[Acknowledgement]]
+    send: Callable[..., Awaitable[Acknowledgement]]
 
 
 def _plain(args: argparse.Namespace, actor: str) -> OperatorAction:
@@ -197,9 +208,14 @@ async def act_command(client: ReturnsClient, args: argparse.Namespace) -> int:
     payload = action.payload(args, _operator(args))
     if getattr(args, "query", None):
         return await _act_on_many(client, action, payload, args)
-    acknowledged = await action.send(client, args.return_id, payload)
+    acknowledged = await action.send(client, args.return_id, payload, idempotency_key=_update_id(args))
     print(f"{args.command}: {acknowledged.return_id} is {acknowledged.stage.value}")
     return ExitCode.ok
+
+
+def _update_id(args: argparse.Namespace) -> str:
+    """The action's Temporal update id: the console's own, per command and idempotency key."""
+    return f"{args.command}:console:{args.idempotency_key}"
 
 
 async def _act_on_many(client: ReturnsClient, action: Action, payload: OperatorAction, args: argparse.Namespace) -> int:
@@ -215,7 +231,7 @@ async def _act_on_many(client: ReturnsClient, action: Action, payload: OperatorA
     refused = 0
     for summary in targets:
         try:
-            acknowledged = await action.send(client, summary.return_id, payload)
+            acknowledged = await action.send(client, summary.return_id, payload, idempotency_key=_update_id(args))
             print(f"{summary.return_id}: {acknowledged.stage.value}")
         except (ReturnStateError, ReturnNotFoundError) as error:
             refused += 1
@@ -298,6 +314,11 @@ def _action_parser(commands: Any, name: str, *, return_id: bool = True) -> argpa
         "--actor",
         default=os.environ.get("RETURNS_OPERATOR") or getpass.getuser(),
         help="who acts (default: $RETURNS_OPERATOR, else the login name)",
+    )
+    action.add_argument(
+        "--idempotency-key",
+        default=uuid.uuid4().hex,
+        help="the same key again answers the earlier action instead of acting twice (default: a new one)",
     )
     action.set_defaults(run=act_command)
     return action

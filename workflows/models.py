@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from activities.models import ExchangeReceipt, Label, RefundReceipt, StoreCreditReceipt
 from workflows.policy import ReturnPolicy
-from workflows.primitives import Actor, Address, Contract, Currency, Identifier, MinorUnits, Parcel, Reason
+from workflows.primitives import Actor, Address, AtTheDoor, Contract, Currency, Identifier, MinorUnits, Parcel, Reason
 from workflows.vocabulary import (
     Deadline,
     Decision,
@@ -30,18 +30,21 @@ from workflows.vocabulary import (
     WayOut,
 )
 
+# An inspection's photos are links to where the warehouse keeps them, never the images.
+PhotoUrl = Annotated[str, AtTheDoor(max_length=2048, pattern=r"^https?://\S+$")]
+
 # --- Input ---------------------------------------------------------------------------
 
 
 class ReturnLine(Contract):
     line_id: Identifier = Field(description="the order line being returned")
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64), AtTheDoor()]
     quantity: Annotated[int, Field(ge=1, le=1000)]
     unit_price: MinorUnits | None = Field(
         default=None, description="price paid per unit (minor units): the order's; a different one is refused"
     )
     reason: ReasonCode
-    exchange_sku: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    exchange_sku: Annotated[str, StringConstraints(min_length=1, max_length=64), AtTheDoor()] | None = Field(
         default=None, description="the variant wanted in exchange (resolution `exchange`)"
     )
 
@@ -96,13 +99,13 @@ class StartReturn(Contract):
 class CarrierScan(Contract):
     """A tracking update for the return parcel, from the carrier webhook or a poll."""
 
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128), AtTheDoor()] = Field(
         description="unique per carrier event; a repeated id is ignored"
     )
     status: TrackingStatus
     occurred_at: datetime
-    substatus: str | None = None
-    location: str | None = None
+    substatus: Annotated[str, AtTheDoor(max_length=128)] | None = None
+    location: Annotated[str, AtTheDoor(max_length=200)] | None = None
 
 
 class ReceivedLine(Contract):
@@ -114,7 +117,7 @@ class ReceivedLine(Contract):
 class ParcelReceipt(Contract):
     """The warehouse (or a store) received a parcel of this return; several may come."""
 
-    receipt_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    receipt_id: Annotated[str, StringConstraints(min_length=1, max_length=128), AtTheDoor()]
     received_by: Actor
     lines: Annotated[list[ReceivedLine], Field(min_length=1, max_length=100)]
 
@@ -122,8 +125,8 @@ class ParcelReceipt(Contract):
 class LineInspection(Contract):
     line_id: Identifier
     grade: Grade
-    notes: Annotated[str, StringConstraints(max_length=500)] | None = None
-    photo_urls: Annotated[list[str], Field(max_length=10)] = []
+    notes: Annotated[str, StringConstraints(max_length=500), AtTheDoor()] | None = None
+    photo_urls: Annotated[list[PhotoUrl], Field(max_length=10)] = []
     disposition_override: Disposition | None = None
     override_reason: Reason | None = None
     fault_confirmed: bool | None = Field(
@@ -150,9 +153,9 @@ class DispositionConfirmation(Contract):
 class PaymentUpdate(Contract):
     """A refund's new status, from the Stripe webhook or a poll."""
 
-    refund_id: str
+    refund_id: Annotated[str, AtTheDoor(max_length=255)]
     status: RefundState
-    failure_reason: str | None = None
+    failure_reason: Annotated[str, AtTheDoor(max_length=200)] | None = None
 
 
 # --- Operator actions (updates) ----------------------------------------------------------------

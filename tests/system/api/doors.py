@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from devstack.checkout import charge_shopper, demo_order, demo_request, seed_order
 from devstack.demo import ApiReturns, role_headers
 from devstack.polling import wait_for_stage
-from devstack.stack import LocalStack
+from devstack.stack import LOCAL_KEYS, LocalStack
 from starter.client import ReturnsClient
 from workflows.contract import workflow_id_for
 from workflows.models import ReturnRequest, ReturnStatus
@@ -35,8 +35,14 @@ class Doors:
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
             yield cls(stack, http)
 
-    def headers(self, role: str, actor: str = "tester") -> dict[str, str]:
+    def headers(self, role: str, actor: str | None = "tester") -> dict[str, str]:
+        """The first local key of `role` (devstack/stack.py: LOCAL_KEYS); a system's key names `actor`."""
         return role_headers(self.stack.settings, role, actor)
+
+    def key_of(self, holder: str, actor: str | None = None) -> dict[str, str]:
+        """The local key of one holder (`kim`, `dock-3`, `acme-web`...), naming `actor` if given."""
+        key = next(key for key, grant in LOCAL_KEYS.items() if grant.holder == holder)
+        return {"X-API-Key": key} | ({"X-Actor": actor} if actor else {})
 
     async def new_request(self, order_changes: dict[str, object] | None = None, **changes: object) -> ReturnRequest:
         """A request for a freshly seeded and paid order (not started)."""

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
+from api.auth import key_hash
 from devstack.stack import LOCAL_SECRETS
 from starter.client import ReturnsClient
 from tests.system.api.doors import ROLES, Doors, eventually, exists
+from workflows.vocabulary import Stage
 
 pytestmark = pytest.mark.devserver
 
 STOREFRONT, WAREHOUSE, OPERATOR = ROLES
-ACTION = {"reason": "role matrix", "actor": "tester"}
+ACTION = {"reason": "role matrix"}
 REQUEST_FIELDS = {"order_id": "ORD-none", "customer_id": "CUS-1", "currency": "USD", "payment_intent_id": "pi_x"}
 
 # (method, path, body, the roles admitted); {id} is a return nobody started.
@@ -127,3 +129,61 @@ async def test_no_secret_reaches_the_logs(doors: Doors) -> None:
     text = await eventually(logs, lambda text: "path=/v1/webhooks/shippo" in text)
     assert "path=/v1/webhooks/shippo" in text
     assert not [name for name, value in LOCAL_SECRETS.items() if value in text]
+
+
+# --- Who acted: from the key, never from what the request says ---------------------------------
+
+
+async def test_a_person_s_key_acts_as_its_holder_and_can_name_no_one_else(doors: Doors) -> None:
+    status = await doors.started(Stage.needs_review, order_changes={"customer_return_count": 11})
+    path = f"/v1/returns/{status.return_id}/approve"
+
+    as_header = await doors.http.post(path, json={"reason": "r"}, headers=doors.key_of("kim", actor="mallory"))
+    in_body = await doors.http.post(path, json={"reason": "r", "actor": "mallory"}, headers=doors.key_of("kim"))
+    assert (as_header.status_code, in_body.status_code) == (422, 422)
+    assert {problem["field"] for problem in as_header.json()["fields"]} == {"actor"}
+    assert (await doors.status(status.return_id)).timeline == status.timeline
+
+    approved = await doors.http.post(path, json={"reason": "known customer"}, headers=doors.key_of("kim"))
+    assert approved.status_code == 200, approved.text
+    final = await doors.wait_for(status.return_id, Stage.label_issued)
+    assert [entry.actor for entry in final.timeline if "known customer" in entry.detail] == ["operator:kim"]
+    assert not [entry for entry in final.timeline if "mallory" in entry.actor]
+
+
+async def test_a_system_s_key_records_whom_it_acts_for_beside_itself(doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    response = await doors.http.post(
+        f"/v1/returns/{status.return_id}/inspection",
+        json={"lines": [{"line_id": "L1", "grade": "A"}, {"line_id": "L2", "grade": "A"}]},
+        headers=doors.key_of("wms-1", actor="dock-7"),
+    )
+    assert response.status_code == 202, response.text
+    final = await doors.wait_for(status.return_id, Stage.completed)
+    assert final.inspected_by == "warehouse:wms-1 for dock-7"
+
+
+async def test_a_warehouse_person_s_key_is_its_holder_s(doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    inspection = {"lines": [{"line_id": "L1", "grade": "A"}, {"line_id": "L2", "grade": "A"}]}
+    path = f"/v1/returns/{status.return_id}/inspection"
+
+    posing = await doors.http.post(path, json=inspection, headers=doors.key_of("dock-3", actor="dock-9"))
+    own = await doors.http.post(path, json=inspection, headers=doors.key_of("dock-3"))
+
+    assert (posing.status_code, own.status_code) == (422, 202)
+    assert (await doors.wait_for(status.return_id, Stage.completed)).inspected_by == "warehouse:dock-3"
+
+
+async def test_the_request_log_names_the_role_and_key_id_never_the_key(doors: Doors) -> None:
+    key = doors.key_of("lee")["X-API-Key"]
+    marker = f"AUTH-LOG-{uuid.uuid4().hex[:8]}"
+    await doors.http.get(f"/v1/returns/{marker}", headers={"X-API-Key": key})
+
+    async def logs() -> str:
+        return (doors.stack.log_dir / "api.log").read_text()
+
+    text = await eventually(logs, lambda text: marker in text)
+    line = next(line for line in text.splitlines() if f"path=/v1/returns/{marker}" in line)
+    assert "role=operator" in line and f"key_id={key_hash(key)[:12]}" in line
+    assert key not in text

@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import pytest
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually
-from workflows.models import ReturnStatus
+from workflows.contract import workflow_id_for
+from workflows.models import CarrierScan, ReturnStatus
 from workflows.vocabulary import Stage
 
 pytestmark = pytest.mark.devserver
@@ -121,6 +123,7 @@ async def test_batch_cancel_with_yes_does_not_ask(doors: Doors, returns: Returns
         (("approve", "R-unknown", "--reason", "x"), 3, "no return with id"),
         (("list", "--order", "it's"), 2, "invalid input"),
         (("retry", "--query", "ReturnStage = ", "--reason", "x", "--yes"), 2, "invalid input"),
+        (("approve", "R-any", "--reason", "ok\n2026-01-01 completed operator:kim"), 2, "line breaks"),
     ],
 )
 async def test_exit_codes(doors: Doors, args: tuple[str, ...], code: int, says: str) -> None:
@@ -133,3 +136,21 @@ async def test_an_action_the_state_refuses_exits_4(doors: Doors) -> None:
     run = await returnsctl(doors, "approve", status.return_id, "--reason", "x")
     assert run.code == 4
     assert "refused" in run.err and "label_issued" in run.err
+
+
+async def test_show_prints_text_from_a_return_s_history_escaped(doors: Doors, returns: ReturnsClient) -> None:
+    """Text that reached a return before the doors refused it (or straight through Temporal) can't
+    forge a line of `show`: the scan's location below holds a line break and a terminal escape."""
+    status = await doors.started(Stage.label_issued)
+    forged = "Oakland\n  2026-01-01 00:00:00  completed     operator:kim         refund approved\x1b[2J"
+    scan = CarrierScan(event_id="legacy-1", status="TRANSIT", occurred_at=datetime.now(UTC), location=forged)
+    await returns.temporal.get_workflow_handle(workflow_id_for(status.return_id)).signal("carrier_scan", scan)
+    await wait_for_stage(returns, status.return_id, Stage.in_transit)
+
+    run = await returnsctl(doors, "show", status.return_id)
+
+    assert run.code == 0, run.err
+    timeline = run.out.split("Timeline:\n", 1)[1].splitlines()
+    assert len(timeline) == len((await returns.status(status.return_id)).timeline)
+    assert any("Oakland\\n  2026-01-01" in line and "\\x1b[2J" in line for line in timeline)
+    assert "\x1b" not in run.out

@@ -28,8 +28,8 @@ async def delivered(doors: Doors) -> ReturnStatus:
 async def test_the_demo_return_completes_through_the_doors(completed: ReturnStatus) -> None:
     assert completed.stage is Stage.completed
     actors = {entry.actor for entry in completed.timeline}
-    assert {"carrier", "warehouse:dock-7"} <= actors
-    assert completed.inspected_by == "warehouse:dock-7"
+    assert {"carrier", "warehouse:wms-1 for dock-7"} <= actors
+    assert completed.inspected_by == "warehouse:wms-1 for dock-7"
 
 
 async def test_confirming_disposition_work_is_recorded_once_by_the_shop_platform(
@@ -46,11 +46,11 @@ async def test_confirming_disposition_work_is_recorded_once_by_the_shop_platform
     assert first.json() == {"return_id": completed.return_id, "action": "confirm_disposition", "stage": "completed"}
     status = await doors.status(completed.return_id)
     line = next(line for line in status.lines if line.line_id == "L2")
-    assert line.disposition_confirmed_by == "warehouse:dock-7"  # the first confirmation stands
+    assert line.disposition_confirmed_by == "warehouse:wms-1 for dock-7"  # the first confirmation stands
     assert [entry.detail for entry in status.timeline].count("L2: recycle work confirmed done") == 1
     work_orders = (await doors.http.get(f"{doors.stack.sandbox_url('shop')}/_sandbox/work_orders")).json()
     work_order = next(order for order in work_orders if order["id"] == recycled.disposition_work_id)
-    assert (work_order["status"], work_order["completed_by"]) == ("completed", "warehouse:dock-7")
+    assert (work_order["status"], work_order["completed_by"]) == ("completed", "warehouse:wms-1 for dock-7")
 
 
 async def test_a_restocked_line_has_no_work_to_confirm(doors: Doors, completed: ReturnStatus) -> None:
@@ -90,7 +90,7 @@ async def test_receipt_and_inspection_move_a_delivered_return_on(doors: Doors) -
     assert (received.status_code, inspected.status_code) == (202, 202)
     assert received.json() == {"return_id": status.return_id, "event": "parcel_received"}
     final = await doors.wait_for(status.return_id, Stage.completed)
-    assert final.inspected_by == "warehouse:dock-3"
+    assert final.inspected_by == "warehouse:wms-1 for dock-3"
     assert {line.line_id: line.received_quantity for line in final.lines} == {"L1": 2, "L2": 1}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -92,6 +93,20 @@ async def test_events_about_other_parcels_are_acknowledged(doors: Doors, body: d
     assert (response.status_code, response.json()["outcome"]) == (200, outcome)
 
 
+async def test_a_scan_of_another_parcel_never_moves_the_return_its_metadata_names(doors: Doors) -> None:
+    """The metadata says `return:<id>`, but the tracking number is not that return's label's."""
+    status, number = await labelled(doors)
+    _, other_number = await labelled(doors)
+    forged = track(other_number, "DELIVERED", metadata=f"return:{status.return_id}", event="ts_forged")
+
+    response = await post_shippo_webhook(doors.http, doors.stack.settings, forged)
+
+    assert response.json() == {"outcome": "ignored", "return_id": status.return_id}
+    assert (await doors.status(status.return_id)).timeline == status.timeline
+    own = track(number, "TRANSIT", metadata=f"return:{status.return_id}", event="ts_own")
+    assert (await post_shippo_webhook(doors.http, doors.stack.settings, own)).json()["outcome"] == "signalled"
+
+
 def _unauthenticated(settings: Any, body: bytes) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(name, query, headers) of deliveries that can't show they come from Shippo."""
     token = settings.shippo_webhook_token.get_secret_value()
@@ -156,7 +171,11 @@ async def refunded(doors: Doors) -> ReturnStatus:
     return await run_demo(doors.stack.settings, doors.stack.api_url, return_id=f"WEBHOOK-{uuid.uuid4().hex[:6]}")
 
 
-def stripe_event(return_id: str, refund_id: str, status: str, event_type: str = "refund.updated") -> bytes:
+def stripe_event(
+    return_id: str, refund_id: str, status: str, event_type: str = "refund.updated", *, ours: bool = True
+) -> bytes:
+    """A refund event; `ours`: the refund was made by the return's refund step (its key in the metadata)."""
+    metadata = {"return_id": return_id} | ({"idempotency_key": f"return:{return_id}:refund:1"} if ours else {})
     refund = {
         "id": refund_id,
         "object": "refund",
@@ -164,7 +183,7 @@ def stripe_event(return_id: str, refund_id: str, status: str, event_type: str = 
         "currency": "usd",
         "status": status,
         "failure_reason": "lost_or_stolen_card" if status == "failed" else None,
-        "metadata": {"return_id": return_id},
+        "metadata": metadata,
     }
     event = {"id": f"evt_{uuid.uuid4().hex[:12]}", "object": "event", "type": event_type, "data": {"object": refund}}
     return json.dumps(event).encode()
@@ -201,6 +220,19 @@ async def test_unsigned_stripe_events_are_400(doors: Doors, refunded: ReturnStat
     answer = await post_stripe(doors, payload, signature)
     assert (answer["status"], answer["error"]) == (400, "invalid_signature"), why
     assert not [e for e in (await doors.status(refunded.return_id)).timeline if e.detail.endswith("is canceled")]
+
+
+async def test_an_event_of_a_refund_that_is_not_the_return_s_is_ignored(doors: Doors, refunded: ReturnStatus) -> None:
+    """A refund made elsewhere (the dashboard, the shop platform) whose metadata names the return."""
+    payload = stripe_event(refunded.return_id, "re_made_elsewhere", "failed", ours=False)
+
+    answer = await post_stripe(doors, payload)
+
+    assert answer == {"status": 200, "outcome": "ignored", "return_id": refunded.return_id}
+    await asyncio.sleep(1)  # were it signalled, the return would have noted it by now
+    assert not [e for e in (await doors.status(refunded.return_id)).timeline if "re_made_elsewhere" in e.detail]
+    logs = (doors.stack.log_dir / "api.log").read_text()
+    assert "refund event ignored: not this return's refund" in logs
 
 
 async def test_stripe_events_about_others_are_acknowledged(doors: Doors) -> None:

@@ -224,11 +224,22 @@ def shippo_signature(body: bytes = BODY, secret: str = HMAC_SECRET, timestamp: i
     return f"t={stamp},v1={hmac.new(secret.encode(), stamp.encode() + b'.' + body, hashlib.sha256).hexdigest()}"
 
 
-def test_shippo_token_alone() -> None:
-    verify_shippo_request(TOKEN, TOKEN, None, BODY, None)
+def test_shippo_token_alone_is_refused_by_default() -> None:
+    """A URL token alone can be replayed from a captured request and forged by whoever saw the URL."""
+    with pytest.raises(WebhookSignatureError, match="HMAC secret"):
+        verify_shippo_request(TOKEN, TOKEN, None, BODY, None)
+
+
+def test_shippo_token_alone_where_a_setting_allows_it() -> None:
+    verify_shippo_request(TOKEN, TOKEN, None, BODY, None, allow_token_only=True)
     for wrong in (None, "", "tok_wrong", TOKEN + "x"):
         with pytest.raises(WebhookSignatureError, match="token"):
-            verify_shippo_request(wrong, TOKEN, None, BODY, None)
+            verify_shippo_request(wrong, TOKEN, None, BODY, None, allow_token_only=True)
+
+
+def test_shippo_signed_header_alone_is_enough() -> None:
+    """The README's setup: the HMAC secret, no token in the URL."""
+    verify_shippo_request(None, None, shippo_signature(), BODY, HMAC_SECRET)
 
 
 def test_shippo_token_and_hmac_together() -> None:
