@@ -141,6 +141,7 @@ class Topology:
             temporal_tls_key=str(app_pair.key) if app_pair else None,
             temporal_tls_ca=str(tls.ca) if tls else None,
             temporal_tls_server_name=tls.server_name if tls else None,
+            vendor_mode="sandbox",  # the sandboxes stand in for Stripe and Shippo here
             stripe_api_base=self.sandbox_url("stripe"),
             shippo_api_base=self.sandbox_url("shippo"),
             shop_api_base=self.sandbox_url("shop"),

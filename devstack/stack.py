@@ -72,6 +72,7 @@ class LocalStack:
         """Settings that point every process of the stack at its peers."""
         return Settings(
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
+            vendor_mode="sandbox",
             stripe_api_base=self.sandbox_url("stripe"),
             shippo_api_base=self.sandbox_url("shippo"),
             shop_api_base=self.sandbox_url("shop"),
