@@ -14,9 +14,6 @@ name) and a reason; the return's timeline records both, as `operator:<name>`. Ba
 forms list what they will touch and ask before acting (`--yes` skips the question).
 Connection settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE).
 
-Exit codes: see `ExitCode` in starter/errors.py (and the README): 0 done, 1 some of a batch
-refused, 2 invalid input, 3 unknown return, 4 refused by the return's state, 5 not confirmed,
-6 no answer in time (try again).
 """
 
 from __future__ import annotations
@@ -40,7 +37,7 @@ from starter.client import (
     ReturnsClient,
     actor_id,
 )
-from starter.errors import ExitCode, ReturnNotFoundError, ReturnStateError, exit_code_for
+from starter.errors import ExitCode, ReturnNotFoundError, ReturnStateError, exit_code_for, exit_codes_help
 from starter.visibility import ReturnFilter, ReturnSummary
 from workflows.models import (
     Acknowledgement,
@@ -240,7 +237,10 @@ def _confirm(question: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="returnsctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="returnsctl",
+        description=__doc__,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
