@@ -48,7 +48,7 @@ def _cors_headers(request: Request) -> dict[str, str]:
 
 def _authorized(request: Request) -> bool:
     token = request.app.state.settings.codec_auth_token
-    if token is None:
+    if token is None or not token.get_secret_value():
         return False  # unset: nobody reads through this door
     expected = token.get_secret_value().encode()
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -119,7 +119,7 @@ async def open_session(request: Request) -> Response:
     """Sets the token as an HttpOnly cookie scoped to /codec, so the Web UI's calls carry it."""
     token = parse_qs((await request.body()).decode(errors="replace")).get("token", [""])[0]
     expected = request.app.state.settings.codec_auth_token
-    if expected is None or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    if not expected or not token or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         return error_response(401, "unknown codec token")
     response = Response("session open: the Web UI can decode in this browser\n", media_type="text/plain")
     secure = request.url.scheme == "https"

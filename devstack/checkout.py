@@ -71,7 +71,7 @@ def demo_request(
 
 async def seed_order(settings: Settings, order: OrderFacts) -> None:
     """Puts the order into the shop sandbox, as the shop's checkout would have."""
-    async with httpx.AsyncClient(base_url=settings.shop_api_base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=settings.shop_base, timeout=10) as http:
         response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json"))
         response.raise_for_status()
 

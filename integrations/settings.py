@@ -116,7 +116,8 @@ class Settings(BaseSettings):
 
     return_policy_file: str | None = None  # None: the policy shipped with the package (starter/return_policy.json)
 
-    shop_api_base: str = sandbox_url("shop")
+    shop_api_base: str | None = None  # None: the shop platform's sandbox (sandbox mode); required live
+    sandbox_host: str = SANDBOX_HOST  # where the sandboxes listen in sandbox mode (compose: `sandboxes`)
     shop_timeout_seconds: float = 10.0
 
     # The HTTP API (`returns-api`): one key per role, compared in constant time; an unset key
@@ -174,10 +175,10 @@ class Settings(BaseSettings):
                     f"VENDOR_MODE=live talks to {vendor} itself: {vendor.upper()}_API_BASE must be https://"
                     f"...{VENDOR_HOSTS[vendor]} or unset"
                 )
-        if self.payload_keys is None:
+        if self.payload_keys is None or not self.payload_keys.get_secret_value():
             problems.append("VENDOR_MODE=live needs PAYLOAD_KEYS: customers' addresses would sit in histories in clear")
-        if self.shop_api_base == sandbox_url("shop"):
-            problems.append("VENDOR_MODE=live needs SHOP_API_BASE (it names the shop platform's sandbox)")
+        if not self.shop_api_base:
+            problems.append("VENDOR_MODE=live needs SHOP_API_BASE (the shop platform's API)")
         return problems
 
     def _vendor_key(self, vendor: str, key: SecretStr | None, sandbox_key: str) -> str:
@@ -192,7 +193,20 @@ class Settings(BaseSettings):
         self._require_vendor_mode()
         if base:
             return base
-        return None if self.vendor_mode is VendorMode.live else sandbox_url(vendor)
+        return None if self.vendor_mode is VendorMode.live else self._sandbox(vendor)
+
+    @property
+    def shop_base(self) -> str:
+        """The shop platform: SHOP_API_BASE, else (sandbox mode only) its sandbox."""
+        if self.shop_api_base:
+            return self.shop_api_base
+        self._require_vendor_mode()
+        if self.vendor_mode is VendorMode.live:
+            raise VendorModeError("VENDOR_MODE=live needs SHOP_API_BASE")
+        return self._sandbox("shop")
+
+    def _sandbox(self, name: str) -> str:
+        return f"http://{self.sandbox_host}:{SANDBOX_PORTS[name]}"
 
     def _require_vendor_mode(self) -> None:
         if self.vendor_mode is None:

@@ -47,7 +47,7 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 def payload_codec(settings: Settings) -> EncryptionCodec | None:
-    if settings.payload_keys is None:
+    if settings.payload_keys is None or not settings.payload_keys.get_secret_value():
         return None
     return EncryptionCodec(PayloadKeys.parse(settings.payload_keys.get_secret_value()))
 

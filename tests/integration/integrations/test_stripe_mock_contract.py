@@ -47,7 +47,11 @@ def stripe_mock_url() -> Iterator[str]:
 
 
 def _payments(url: str) -> StripePayments:
-    return StripePayments(Settings(vendor_mode="sandbox", stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0))
+    return StripePayments(
+        Settings(
+            vendor_mode="sandbox", stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0
+        )
+    )
 
 
 @dataclass(frozen=True)
