@@ -222,12 +222,17 @@ class Topology:
         await asyncio.to_thread(self._postgres().stop)
         log.info("topology down", state_dir=str(self.config.state_dir))
 
-    def status(self) -> Status:
+    def process_names(self) -> list[str]:
+        """Every long-running process of the topology (PostgreSQL aside, which runs under its own pg_ctl)."""
         names = ["temporal-server", "sandboxes", "balancer"]
         names += [f"worker-{i}" for i in range(self.config.workers)]
         names += [f"api-{i}" for i in range(len(self.config.ports.api_processes))]
         if self.config.ui:
             names.append("temporal-ui")
+        return names
+
+    def status(self) -> Status:
+        names = self.process_names()
         return Status({name: self.supervisor.pid(name) for name in names}, self._postgres().is_running())
 
     async def __aenter__(self) -> Topology:
