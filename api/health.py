@@ -3,7 +3,8 @@ nothing secret in the answers (no address, version, key or error text).
 
 - `/v1/livez`: the process answers (restart it if not).
 - `/v1/readyz`: Temporal answers within READINESS_TIMEOUT_SECONDS and the task queue has workflow and
-  activity pollers (send it traffic only then); 503 otherwise, naming the failed check.
+  activity pollers (send it traffic only then); 503 otherwise, an ApiError (`not_ready`) whose `fields`
+  name each failed check.
 - `/v1/health`: the former health check, now liveness; kept for existing probes.
 - `/metrics`: Prometheus (integrations/telemetry.py); with METRICS_AUTH_TOKEN set, only with
   `Authorization: Bearer <token>`.
@@ -15,9 +16,9 @@ import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.errors import ApiError, FieldProblem, error_response
 from integrations.health import api_readiness
 from integrations.telemetry import PROMETHEUS_CONTENT_TYPE
 from starter.visibility import scoped
@@ -31,8 +32,8 @@ class Health(BaseModel):
 
 
 class ReadinessReport(BaseModel):
-    status: Literal["ready", "not_ready"]
-    checks: dict[str, str]  # temporal, workflow_pollers, activity_pollers -> "ok" or what is wrong
+    status: Literal["ready"]
+    checks: dict[str, str]  # temporal, workflow_pollers, activity_pollers -> "ok"
 
 
 @health.get("/v1/livez")
@@ -47,17 +48,17 @@ async def get_health() -> Health:
     return Health(status="ok")
 
 
-@health.get("/v1/readyz", responses={503: {"model": ReadinessReport, "description": "not ready"}})
+@health.get("/v1/readyz", responses={503: {"model": ApiError, "description": "not ready: `fields` says why"}})
 async def get_readyz(request: Request) -> ReadinessReport:
     """Ready when Temporal answers and a worker polls the task queue for workflow and activity tasks."""
     settings = request.app.state.settings
     readiness = await api_readiness(
         request.app.state.returns.temporal, settings.task_queue, settings.readiness_timeout_seconds
     )
-    report = ReadinessReport(status="ready" if readiness.ready else "not_ready", checks=readiness.checks)
     if not readiness.ready:
-        return JSONResponse(report.model_dump(), status_code=503)  # type: ignore[return-value]
-    return report
+        failed = [FieldProblem(field=name, message=state) for name, state in readiness.checks.items() if state != "ok"]
+        return error_response(503, "not ready", code="not_ready", fields=failed)  # type: ignore[return-value]
+    return ReadinessReport(status="ready", checks=readiness.checks)
 
 
 @health.get("/metrics", include_in_schema=False)

@@ -37,7 +37,11 @@ async def test_readiness_fails_while_temporal_is_down_and_liveness_holds(ops: Op
     url = await _api(ops, "api-no-temporal", TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")  # nothing listens
     answer = await _readyz(f"{url}/v1/readyz")
     assert answer.status_code == 503
-    assert answer.json() == {"status": "not_ready", "checks": {"temporal": "unreachable"}}
+    assert answer.json() == {
+        "error": "not_ready",
+        "message": "not ready",
+        "fields": [{"field": "temporal", "message": "unreachable"}],
+    }
     assert (await _readyz(f"{url}/v1/livez")).status_code == 200
     assert (await _readyz(f"{url}/v1/health")).status_code == 200  # the old probe: liveness now
 
@@ -47,11 +51,10 @@ async def test_readiness_waits_for_a_worker_on_the_task_queue(ops: OpsStack) -> 
     url = await _api(ops, "api-ready", TASK_QUEUE=queue)
     answer = await _readyz(f"{url}/v1/readyz")
     assert answer.status_code == 503
-    assert answer.json()["checks"] == {
-        "temporal": "ok",
-        "workflow_pollers": "no worker polling",
-        "activity_pollers": "no worker polling",
-    }
+    assert answer.json()["fields"] == [
+        {"field": "workflow_pollers", "message": "no worker polling"},
+        {"field": "activity_pollers", "message": "no worker polling"},
+    ]
 
     health_port = free_port()
     ops.stack.start_worker(TASK_QUEUE=queue, WORKER_HEALTH_PORT=str(health_port))
