@@ -118,3 +118,24 @@ def test_the_worker_and_the_api_refuse_to_start_with_a_clear_message(command: li
     assert result.returncode == 1
     assert "will not start: STRIPE_API_KEY looks like a live key and VENDOR_MODE=sandbox" in result.stderr
     assert "sk_live_do_not_send" not in result.stderr + result.stdout
+
+
+def test_sandbox_host_moves_every_sandbox_and_live_mode_never_reads_it() -> None:
+    sandbox = _settings(vendor_mode="sandbox", sandbox_host="sandboxes")
+    assert (sandbox.stripe_base, sandbox.shippo_base, sandbox.shop_base) == (
+        "http://sandboxes:12111",
+        "http://sandboxes:12112",
+        "http://sandboxes:12113",
+    )
+    live = _settings(vendor_mode="live", sandbox_host="sandboxes", **LIVE_READY)
+    assert (live.stripe_base, live.shop_base) == (None, "https://shop.internal.example")
+
+
+def test_empty_variables_count_as_unset() -> None:
+    """Compose passes `${STRIPE_API_KEY:-}`: an empty key is no key, in either mode."""
+    empty = {"stripe_api_key": SecretStr(""), "stripe_api_base": "", "shop_api_base": "", "payload_keys": SecretStr("")}
+    assert _settings(vendor_mode="sandbox", **empty).stripe_key == "sk_test_sandbox"
+    with pytest.raises(VendorModeError) as refused:
+        require_vendor_mode(_settings(vendor_mode="live", **empty), "returns-worker")
+    for variable in ("needs STRIPE_API_KEY", "needs SHOP_API_BASE", "needs PAYLOAD_KEYS"):
+        assert variable in str(refused.value)
