@@ -4,6 +4,7 @@ that recorded (encrypted) history replays against today's code through the codec
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -168,3 +169,21 @@ async def test_a_recorded_encrypted_history_replays_through_the_codec_and_only_w
             history, raise_on_replay_failure=False
         )
         assert result.replay_failure is not None
+
+
+COMMITTED_HISTORIES = sorted((Path(__file__).resolve().parents[1] / "workflows" / "histories").glob("*.json"))
+
+
+async def test_returns_recorded_before_encryption_was_turned_on_replay_through_the_codec() -> None:
+    """Turning PAYLOAD_KEYS on under running returns: every committed (plaintext) history replays on a
+    worker whose converter encrypts."""
+    assert COMMITTED_HISTORIES
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for path in COMMITTED_HISTORIES:
+            yield WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+
+    replayer = Replayer(workflows=[ReturnWorkflow], data_converter=data_converter(_encrypted_settings(NEW)))
+    results = await replayer.replay_workflows(histories(), raise_on_replay_failure=False)
+    failures = {run_id: str(failure) for run_id, failure in results.replay_failures.items()}
+    assert not failures, f"patch this change: {failures}"
