@@ -1,5 +1,6 @@
 # The two commands: `make run` (the system with a demo return) and `make test`;
-# `make bench` measures it against a baseline (docs/benchmarks.md; BENCH_ARGS=--quick).
+# `make bench` measures it against a baseline (docs/benchmarks.md; BENCH_ARGS=--quick; BENCH_ARGS="--server
+# production": the throughput phase on deploy/'s topology, Temporal on PostgreSQL).
 # Each installs what is missing first (scripts/setup.sh; bench: also the `bench` extra); tools are
 # cached outside the repo.
 SHELL := /bin/bash

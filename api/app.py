@@ -14,38 +14,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel
+from fastapi import FastAPI
 
 from api.auth import ACTOR_HEADER, API_KEY_HEADER, KeyRing, Role, new_key_entry
+from api.codec import codec
 from api.errors import install_error_handlers
+from api.health import health
 from api.middleware import BodySizeLimit, RequestLog
 from api.routes import router
 from api.webhooks import webhooks
+from integrations import telemetry
 from integrations.log_config import configure_logging
-from integrations.settings import Settings, get_settings
+from integrations.settings import Settings, VendorModeError, get_settings, require_vendor_mode
+from integrations.temporal_client import connect
 from starter.client import ReturnsClient
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-
-
-health = APIRouter(prefix="/v1", tags=["health"])
-
-
-@health.get("/health")
-async def get_health() -> Health:
-    """Up and connected to Temporal (the server listens only after connecting). No key needed."""
-    return Health(status="ok")
-
-
-# --- The app -----------------------------------------------------------------------------------
 
 
 def create_app(settings: Settings | None = None, returns: ReturnsClient | None = None) -> FastAPI:
@@ -54,7 +42,8 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.returns = returns or await ReturnsClient.connect(settings)
+        # Connected at the first request: the API starts, and answers /v1/readyz with 503, while Temporal is down.
+        app.state.returns = returns or ReturnsClient(await connect(settings, lazy=True), settings)
         yield
         if returns is None:
             await app.state.returns.aclose()
@@ -73,12 +62,15 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
     )
     app.state.settings = settings
     app.state.keys = KeyRing.from_settings(settings)
+    app.state.metrics = telemetry.ApiMetrics()
     app.include_router(router)
     app.include_router(webhooks)
     app.include_router(health)
+    app.include_router(codec)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestLog)
+    app.add_middleware(telemetry.RequestTelemetry, metrics=app.state.metrics)  # outermost: times it all
     return app
 
 
@@ -107,6 +99,11 @@ def main() -> None:
         return
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        require_vendor_mode(settings, "returns-api")  # its webhooks and eligibility checks reach vendors
+    except VendorModeError as error:
+        sys.exit(str(error))
+    telemetry.start_tracing(settings, "returns-api")
     # No access log: it would print Shippo's `?token=`; RequestLog logs requests without queries.
     uvicorn.run(
         create_app(settings),
@@ -116,6 +113,7 @@ def main() -> None:
         log_config=None,
         server_header=False,
     )
+    telemetry.stop_tracing()
 
 
 if __name__ == "__main__":

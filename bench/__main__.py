@@ -3,10 +3,12 @@
     make bench                       # = python -m bench; a few minutes on 2 cores
     python -m bench --quick          # under a minute: proves the harness, measures little
     python -m bench --phases footprint --open-levels 1000,10000 --small-cache 500
+    python -m bench --server production  # the throughput phase on deploy/'s topology (PostgreSQL)
 
-Starts its own Temporal dev server (in memory), sandboxes and worker processes on free
-loopback ports, runs the phases (throughput, latency, history, footprint), prints a table
-and writes the results as JSON. See docs/benchmarks.md for what each figure means.
+Starts its own Temporal dev server (in memory; with `--server production`, deploy/'s Temporal
+server on PostgreSQL), sandboxes and worker processes on free loopback ports, runs the phases
+(throughput, latency, history, footprint), prints a table and writes the results as JSON. See
+docs/benchmarks.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from bench import footprint, histories, latency, throughput
 from bench.config import PHASES, QUICK, BenchConfig
 from bench.context import LANES, Bench, slug
 from bench.report import machine, render, write_json
-from bench.stack import TUNED_SERVER_ARGS, BenchStack
+from bench.stack import TUNED_SERVER_ARGS, BenchStack, ProductionBenchStack
 from devstack.stack import Ports
 from integrations.log_config import configure_logging
 
@@ -56,11 +58,22 @@ def parse_config(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--stock-server", action="store_true", help="leave the dev server's dispatch limits as they are"
     )
+    parser.add_argument(
+        "--server",
+        choices=["dev", "production"],
+        help="dev: the dev server, in memory (default); production: deploy/'s topology (throughput phase)",
+    )
     parser.add_argument("--profile", action="store_true", help="one more round per variant under py-spy")
     parser.add_argument("--output", type=Path, help=f"JSON results file (default {defaults.output})")
     args = vars(parser.parse_args(argv))
     base = QUICK if args.pop("quick") else defaults
-    return dataclasses.replace(base, **{k: v for k, v in args.items() if v is not None})
+    config = dataclasses.replace(base, **{k: v for k, v in args.items() if v is not None})
+    if config.server == "production":
+        if args["phases"] is None:
+            config = dataclasses.replace(config, phases=("throughput",))
+        elif set(config.phases) != {"throughput"}:
+            parser.error("--server production runs the throughput phase only")
+    return config
 
 
 async def run(config: BenchConfig) -> dict[str, Any]:
@@ -70,7 +83,7 @@ async def run(config: BenchConfig) -> dict[str, Any]:
         "config": dataclasses.asdict(config),
     }
     began = time.monotonic()
-    async with BenchStack(ports=Ports.free(), server_args=() if config.stock_server else TUNED_SERVER_ARGS) as stack:
+    async with _stack(config) as stack:
         bench = await Bench.connect(stack, config)
         for phase in config.phases:
             print(f"[bench] {phase} ...", flush=True)
@@ -79,6 +92,12 @@ async def run(config: BenchConfig) -> dict[str, Any]:
             print(f"[bench] {phase} done in {time.monotonic() - phase_began:.0f} s", flush=True)
     results["duration_s"] = round(time.monotonic() - began, 1)
     return results
+
+
+def _stack(config: BenchConfig) -> BenchStack:
+    if config.server == "production":
+        return ProductionBenchStack(ports=Ports.free(), api=False)
+    return BenchStack(ports=Ports.free(), server_args=() if config.stock_server else TUNED_SERVER_ARGS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ class BenchConfig:
     variants: tuple[str, ...] = VARIANTS  # throughput; the first is the reference of the ratios
     footprint_variants: tuple[str, ...] = FOOTPRINT_VARIANTS
     stock_server: bool = False  # the dev server as it comes (see bench/stack.py, TUNED_SERVER_ARGS)
+    server: str = "dev"  # or "production": deploy/'s topology, Temporal on PostgreSQL (throughput only)
     profile: bool = False  # one extra, untimed round per variant under py-spy
     output: Path = ROOT / ".run" / "bench" / "results.json"
 

@@ -34,7 +34,10 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 
 
 def render(results: dict[str, Any]) -> str:
+    server = (results.get("config") or {}).get("server", "dev")
+    where = "the dev server (in memory)" if server == "dev" else "deploy/'s topology (Temporal on PostgreSQL)"
     sections = [
+        f"Server: {where}",
         _throughput(results.get("throughput")),
         _latency(results.get("latency")),
         _history(results.get("history")),

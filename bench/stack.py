@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
+from deploy import Ports as DeployPorts
+from deploy import Topology, TopologyConfig
 from devstack.stack import ROOT, LocalStack
+from integrations.settings import Settings
 
 _STOP_TIMEOUT = 30  # seconds a worker gets to finish its tasks after SIGTERM
 
@@ -81,6 +86,48 @@ class BenchStack(LocalStack):
         return {role: sum(_cpu(p) for p in processes) for role, processes in roles.items()}
 
 
+@dataclass
+class ProductionBenchStack(BenchStack):
+    """The benchmark on deploy/'s topology (`--server production`): the Temporal server on PostgreSQL with
+    its history shards, the sandboxes, and the benchmark's own worker processes pointed at it, with the
+    topology's settings (payloads encrypted, as in production). The topology's own workers and API idle
+    on the `returns` queue; every lane has a queue of its own. A new state directory per run."""
+
+    topology: Topology | None = None
+    _state_dir: Path | None = None
+
+    async def start(self) -> None:
+        _compiled_imports(self.log_dir / "pycache")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._state_dir = Path(tempfile.mkdtemp(prefix="returns-bench-prod-"))
+        self._state_dir.chmod(0o755)  # PostgreSQL runs as its own account
+        config = TopologyConfig(state_dir=self._state_dir, ports=DeployPorts.free(), ui=False)
+        self.topology = Topology(config)
+        await self.topology.up()
+
+    async def stop(self) -> None:
+        await super().stop()  # the benchmark's workers first, while Temporal is there
+        if self.topology is not None:
+            await self.topology.down()
+            self.topology = None
+        if self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    @property
+    def settings(self) -> Settings:
+        assert self.topology is not None, "not started"
+        return self.topology.settings
+
+    def sandbox_url(self, name: str) -> str:
+        assert self.topology is not None, "not started"
+        return self.topology.sandbox_url(name)
+
+    @property
+    def api_url(self) -> str:
+        assert self.topology is not None, "not started"
+        return self.topology.api_url
+
+
 def _compiled_imports(cache: Path) -> None:
     """Lets the processes the stack starts cache compiled bytecode (under `cache`, not in the
     tree), as an installed package has it. With PYTHONDONTWRITEBYTECODE and no .pyc, the
@@ -94,7 +141,7 @@ def _role(process: psutil.Process) -> str | None:
         command = " ".join(process.cmdline())
     except psutil.Error:
         return None
-    if "server start-dev" in command:
+    if "server start-dev" in command or "temporal-server" in command:
         return "server"
     if "sandboxes" in command:
         return "sandboxes"

@@ -37,18 +37,29 @@ class Ports:
     ui: int = 18233
     api: int = 18000  # the one port clients call; the balancer spreads it over the API processes
     api_processes: tuple[int, ...] = (18001, 18002)
+    worker_health: tuple[int, ...] = (18101, 18102)  # each worker's /livez, /readyz, /metrics
+    sdk_metrics: tuple[int, ...] = (18201, 18202, 18203, 18204)  # the SDK's Prometheus: workers, then API processes
     stripe: int = 13111
     shippo: int = 13112
     shop: int = 13113
 
     @classmethod
-    def free(cls, api_processes: int = 2) -> Ports:
+    def free(cls, api_processes: int = 2, workers: int = 2) -> Ports:
         """Ports free right now, all distinct (for tests). Drawn below the kernel's ephemeral range, for two
         reasons: Temporal stores membership ports in a SMALLINT column (at most 32767), and a port from the
         ephemeral range can be taken by some outgoing connection between choosing it and binding it."""
-        singles = [f.name for f in fields(cls) if f.name != "api_processes"]
-        numbers = _free_ports(len(singles) + api_processes)
-        return cls(**dict(zip(singles, numbers, strict=False)), api_processes=tuple(numbers[len(singles) :]))
+        counts = {"api_processes": api_processes, "worker_health": workers, "sdk_metrics": workers + api_processes}
+        singles = [f.name for f in fields(cls) if f.name not in counts]
+        numbers = iter(_free_ports(len(singles) + sum(counts.values())))
+        chosen: dict[str, object] = {name: next(numbers) for name in singles}
+        chosen.update({name: tuple(next(numbers) for _ in range(count)) for name, count in counts.items()})
+        return cls(**chosen)  # type: ignore[arg-type]
+
+    def all_numbers(self) -> list[int]:
+        numbers: list[int] = []
+        for value in vars(self).values():
+            numbers.extend(value if isinstance(value, tuple) else [value])
+        return numbers
 
 
 def _free_ports(count: int) -> list[int]:
@@ -79,6 +90,8 @@ class TopologyConfig:
     namespace: str = "default"
     retention: timedelta = timedelta(days=30)  # a closed return's history (its audit trail) is kept this long
     workers: int = 2
+    # A stopping worker's running activities get this long; the supervisor's stop waits longer (30 s).
+    graceful_shutdown: timedelta = timedelta(seconds=20)
     mtls: bool = False  # the frontend asks every client for a certificate signed by the topology's CA
     ui: bool = True
     server_environment: str = "production"  # name of the rendered Temporal config (`--env`)
@@ -89,6 +102,10 @@ class TopologyConfig:
             raise ValueError("history_shards must be at least 1")
         if self.workers < 1 or not self.ports.api_processes:
             raise ValueError("the topology needs at least one worker and one API process")
+        if len(self.ports.worker_health) < self.workers:
+            raise ValueError("each worker needs a health port")
+        if len(self.ports.sdk_metrics) < self.workers + len(self.ports.api_processes):
+            raise ValueError("each worker and API process needs an SDK metrics port")
         if self.retention < timedelta(days=1):
             raise ValueError("Temporal refuses a retention under one day")
 
@@ -100,18 +117,19 @@ class TopologyConfig:
         data = asdict(self)
         data["state_dir"] = str(self.state_dir)
         data["retention"] = self.retention.total_seconds()
+        data["graceful_shutdown"] = self.graceful_shutdown.total_seconds()
         self.state_file.write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
     def load(cls, state_dir: Path) -> TopologyConfig:
         data = json.loads((state_dir / "topology.json").read_text())
-        ports = data.pop("ports")
-        ports["api_processes"] = tuple(ports["api_processes"])
+        ports = {name: tuple(value) if isinstance(value, list) else value for name, value in data.pop("ports").items()}
         return cls(
             **{
                 **data,
                 "state_dir": Path(data["state_dir"]),
                 "ports": Ports(**ports),
                 "retention": timedelta(seconds=data["retention"]),
+                "graceful_shutdown": timedelta(seconds=data.get("graceful_shutdown", 20)),
             }
         )

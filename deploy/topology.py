@@ -39,6 +39,7 @@ from deploy.temporal import TemporalServer, configure_namespace, migrate_databas
 from deploy.tls import TLSFiles, ensure_certificates
 from deploy.tools import Tools
 from deploy.ui import ui_process
+from integrations.payload_codec import new_key
 from integrations.settings import Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -52,7 +53,10 @@ _SECRET_NAMES = (
     "stripe_webhook_secret",
     "shippo_webhook_token",
     "shippo_webhook_hmac_secret",
+    "payload_keys",
+    "codec_auth_token",
 )
+PAYLOAD_KEY_ID = "prod1"  # the first payload key; rotate by listing a new one first (docs/deployment.md)
 
 
 class _ExplicitSettings(Settings):
@@ -131,24 +135,35 @@ class Topology:
     @property
     def settings(self) -> Settings:
         """The settings every app process runs with; a client given them talks to this topology as the app."""
+        return _ExplicitSettings(**self.decided_settings())
+
+    def decided_settings(self) -> dict[str, object]:
+        """What this topology decides for the app, by setting name (docker-compose.yml decides the same
+        names: tests/unit/test_docker_compose.py holds them together). Per-process ports come on top."""
         keys = self._secrets()
         tls = self.tls
         app_pair = tls.client("returns-app") if tls else None
-        return _ExplicitSettings(
-            temporal_address=self.temporal_address,
-            temporal_namespace=self.config.namespace,
-            temporal_tls_cert=str(app_pair.cert) if app_pair else None,
-            temporal_tls_key=str(app_pair.key) if app_pair else None,
-            temporal_tls_ca=str(tls.ca) if tls else None,
-            temporal_tls_server_name=tls.server_name if tls else None,
-            stripe_api_base=self.sandbox_url("stripe"),
-            shippo_api_base=self.sandbox_url("shippo"),
-            shop_api_base=self.sandbox_url("shop"),
-            api_host=HOST,
-            api_port=self.config.ports.api,
-            log_format="json",
+        return {
+            "temporal_address": self.temporal_address,
+            "temporal_namespace": self.config.namespace,
+            "temporal_tls_cert": str(app_pair.cert) if app_pair else None,
+            "temporal_tls_key": str(app_pair.key) if app_pair else None,
+            "temporal_tls_ca": str(tls.ca) if tls else None,
+            "temporal_tls_server_name": tls.server_name if tls else None,
+            "vendor_mode": "sandbox",  # the sandboxes stand in for Stripe and Shippo here
+            "sandbox_host": HOST,
+            "stripe_api_base": self.sandbox_url("stripe"),
+            "shippo_api_base": self.sandbox_url("shippo"),
+            "shop_api_base": self.sandbox_url("shop"),
+            "api_host": HOST,
+            "api_port": self.config.ports.api,
+            "codec_cors_origins": self.ui_url,
+            "worker_graceful_shutdown_seconds": self.config.graceful_shutdown.total_seconds(),
+            "health_host": HOST,
+            "metrics_host": HOST,
+            "log_format": "json",
             **{name: SecretStr(keys[name]) for name in _SECRET_NAMES if name != "postgres_password"},
-        )
+        }
 
     async def temporal_client(self) -> Client:
         """A client of the frontend with the app's identity (its certificate under mTLS)."""
@@ -192,7 +207,7 @@ class Topology:
         for index, port in enumerate(self.config.ports.api_processes):
             await self._wait_listening(f"api-{index}", port)  # it listens once connected to Temporal
         self._start_if_stopped(self._balancer_process())
-        await self._wait_for_http(f"{self.api_url}/v1/health")
+        await self._wait_for_http(f"{self.api_url}/v1/readyz", ready=True)  # Temporal answers, workers poll
         if self.config.ui and tools.ui_server is not None:
             await self._wait_for_http(self.ui_url)
         log.info("topology up", seconds=round(asyncio.get_running_loop().time() - started, 1), api=self.api_url)
@@ -207,12 +222,17 @@ class Topology:
         await asyncio.to_thread(self._postgres().stop)
         log.info("topology down", state_dir=str(self.config.state_dir))
 
-    def status(self) -> Status:
+    def process_names(self) -> list[str]:
+        """Every long-running process of the topology (PostgreSQL aside, which runs under its own pg_ctl)."""
         names = ["temporal-server", "sandboxes", "balancer"]
         names += [f"worker-{i}" for i in range(self.config.workers)]
         names += [f"api-{i}" for i in range(len(self.config.ports.api_processes))]
         if self.config.ui:
             names.append("temporal-ui")
+        return names
+
+    def status(self) -> Status:
+        names = self.process_names()
         return Status({name: self.supervisor.pid(name) for name in names}, self._postgres().is_running())
 
     async def __aenter__(self) -> Topology:
@@ -270,7 +290,7 @@ class Topology:
         path = self.config.state_dir / "secrets.json"
         known = json.loads(path.read_text()) if path.exists() else {}
         if any(name not in known for name in _SECRET_NAMES):
-            known = {name: known.get(name) or secrets.token_hex(24) for name in _SECRET_NAMES}
+            known = {name: known.get(name) or _new_secret(name) for name in _SECRET_NAMES}
             path.touch(mode=0o600)
             path.chmod(0o600)
             path.write_text(json.dumps(known, indent=2) + "\n")
@@ -309,14 +329,22 @@ class Topology:
         return [str(venv / "bin" / script)]
 
     def _worker_process(self, index: int) -> ProcessSpec:
-        return ProcessSpec(
-            f"worker-{index}", self._app_command("returns-worker"), self.app_dir / "run", self.app_environment()
+        ports = self.config.ports
+        environment = self.app_environment(
+            WORKER_HEALTH_PORT=str(ports.worker_health[index]), SDK_METRICS_PORT=str(ports.sdk_metrics[index])
         )
+        return ProcessSpec(f"worker-{index}", self._app_command("returns-worker"), self.app_dir / "run", environment)
 
     def _api_process(self, index: int) -> ProcessSpec:
-        port = str(self.config.ports.api_processes[index])
-        environment = self.app_environment(API_PORT=port)
+        ports = self.config.ports
+        environment = self.app_environment(
+            API_PORT=str(ports.api_processes[index]),
+            SDK_METRICS_PORT=str(ports.sdk_metrics[self.config.workers + index]),
+        )
         return ProcessSpec(f"api-{index}", self._app_command("returns-api"), self.app_dir / "run", environment)
+
+    def worker_health_url(self, index: int) -> str:
+        return f"http://{HOST}:{self.config.ports.worker_health[index]}"
 
     def _balancer_process(self) -> ProcessSpec:
         argv = [sys.executable, "-m", "deploy.balancer", "--listen", f"{HOST}:{self.config.ports.api}"]
@@ -360,15 +388,23 @@ class Topology:
         path = self.supervisor.log_file(name)
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
-    async def _wait_for_http(self, url: str, timeout: float = 60) -> None:
+    async def _wait_for_http(self, url: str, timeout: float = 60, ready: bool = False) -> None:
+        """Until `url` answers (below 500; `ready`: 200)."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient(timeout=5) as http:
             while True:
                 try:
-                    if (await http.get(url)).status_code < 500:
+                    status = (await http.get(url)).status_code
+                    if status == 200 or (status < 500 and not ready):
                         return
                 except httpx.TransportError:
                     pass
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError(f"{url} did not answer within {timeout} s; see {self.supervisor.log_dir}")
                 await asyncio.sleep(0.2)
+
+
+def _new_secret(name: str) -> str:
+    if name == "payload_keys":
+        return f"{PAYLOAD_KEY_ID}:{new_key()}"
+    return secrets.token_hex(24)

@@ -26,6 +26,9 @@ def render_ui_config(config: TopologyConfig, tls: TLSFiles | None) -> dict[str, 
         "notifyOnNewVersion": False,  # it would call out to the internet
         "cors": {"allowOrigins": [origin], "cookieInsecure": True},  # plain HTTP on loopback
         "auth": {"enabled": False},
+        # Operators' browsers decode payloads through the API's codec endpoint, with the session cookie
+        # its /codec/session page sets (api/codec.py); the API admits this UI's origin.
+        "codec": {"endpoint": f"http://{HOST}:{config.ports.api}/codec", "includeCredentials": True},
     }
     if tls is not None:
         pair = tls.client("temporal-ui")

@@ -84,7 +84,7 @@ async def seed_order(
     """Puts the order into the shop sandbox, as the shop's checkout would have, with the shopper's
     email and shipping postal code."""
     contact = {"customer_email": email, "shipping_postal_code": postal_code}
-    async with httpx.AsyncClient(base_url=settings.shop_api_base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=settings.shop_base, timeout=10) as http:
         response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json") | contact)
         response.raise_for_status()
 

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
@@ -75,15 +76,17 @@ class LocalStack:
     api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
     log_dir: Path = ROOT / ".run"
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
-    overrides: dict[str, object] = field(default_factory=dict)  # settings that differ from the stack's own
+    worker: bool = True  # a worker process at start (off: a test starts it later, with start_worker)
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings of every process (and clients)
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
         """Settings that point every process of the stack at its peers."""
-        return Settings(
+        own: dict[str, Any] = dict(
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
+            vendor_mode="sandbox",
             stripe_api_base=self.sandbox_url("stripe"),
             shippo_api_base=self.sandbox_url("shippo"),
             shop_api_base=self.sandbox_url("shop"),
@@ -92,7 +95,8 @@ class LocalStack:
             api_keys={key_hash(key): grant for key, grant in LOCAL_KEYS.items()},
             live_mode=False,
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
-        ).model_copy(update=self.overrides)
+        )
+        return Settings(**(own | self.overrides))
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
@@ -126,13 +130,19 @@ class LocalStack:
         )
         await register_search_attributes(self._env.client)  # a state file from an older version lacks new ones
         await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
-        self.start_worker()
+        if self.worker:
+            self.start_worker()
         if self.api:
             self._spawn("api", ["-m", "api.app"])
-            await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
+            await self._wait_for_ports(("api",), log_name="api")
 
-    def start_worker(self) -> subprocess.Popen:
-        return self._spawn("worker", ["-m", "workers.main"])
+    def start_worker(self, **environment: str) -> subprocess.Popen:
+        """A worker process; `environment` adds settings of its own (e.g. WORKER_HEALTH_PORT)."""
+        return self._spawn("worker", ["-m", "workers.main"], environment)
+
+    def start_api(self, name: str, **environment: str) -> subprocess.Popen:
+        """Another API process (give it its own API_PORT); stopped with the stack."""
+        return self._spawn(name, ["-m", "api.app"], environment)
 
     def kill_workers(self, sig: int = signal.SIGKILL) -> None:
         """Stops every worker process of the stack (SIGKILL: as if the machine died)."""
@@ -169,8 +179,8 @@ class LocalStack:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        env = {**os.environ, **_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+    def _spawn(self, name: str, args: list[str], environment: dict[str, str] | None = None) -> subprocess.Popen:
+        env = {**os.environ, **_environment(self.settings), **(environment or {}), "PYTHONUNBUFFERED": "1"}
         log_file = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
         self._processes.append((name, process))

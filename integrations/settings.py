@@ -1,13 +1,21 @@
 """Settings from the environment (and an optional `.env`), read once per process.
 
-Without `STRIPE_API_KEY` / `SHIPPO_API_TOKEN` the system talks to the local sandboxes
-(`returns-sandboxes`); with real test keys the same code talks to Stripe and Shippo.
+Which vendors the processes talk to is said once, explicitly, by `VENDOR_MODE`:
+
+- `sandbox`: the local stand-ins (`python -m sandboxes`), at their default addresses unless
+  `STRIPE_API_BASE` / `SHIPPO_API_BASE` name others; a key that looks like a live one is refused.
+- `live`: Stripe and Shippo themselves; their keys are required and a base URL, if set, must be
+  the vendor's own over HTTPS.
+
+Unset, nothing that talks to a vendor starts (`require_vendor_mode`): no default is guessed.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +24,10 @@ SANDBOX_STRIPE_KEY = "sk_test_sandbox"
 SANDBOX_SHIPPO_TOKEN = "shippo_test_sandbox"
 SANDBOX_HOST = "127.0.0.1"
 SANDBOX_PORTS = {"stripe": 12111, "shippo": 12112, "shop": 12113}
+# Keys that move real money or buy real labels: never sent to a sandbox.
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "shippo_live_")
+# The vendors' own API hosts (a base URL in live mode must be one of them, or under them).
+VENDOR_HOSTS = {"stripe": "stripe.com", "shippo": "goshippo.com"}
 
 
 def sandbox_url(name: str) -> str:
@@ -43,6 +55,15 @@ class ApiKeyGrant(BaseModel):
     )
 
 
+class VendorMode(StrEnum):
+    live = "live"
+    sandbox = "sandbox"
+
+
+class VendorModeError(RuntimeError):
+    """The vendor settings contradict VENDOR_MODE (or it is unset): the process must not start."""
+
+
 class Settings(BaseSettings):
     # An empty variable is unset: `SECRET=` must never become a secret everyone knows (the empty one).
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
@@ -62,6 +83,34 @@ class Settings(BaseSettings):
     temporal_tls_ca: str | None = None
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
+    # Workflow payloads (inputs, results, signals, queries, failures' messages) are encrypted with these
+    # keys before they reach Temporal: `<key id>:<base64 32 bytes>,...`, the first encrypts, all decrypt
+    # (integrations/payload_codec.py). Unset: plaintext (refused with VENDOR_MODE=live).
+    payload_keys: SecretStr | None = None
+    # The codec endpoint on the API (POST /codec/decode, /codec/encode) lets the Web UI and
+    # `temporal --codec-endpoint` show decrypted payloads to whoever sends this token
+    # (`Authorization: Bearer <token>`); unset, it refuses everyone. CODEC_CORS_ORIGINS: the Web UI's
+    # origins, comma-separated, that a browser may call it from.
+    codec_auth_token: SecretStr | None = None
+    codec_cors_origins: str = ""
+    # Readiness (API /v1/readyz, the worker's /readyz) waits at most this long on Temporal.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The worker's own small HTTP server (/livez, /readyz, /metrics); unset: none (the dev stack).
+    worker_health_port: int | None = None
+    health_host: str = "127.0.0.1"
+    # On SIGTERM a worker stops taking work and gives running activities this long to finish; then
+    # they are cancelled and handed back (another worker retries them, idempotently).
+    worker_graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # The Temporal SDK's own Prometheus metrics (workflow and activity task latencies, polls, slots) on
+    # this port of each process; unset: not exported.
+    sdk_metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # When set, the API's /metrics answers only `Authorization: Bearer <token>` (Prometheus' bearer_token).
+    metrics_auth_token: SecretStr | None = None
+    # Traces (the door, the workflow, each activity) go over OTLP/HTTP here when set, e.g.
+    # http://collector:4318; the OpenTelemetry SDK reads its other OTEL_* variables itself.
+    otel_exporter_otlp_endpoint: str | None = None
+
     # Returns a worker keeps in memory between events (temporalio's sticky cache). Beyond it a
     # return is replayed from its history on its next event: memory stays flat, that event
     # costs more. Measured in docs/benchmarks.md: ~300 KiB per cached return (~150 unsandboxed).
@@ -70,8 +119,11 @@ class Settings(BaseSettings):
     # CI runs every test with it, so it can be turned off for the measured memory and CPU.
     workflow_sandbox: bool = True
 
+    # live | sandbox (module docstring). Unset: processes that talk to vendors refuse to start.
+    vendor_mode: VendorMode | None = None
+
     stripe_api_key: SecretStr | None = None
-    stripe_api_base: str | None = None  # None: Stripe itself with a key, the sandbox without
+    stripe_api_base: str | None = None  # None: Stripe itself (live), the local sandbox (sandbox)
     stripe_api_version: str | None = None  # None: the version the SDK was built for
     stripe_max_network_retries: int = 2
     stripe_timeout_seconds: float = 20.0
@@ -91,7 +143,8 @@ class Settings(BaseSettings):
 
     return_policy_file: str | None = None  # None: the policy shipped with the package (starter/return_policy.json)
 
-    shop_api_base: str = sandbox_url("shop")
+    shop_api_base: str | None = None  # None: the shop platform's sandbox (sandbox mode); required live
+    sandbox_host: str = SANDBOX_HOST  # where the sandboxes listen in sandbox mode (compose: `sandboxes`)
     shop_timeout_seconds: float = 10.0
 
     # Whether this deployment moves real money and parcels: then vendors' test events (Shippo's
@@ -118,30 +171,104 @@ class Settings(BaseSettings):
 
     @property
     def stripe_key(self) -> str:
-        return self.stripe_api_key.get_secret_value() if self.stripe_api_key else SANDBOX_STRIPE_KEY
+        return self._vendor_key("stripe", self.stripe_api_key, SANDBOX_STRIPE_KEY)
 
     @property
     def stripe_base(self) -> str | None:
-        if self.stripe_api_base:
-            return self.stripe_api_base
-        return None if self.stripe_api_key else sandbox_url("stripe")
+        """None: the SDK's own address of Stripe (live mode only)."""
+        return self._vendor_base("stripe", self.stripe_api_base)
 
     @property
     def live(self) -> bool:
         if self.live_mode is not None:
             return self.live_mode
-        stripe_key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else ""
-        return stripe_key.startswith(("sk_live_", "rk_live_")) or self.shippo_token.startswith("shippo_live_")
+        keys = (self.stripe_api_key, self.shippo_api_token)
+        return any(key is not None and key.get_secret_value().startswith(LIVE_KEY_PREFIXES) for key in keys)
 
     @property
     def shippo_token(self) -> str:
-        return self.shippo_api_token.get_secret_value() if self.shippo_api_token else SANDBOX_SHIPPO_TOKEN
+        return self._vendor_key("shippo", self.shippo_api_token, SANDBOX_SHIPPO_TOKEN)
 
     @property
     def shippo_base(self) -> str | None:
-        if self.shippo_api_base:
-            return self.shippo_api_base
-        return None if self.shippo_api_token else sandbox_url("shippo")
+        return self._vendor_base("shippo", self.shippo_api_base)
+
+    def vendor_problems(self) -> list[str]:
+        """What contradicts VENDOR_MODE, one sentence each; empty when the settings are consistent."""
+        if self.vendor_mode is None:
+            return ["VENDOR_MODE is not set: set VENDOR_MODE=sandbox (the local stand-ins) or live (Stripe, Shippo)"]
+        keys = {"STRIPE_API_KEY": self.stripe_api_key, "SHIPPO_API_TOKEN": self.shippo_api_token}
+        bases = {"stripe": self.stripe_api_base, "shippo": self.shippo_api_base}
+        problems = []
+        if self.vendor_mode is VendorMode.sandbox:
+            for name, key in keys.items():
+                if key is not None and key.get_secret_value().startswith(LIVE_KEY_PREFIXES):
+                    problems.append(f"{name} looks like a live key and VENDOR_MODE=sandbox: never sent to a sandbox")
+            for vendor, base in bases.items():
+                if base and _is_vendor_url(vendor, base):
+                    problems.append(f"{vendor.upper()}_API_BASE is {vendor}'s own API and VENDOR_MODE=sandbox")
+            return problems
+        for name, key in keys.items():
+            if key is None or not key.get_secret_value():
+                problems.append(f"VENDOR_MODE=live needs {name}")
+            elif key.get_secret_value() in (SANDBOX_STRIPE_KEY, SANDBOX_SHIPPO_TOKEN):
+                problems.append(f"{name} is the sandboxes' key and VENDOR_MODE=live")
+        for vendor, base in bases.items():
+            if base and not _is_vendor_url(vendor, base):
+                problems.append(
+                    f"VENDOR_MODE=live talks to {vendor} itself: {vendor.upper()}_API_BASE must be https://"
+                    f"...{VENDOR_HOSTS[vendor]} or unset"
+                )
+        if self.payload_keys is None or not self.payload_keys.get_secret_value():
+            problems.append("VENDOR_MODE=live needs PAYLOAD_KEYS: customers' addresses would sit in histories in clear")
+        if not self.shop_api_base:
+            problems.append("VENDOR_MODE=live needs SHOP_API_BASE (the shop platform's API)")
+        return problems
+
+    def _vendor_key(self, vendor: str, key: SecretStr | None, sandbox_key: str) -> str:
+        self._require_vendor_mode()
+        if key is not None and key.get_secret_value():
+            return key.get_secret_value()
+        if self.vendor_mode is VendorMode.live:
+            raise VendorModeError(f"VENDOR_MODE=live and no key for {vendor}")
+        return sandbox_key
+
+    def _vendor_base(self, vendor: str, base: str | None) -> str | None:
+        self._require_vendor_mode()
+        if base:
+            return base
+        return None if self.vendor_mode is VendorMode.live else self._sandbox(vendor)
+
+    @property
+    def shop_base(self) -> str:
+        """The shop platform: SHOP_API_BASE, else (sandbox mode only) its sandbox."""
+        if self.shop_api_base:
+            return self.shop_api_base
+        self._require_vendor_mode()
+        if self.vendor_mode is VendorMode.live:
+            raise VendorModeError("VENDOR_MODE=live needs SHOP_API_BASE")
+        return self._sandbox("shop")
+
+    def _sandbox(self, name: str) -> str:
+        return f"http://{self.sandbox_host}:{SANDBOX_PORTS[name]}"
+
+    def _require_vendor_mode(self) -> None:
+        if self.vendor_mode is None:
+            raise VendorModeError(self.vendor_problems()[0])
+
+
+def require_vendor_mode(settings: Settings, process: str) -> None:
+    """Refuses to start `process` (the worker, the API) on vendor settings that contradict VENDOR_MODE,
+    naming every problem at once; nothing is ever guessed from which keys happen to be set."""
+    if problems := settings.vendor_problems():
+        raise VendorModeError(f"{process} will not start: " + "; ".join(problems))
+
+
+def _is_vendor_url(vendor: str, url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    domain = VENDOR_HOSTS[vendor]
+    return parts.scheme == "https" and (host == domain or host.endswith("." + domain))
 
 
 @lru_cache(maxsize=1)

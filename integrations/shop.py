@@ -120,7 +120,7 @@ class ExchangeOrder:
 
 class ShopPlatform:
     def __init__(self, settings: Settings):
-        self._http = httpx.AsyncClient(base_url=settings.shop_api_base, timeout=settings.shop_timeout_seconds)
+        self._http = httpx.AsyncClient(base_url=settings.shop_base, timeout=settings.shop_timeout_seconds)
 
     async def load_order(self, order_id: str) -> ShopOrder:
         order = await self._call("GET", f"/v1/orders/{order_id}")

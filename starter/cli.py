@@ -1,11 +1,7 @@
 """Starts a return from a JSON file, or shows one's status.
 
-    returns-start request.json        # prints the workflow id; the same file twice is one return
-    returns-start --status R-1001     # prints the status as JSON
-
-Exit codes: see `ExitCode` in starter/errors.py (and the README): 0 done, 2 invalid input
-(nothing was started), 3 unknown return, 6 no answer in time (try again), 7 another request
-already started a return under this id.
+returns-start request.json        # prints the workflow id; the same file twice is one return
+returns-start --status R-1001     # prints the status as JSON
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from starter.client import ReturnsClient
-from starter.errors import ExitCode, exit_code_for, exit_now
+from starter.errors import ExitCode, exit_code_for, exit_codes_help, exit_now
 from workflows.models import ReturnRequest
 
 
@@ -55,7 +51,9 @@ def _read_request(path: str) -> ReturnRequest | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog=exit_codes_help(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("request", nargs="?", help="path to a ReturnRequest JSON file")
     group.add_argument("--status", metavar="RETURN_ID", help="print a return's status")

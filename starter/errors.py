@@ -66,16 +66,34 @@ class ReturnUnavailableError(RuntimeError):
 
 
 class ExitCode(IntEnum):
-    """How the command-line doors end (returnsctl, returns-start); the README lists them."""
+    """How the command-line doors end (returnsctl, returns-start). Their meanings are written once, in
+    EXIT_CODE_MEANINGS: `--help` prints them, and a test holds the README's table to them."""
 
     ok = 0
-    partly_refused = 1  # some returns of a batch were refused
-    invalid_input = 2  # nothing was sent
+    partly_refused = 1
+    invalid_input = 2
     not_found = 3
-    refused = 4  # the return's state refused the action
-    not_confirmed = 5  # a batch the operator did not confirm
-    unavailable = 6  # a return or Temporal did not answer in time: try again
-    conflict = 7  # another request already started a return under this id
+    refused = 4
+    not_confirmed = 5
+    unavailable = 6
+    conflict = 7
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.ok: "done",
+    ExitCode.partly_refused: "some returns of a batch were refused (the others were done)",
+    ExitCode.invalid_input: "invalid input: nothing was sent",
+    ExitCode.not_found: "no return with that id",
+    ExitCode.refused: "the return's state refused the action",
+    ExitCode.not_confirmed: "the operator did not confirm a batch: nothing was done",
+    ExitCode.unavailable: "a return or Temporal did not answer in time: try again",
+    ExitCode.conflict: "another request already started a return under this id",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit codes as `--help` ends with them."""
+    return "exit codes:\n" + "\n".join(f"  {code.value}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
 
 def exit_now(code: int) -> NoReturn:

@@ -17,9 +17,6 @@ forms list what they will touch and ask before acting (`--yes` skips the questio
 Connection settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE).
 Text a return holds is shown escaped (`\n`, `\x1b`): a reason can't forge a line of `show`.
 
-Exit codes: see `ExitCode` in starter/errors.py (and the README): 0 done, 1 some of a batch
-refused, 2 invalid input, 3 unknown return, 4 refused by the return's state, 5 not confirmed,
-6 no answer in time (try again).
 """
 
 from __future__ import annotations
@@ -44,7 +41,14 @@ from starter.client import (
     ReturnsClient,
     actor_id,
 )
-from starter.errors import ExitCode, ReturnNotFoundError, ReturnStateError, exit_code_for, exit_now
+from starter.errors import (
+    ExitCode,
+    ReturnNotFoundError,
+    ReturnStateError,
+    exit_code_for,
+    exit_codes_help,
+    exit_now,
+)
 from starter.visibility import ReturnFilter, ReturnSummary
 from workflows.models import (
     Acknowledgement,
@@ -263,7 +267,10 @@ def _confirm(question: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="returnsctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="returnsctl",
+        description=__doc__,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -48,6 +48,7 @@ class Sandboxes:
 
     def settings(self, **overrides: object) -> Settings:
         return Settings(
+            vendor_mode="sandbox",
             stripe_api_base=self.stripe_url,
             shippo_api_base=self.shippo_url,
             shop_api_base=self.shop_url,

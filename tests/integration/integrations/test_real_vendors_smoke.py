@@ -30,7 +30,7 @@ needs_shippo = pytest.mark.skipif(
 
 @needs_stripe
 async def test_stripe_test_payment_is_refunded() -> None:
-    settings = Settings(stripe_api_key=STRIPE_KEY, stripe_api_base=None)
+    settings = Settings(vendor_mode="live", stripe_api_key=STRIPE_KEY, stripe_api_base=None)
     payments = StripePayments(settings)
     payment = await charge_shopper(settings, 2000)
     return_id = f"smoke-{uuid.uuid4().hex[:12]}"
@@ -45,7 +45,7 @@ async def test_stripe_test_payment_is_refunded() -> None:
 
 @needs_shippo
 async def test_shippo_test_label_is_bought_tracked_and_voided() -> None:
-    labels = ShippoLabels(Settings(shippo_api_token=SHIPPO_TOKEN, shippo_api_base=None))
+    labels = ShippoLabels(Settings(vendor_mode="live", shippo_api_token=SHIPPO_TOKEN, shippo_api_base=None))
     request = label_request()
     label = await buy_label(labels, request, look_for_earlier_purchase=False)
     assert label.tracking_number and (label.label_url or label.qr_code_url)

@@ -47,7 +47,11 @@ def stripe_mock_url() -> Iterator[str]:
 
 
 def _payments(url: str) -> StripePayments:
-    return StripePayments(Settings(stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0))
+    return StripePayments(
+        Settings(
+            vendor_mode="sandbox", stripe_api_key="sk_test_mock", stripe_api_base=url, stripe_max_network_retries=0
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ async def test_refund_requests_are_accepted_by_stripe_mock(stripe_mock_url: str,
 
 
 async def test_test_payment_request_is_accepted_by_stripe_mock(stripe_mock_url: str) -> None:
-    settings = Settings(stripe_api_key="sk_test_mock", stripe_api_base=stripe_mock_url)
+    settings = Settings(vendor_mode="sandbox", stripe_api_key="sk_test_mock", stripe_api_base=stripe_mock_url)
     assert (await charge_shopper(settings, 1000)).startswith("pi_")
 
 

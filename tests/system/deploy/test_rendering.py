@@ -24,7 +24,7 @@ def _template(tools: Tools, path: Path) -> dict:
 
 def test_default_ports_stay_clear_of_the_dev_stack_and_of_each_other() -> None:
     ports = Ports()
-    numbers = [value for name, value in vars(ports).items() if name != "api_processes"] + list(ports.api_processes)
+    numbers = ports.all_numbers()
     assert len(set(numbers)) == len(numbers)
     assert not set(numbers) & DEV_STACK_PORTS
 
@@ -32,8 +32,8 @@ def test_default_ports_stay_clear_of_the_dev_stack_and_of_each_other() -> None:
 def test_free_ports_fit_temporal_s_membership_table() -> None:
     """Temporal keeps membership ports in a SMALLINT: a port above 32767 stops the server at start."""
     ports = Ports.free(api_processes=3)
-    numbers = [value for name, value in vars(ports).items() if name != "api_processes"] + list(ports.api_processes)
-    assert len(set(numbers)) == len(numbers) == len(vars(ports)) - 1 + 3
+    numbers = ports.all_numbers()
+    assert len(set(numbers)) == len(numbers) == len(vars(ports)) - 3 + 3 + 2 + (2 + 3)  # singles, then per process
     assert all(1024 < port <= 32767 for port in numbers)
 
 
