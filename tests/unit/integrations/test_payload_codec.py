@@ -32,7 +32,7 @@ from integrations.payload_codec import (
 from integrations.settings import Settings
 from integrations.temporal_client import data_converter
 from starter.client import ReturnsClient
-from tests.unit.workflows.fakes import FakeVendors
+from tests.unit.workflows.fakes import FakeShopPlatform, FakeVendors
 from tests.unit.workflows.test_return_workflow import POLICY, deliver_and_inspect, until
 from workflows.contract import workflow_id_for
 from workflows.return_workflow import ReturnWorkflow
@@ -116,13 +116,15 @@ async def encrypted_return(time_skipping_env: WorkflowEnvironment) -> AsyncItera
     client = _client_with(time_skipping_env, settings)
     vendors = FakeVendors()
     return_id = f"R-codec-{uuid.uuid4().hex[:6]}"
-    order = demo_order(f"ORD-{return_id}", "CUS-ada", now=await time_skipping_env.get_current_time())
+    order = demo_order(
+        f"ORD-{return_id}", "CUS-ada", paid_with="pi_unit", now=await time_skipping_env.get_current_time()
+    )
     vendors.orders[order.order_id] = order
     shopper = SHOPPER.model_copy(update={"email": EMAIL, "phone": PHONE})
     async with Worker(
         client, task_queue=settings.task_queue, workflows=[ReturnWorkflow], activities=defined_activities(vendors)
     ):
-        returns = ReturnsClient(client, settings, policy=POLICY)
+        returns = ReturnsClient(client, settings, policy=POLICY, shop=FakeShopPlatform(vendors))
         await returns.start(demo_request(return_id, "pi_unit", order.order_id, customer_address=shopper))
         await deliver_and_inspect(returns, return_id, {"L1": Grade.a, "L2": Grade.a})
         completed = await until(returns, return_id, Stage.completed)
