@@ -18,7 +18,7 @@ from sqlalchemy import Table
 from store.db import is_sqlite
 from store.events import ReturnEvent
 from store.projection import project_all
-from store.schema import events, return_lines, returns, units_sold
+from store.schema import events, return_lines, return_statuses, returns, units_sold
 from store.store import EventStore
 
 _EVENT_COLUMNS = ["id", "return_id", "sequence", "type", "api_version", "created_at", "recorded_at", "data"]
@@ -57,12 +57,13 @@ def bulk_load(
 def prepare(stream: Iterable[list[ReturnEvent]], *, batch_returns: int = 2_000) -> Iterator[dict[str, list[dict]]]:
     """Batches of rows for `writer.write`: events (data as JSON text), returns, return_lines."""
     recorded_at = datetime.now(UTC)
-    batch: dict[str, list[dict[str, Any]]] = {"events": [], "returns": [], "return_lines": []}
+    batch: dict[str, list[dict[str, Any]]] = _empty()
     for return_events in stream:
         if not return_events:
             continue
         row, lines = project_all(return_events)
-        batch["returns"].append({**row, "status": _json(row["status"])})
+        batch["returns"].append(row)
+        batch["return_statuses"].append({"return_id": row["return_id"], "status": _json(row["status"])})
         batch["return_lines"].extend(lines)
         batch["events"].extend(
             {
@@ -79,9 +80,14 @@ def prepare(stream: Iterable[list[ReturnEvent]], *, batch_returns: int = 2_000) 
         )
         if len(batch["returns"]) >= batch_returns:
             yield batch
-            batch = {"events": [], "returns": [], "return_lines": []}
+            batch = _empty()
     if batch["returns"]:
         yield batch
+
+
+def _empty() -> dict[str, list[dict[str, Any]]]:
+    # parents first: the foreign keys are checked row by row
+    return {"returns": [], "return_statuses": [], "return_lines": [], "events": []}
 
 
 def writer_for(store: EventStore) -> _SqliteWriter | _PostgresWriter:
@@ -99,7 +105,13 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-_TABLES = {"events": events, "returns": returns, "return_lines": return_lines, "units_sold": units_sold}
+_TABLES = {
+    "events": events,
+    "returns": returns,
+    "return_statuses": return_statuses,
+    "return_lines": return_lines,
+    "units_sold": units_sold,
+}
 
 
 def _json(value: Any) -> str:

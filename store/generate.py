@@ -144,8 +144,9 @@ def synthesize(
     currency = _choice(rng, CURRENCIES)
     method = _choice(rng, METHODS)
     resolution_kind = _choice(rng, RESOLUTIONS)
-    # repeat returners: a small share of customers returns often
-    customer = int(customers * rng.random() ** 3)
+    # repeat returners: one customer in a hundred makes a fifth of the returns
+    pool = customers if rng.random() < 0.8 else max(customers // 100, 1)
+    customer = rng.randrange(pool)
     lines = []
     for number in range(1, 1 + rng.choices((1, 2, 3), weights=(70, 22, 8))[0]):
         sku, category, price = rng.choices(catalog.skus, weights=catalog.weights)[0]
@@ -479,6 +480,7 @@ class Synthetic:
     days: int = 365
     seed: int = 7
     customers: int | None = None  # default: one customer per 3 returns
+    first_index: int = 0  # return ids start at SYN-<first_index>
 
     def start(self) -> datetime:
         return self.end - timedelta(days=self.days)
@@ -495,7 +497,7 @@ class Synthetic:
         step = span / max(self.returns, 1)
         for index in range(self.returns):
             requested_at = self.start() + timedelta(seconds=int(index * step + rng.random() * step))
-            yield synthesize(rng, catalog, index, requested_at, self.end, customers)
+            yield synthesize(rng, catalog, self.first_index + index, requested_at, self.end, customers)
 
     def sales(self) -> Iterator[dict[str, Any]]:
         return sales_for(self.catalog(), self.start().date(), self.days + 1, self.seed, self.returns / self.days)
@@ -525,12 +527,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.via == "bulk":
             counts = bulk_load(store, synthetic.stream(), sales=None if args.no_sales else synthetic.sales())
         else:
-            counts = {"returns": 0, "events": 0}
+            counts = {"returns": 0, "events": 0, "sales_rows": 0}
             for batch in synthetic.stream():
                 for event in batch:
                     store.append(event)
                 counts["returns"] += 1
                 counts["events"] += len(batch)
+            if not args.no_sales:
+                counts["sales_rows"] = bulk_load(store, [], sales=synthetic.sales())["sales_rows"]
     finally:
         store.close()
     seconds = time.perf_counter() - started

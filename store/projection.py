@@ -183,8 +183,21 @@ def _units_back(line: Mapping[str, Any], receipts_recorded: bool) -> int:
 def _lines(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     lines = status.get("lines") or []
     recorded = _receipts_recorded(lines)
+    # The first kept line of each reason, SKU and category carries the return's count for it,
+    # so "returns per reason" is a plain sum, without a COUNT(DISTINCT) over the period.
+    seen: set[tuple[str, Any]] = set()
+
+    def first(kind: str, value: Any, line: Mapping[str, Any]) -> int:
+        if line.get("declined") or (kind, value) in seen:
+            return 0
+        seen.add((kind, value))
+        return 1
+
     return [
         {
+            "counts_reason": first("reason", line["reason"], line),
+            "counts_sku": first("sku", line["sku"], line),
+            "counts_category": first("category", line.get("category"), line),
             "return_id": status["return_id"],
             "line_id": line["line_id"],
             "sku": line["sku"],

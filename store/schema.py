@@ -131,6 +131,31 @@ returns = Table(
     Column("label_cost", Money),
     Column("units_requested", Integer, nullable=False, default=0),
     Column("units_back", Integer, nullable=False, default=0),
+)
+# Report indexes (migration 0002): each report's period is a range on one of these dates.
+for _dated in ("requested_at", "first_scan_at", "inspected_at", "resolved_at", "closed_at"):
+    Index(f"ix_returns_{_dated}", returns.c[_dated])
+Index(
+    "ix_returns_open",
+    returns.c.stage,
+    returns.c.requested_at,
+    sqlite_where=returns.c.is_open,
+    postgresql_where=returns.c.is_open,
+)
+Index(
+    "ix_returns_attention",
+    returns.c.attention_step,
+    returns.c.attention_error_type,
+    sqlite_where=returns.c.needs_attention,
+    postgresql_where=returns.c.needs_attention,
+)
+
+# The latest status, apart from the figures: SQLite keeps a row's columns inline up to about
+# a page, so a ~2 KB status beside them would make every report's scan of `returns` read it.
+return_statuses = Table(
+    "return_statuses",
+    metadata,
+    Column("return_id", String(64), ForeignKey("returns.return_id", ondelete="CASCADE"), primary_key=True),
     Column("status", Json, nullable=False),
 )
 
@@ -149,21 +174,27 @@ return_lines = Table(
     Column("units_back", Integer, nullable=False),
     Column("grade", String(16)),
     Column("disposition", String(32)),
+    # 1 on the return's first kept line of its reason (SKU, category): sums count returns
+    Column("counts_reason", Integer, nullable=False, default=0),
+    Column("counts_sku", Integer, nullable=False, default=0),
+    Column("counts_category", Integer, nullable=False, default=0),
     # copied from the return so line reports filter and group without a join
     Column("currency", String(3), nullable=False),
     Column("method", String(16), nullable=False),
     Column("requested_at", UtcDateTime, nullable=False),
     Column("inspected_at", UtcDateTime),
 )
+Index("ix_return_lines_requested_at", return_lines.c.requested_at)
+Index("ix_return_lines_inspected_at", return_lines.c.inspected_at)
 
 # Units sold per day, SKU and currency: the denominator of return rates when the shop
 # platform's figures are copied into the store (see `store.sales`).
 units_sold = Table(
     "units_sold",
     metadata,
-    Column("day", Date, primary_key=True),
     Column("sku", String(64), primary_key=True),
     Column("currency", String(3), primary_key=True),
+    Column("day", Date, primary_key=True),
     Column("category", String(64)),
     Column("units", Integer, nullable=False),
 )

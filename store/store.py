@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from store.db import is_sqlite, make_engine
 from store.events import ReturnEvent
 from store.projection import project
-from store.schema import events, return_lines, returns
+from store.schema import events, return_lines, return_statuses, returns
 from workflows.models import ReturnStatus, TimelineEntry
 
 log = structlog.get_logger("store")
@@ -124,21 +124,33 @@ class EventStore:
         row, lines = project(event, current)
         if current is None:
             created = connection.execute(
-                self._insert(returns).values(**row).on_conflict_do_nothing().returning(returns.c.return_id)
+                self._insert(returns).values(**_figures(row)).on_conflict_do_nothing().returning(returns.c.return_id)
             ).first()
             if created is None:  # another transaction created it first: merge into theirs
                 current = self._locked_return(connection, event.return_id)
                 row, lines = project(event, current)
+            else:
+                connection.execute(insert(return_statuses).values(return_id=event.return_id, status=row["status"]))
         if current is not None:
-            connection.execute(update(returns).where(returns.c.return_id == event.return_id).values(**row))
+            connection.execute(update(returns).where(returns.c.return_id == event.return_id).values(**_figures(row)))
+            if event.sequence == row["last_sequence"]:  # the newest status: an older event changes only times
+                connection.execute(
+                    update(return_statuses)
+                    .where(return_statuses.c.return_id == event.return_id)
+                    .values(status=row["status"])
+                )
             connection.execute(delete(return_lines).where(return_lines.c.return_id == event.return_id))
         if lines:
             connection.execute(insert(return_lines), lines)
 
     def _locked_return(self, connection: Connection, return_id: str) -> dict[str, Any] | None:
-        query = select(returns).where(returns.c.return_id == return_id)
+        query = (
+            select(returns, return_statuses.c.status)
+            .join(return_statuses, return_statuses.c.return_id == returns.c.return_id)
+            .where(returns.c.return_id == return_id)
+        )
         if not self._sqlite:  # SQLite's write transaction already excludes every other writer
-            query = query.with_for_update()
+            query = query.with_for_update(of=returns)
         found = connection.execute(query).mappings().first()
         return dict(found) if found else None
 
@@ -207,18 +219,27 @@ class EventStore:
             lines = reader.execute(
                 select(return_lines).where(return_lines.c.return_id == return_id).order_by(return_lines.c.line_id)
             ).mappings()
-            return {**found, "lines": [dict(line) for line in lines]}
+            status = reader.execute(
+                select(return_statuses.c.status).where(return_statuses.c.return_id == return_id)
+            ).scalar()
+            return {**found, "status": status, "lines": [dict(line) for line in lines]}
 
     def status(self, return_id: str) -> ReturnStatus | None:
         """The return's latest status as the store knows it: what `GET /v1/returns/{id}`
         answers once Temporal has deleted the closed run."""
         with self.reading() as reader:
-            found = reader.execute(select(returns.c.status).where(returns.c.return_id == return_id)).scalar()
+            found = reader.execute(
+                select(return_statuses.c.status).where(return_statuses.c.return_id == return_id)
+            ).scalar()
         return ReturnStatus.model_validate(found) if found is not None else None
 
     def timeline(self, return_id: str) -> list[TimelineEntry] | None:
         status = self.status(return_id)
         return status.timeline if status is not None else None
+
+
+def _figures(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "status"}
 
 
 def _event_row(event: ReturnEvent, *, recorded_at: datetime) -> dict[str, Any]:

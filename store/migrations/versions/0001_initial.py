@@ -1,4 +1,4 @@
-"""events, read model, webhooks
+"""Events, the read model (returns, return_statuses, return_lines), units sold, webhook subscriptions and deliveries.
 
 Revision ID: 0001
 Revises:
@@ -87,7 +87,6 @@ def upgrade() -> None:
         sa.Column("label_cost", sa.BigInteger(), nullable=True),
         sa.Column("units_requested", sa.Integer(), nullable=False),
         sa.Column("units_back", sa.Integer(), nullable=False),
-        sa.Column("status", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("return_id", name=op.f("pk_returns")),
     )
     op.create_table(
@@ -117,12 +116,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "units_sold",
-        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("sku", sa.String(length=64), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("category", sa.String(length=64), nullable=True),
         sa.Column("units", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "sku", "currency", name=op.f("pk_units_sold")),
+        sa.PrimaryKeyConstraint("sku", "currency", "day", name=op.f("pk_units_sold")),
     )
     op.create_table(
         "deliveries",
@@ -175,6 +174,9 @@ def upgrade() -> None:
         sa.Column("units_back", sa.Integer(), nullable=False),
         sa.Column("grade", sa.String(length=16), nullable=True),
         sa.Column("disposition", sa.String(length=32), nullable=True),
+        sa.Column("counts_reason", sa.Integer(), nullable=False),
+        sa.Column("counts_sku", sa.Integer(), nullable=False),
+        sa.Column("counts_category", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("method", sa.String(length=16), nullable=False),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
@@ -183,6 +185,15 @@ def upgrade() -> None:
             ["return_id"], ["returns.return_id"], name=op.f("fk_return_lines_return_id_returns"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("return_id", "line_id", name=op.f("pk_return_lines")),
+    )
+    op.create_table(
+        "return_statuses",
+        sa.Column("return_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["return_id"], ["returns.return_id"], name=op.f("fk_return_statuses_return_id_returns"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("return_id", name=op.f("pk_return_statuses")),
     )
     op.create_table(
         "delivery_attempts",
@@ -204,6 +215,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("delivery_attempts")
+    op.drop_table("return_statuses")
     op.drop_table("return_lines")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_subscription_id_return_id_sequence"))
