@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from store import rollups
 from store.db import is_sqlite
 from store.events import ReturnEvent
 from store.projection import project_all
@@ -58,10 +59,12 @@ def prepare(stream: Iterable[list[ReturnEvent]], *, batch_returns: int = 2_000) 
     """Batches of rows for `writer.write`: events (data as JSON text), returns, return_lines."""
     recorded_at = datetime.now(UTC)
     batch: dict[str, list[dict[str, Any]]] = _empty()
+    summed: rollups.Contributions = {}
     for return_events in stream:
         if not return_events:
             continue
         row, lines = project_all(return_events)
+        rollups.merge(summed, rollups.contributions(row, lines))
         batch["returns"].append(row)
         batch["return_statuses"].append({"return_id": row["return_id"], "status": _json(row["status"])})
         batch["return_lines"].extend(lines)
@@ -79,10 +82,10 @@ def prepare(stream: Iterable[list[ReturnEvent]], *, batch_returns: int = 2_000) 
             for event in return_events
         )
         if len(batch["returns"]) >= batch_returns:
-            yield batch
-            batch = _empty()
+            yield {**batch, "rollups": summed}
+            batch, summed = _empty(), {}
     if batch["returns"]:
-        yield batch
+        yield {**batch, "rollups": summed}
 
 
 def _empty() -> dict[str, list[dict[str, Any]]]:
@@ -137,11 +140,14 @@ class _SqliteWriter:
             return _json(value)
         return value.isoformat() if hasattr(value, "isoformat") else value
 
-    def write(self, batch: dict[str, list[dict[str, Any]]]) -> None:
+    def write(self, batch: dict[str, Any]) -> None:
         cursor = self.raw.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
             for name, rows in batch.items():
+                if name == "rollups":
+                    _write_rollups(cursor, rows, "?")
+                    continue
                 columns, statement = self.statements[name]
                 cursor.executemany(statement, [[self._value(c, row.get(c)) for c in columns] for row in rows])
             cursor.execute("COMMIT")
@@ -160,10 +166,13 @@ class _PostgresWriter:
         self.raw = store.engine.raw_connection()
         self.columns = {name: _EVENT_COLUMNS if name == "events" else _columns(t) for name, t in _TABLES.items()}
 
-    def write(self, batch: dict[str, list[dict[str, Any]]]) -> None:
+    def write(self, batch: dict[str, Any]) -> None:
         cursor = self.raw.cursor()
         try:
             for name, rows in batch.items():
+                if name == "rollups":
+                    _write_rollups(cursor, rows, "%s")
+                    continue
                 columns = self.columns[name]
                 with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
@@ -177,3 +186,21 @@ class _PostgresWriter:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _write_rollups(cursor: Any, changes: rollups.Contributions, placeholder: str) -> None:
+    """Adds a batch's rollup figures (an upsert: other batches may have filled the same days)."""
+    for name, rows in changes.items():
+        if not rows:
+            continue
+        _table, keys, figures = rollups.ROLLUPS[name]
+        columns = ["day", *keys, *figures]
+        statement = (
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(placeholder for _ in columns)}) "
+            f"ON CONFLICT ({', '.join(['day', *keys])}) DO UPDATE SET "
+            + ", ".join(f"{figure} = {name}.{figure} + excluded.{figure}" for figure in figures)
+        )
+        cursor.executemany(
+            statement,
+            [[key[0].isoformat() if placeholder == "?" else key[0], *key[1:], *delta] for key, delta in rows.items()],
+        )

@@ -5,15 +5,12 @@
 
 SQLite gets WAL (readers never block the writer), a busy timeout, foreign keys, and write
 transactions that take the write lock when they begin (BEGIN IMMEDIATE), so two appends
-never both read and then fail to upgrade. It has no percentile aggregate, so one is
-registered on each connection (`percentile_cont(value, fraction)`, PostgreSQL's semantics:
-linear interpolation between the closest ranks); PostgreSQL uses its own.
+never both read and then fail to upgrade.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -54,31 +51,6 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     return create_engine(url, **options)
 
 
-class _Percentile:
-    """SQLite aggregate: percentile_cont(value, fraction), NULLs ignored."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-        self.fraction = 0.5
-
-    def step(self, value: float | None, fraction: float) -> None:
-        if value is not None:
-            self.values.append(value)
-        self.fraction = fraction
-
-    def finalize(self) -> float | None:
-        return percentile_cont(self.values, self.fraction)
-
-
-def percentile_cont(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -87,7 +59,6 @@ def _configure_sqlite(engine: Engine) -> None:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
-        dbapi_connection.create_aggregate("percentile_cont", 2, _Percentile)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

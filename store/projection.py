@@ -84,6 +84,11 @@ def project_all(batch: Sequence[ReturnEvent]) -> tuple[dict[str, Any], list[dict
     return row, _with_stamps(_lines(row["status"]), row)
 
 
+def current_lines(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The lines a stored row (with its status) stands for: what the rollups counted for it."""
+    return _with_stamps(_lines(row["status"]), row)
+
+
 def _earliest(current: datetime | None, candidate: datetime) -> datetime:
     return candidate if current is None or candidate < current else current
 

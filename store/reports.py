@@ -17,26 +17,40 @@ Which event dates a report's period selects:
 | open returns, needs attention | a snapshot now; a period narrows it to returns requested in it |
 
 Percentiles are PostgreSQL's `percentile_cont` (linear interpolation between the closest
-ranks); SQLite has no such aggregate, so `store.db` registers one with the same semantics on
-each connection, and the database still computes it while it scans (no rows leave it).
+ranks). SQLite has no percentile aggregate: there the database counts each method's durations
+and answers the two values around each rank by walking an index in duration order
+(`ORDER BY duration LIMIT 2 OFFSET rank`); the interpolation between them is the same.
+
+Reports of counts and money over whole UTC days read the daily rollups (`store.rollups`);
+other periods, or `detail=True`, read the detail rows. Both answer the same figures.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, Table, and_, case, func, select
 
 from store.db import is_sqlite
 from store.projection import DURATIONS
+from store.rollups import DISPOSITION_FIGURES, MONEY_FIGURES, NO_CATEGORY
 from store.sales import UnitsSoldSource
-from store.schema import return_lines, returns
+from store.schema import (
+    return_lines,
+    returns,
+    rollup_categories,
+    rollup_dispositions,
+    rollup_money,
+    rollup_reasons,
+    rollup_skus,
+)
 from store.store import EventStore
 from workflows.vocabulary import Disposition
 
@@ -64,6 +78,16 @@ class Period:
             raise ValueError("a period needs aware datetimes")
         if self.end <= self.start:
             raise ValueError("a period must end after it starts")
+
+    def whole_days(self) -> bool:
+        """Starts and ends at midnight UTC: the daily rollups answer it exactly."""
+        return all(moment.astimezone(UTC).time() == time(0) for moment in (self.start, self.end))
+
+    def first_day(self) -> date:
+        return self.start.astimezone(UTC).date()
+
+    def end_day(self) -> date:
+        return self.end.astimezone(UTC).date()
 
     @classmethod
     def days(cls, start: str, end: str) -> Period:
@@ -140,8 +164,35 @@ def _lines_requested(period: Period, currency: str | None) -> list[Any]:
 
 
 def _by_line_attribute(
-    store: EventStore, name: str, keys: list[Any], counts: Any, period: Period, currency: str | None
+    store: EventStore,
+    name: str,
+    keys: list[Any],
+    counts: Any,
+    period: Period,
+    currency: str | None,
+    rollup: Table,
+    detail: bool,
 ) -> Report:
+    columns = ["currency", *(key.name for key in keys), "returns", "lines", "units", "units_back", "value"]
+    if period.whole_days() and not detail:
+        table = rollup.c
+        grouped = [table[key.name] for key in keys]
+        query = (
+            select(
+                table.currency,
+                *grouped,
+                *(
+                    func.sum(table[figure]).label(figure)
+                    for figure in ("returns", "lines", "units", "units_back", "value")
+                ),
+            )
+            .where(*_on_days(table, period, currency))
+            .group_by(table.currency, *grouped)
+            .having(func.sum(table.lines) > 0)
+            .order_by(table.currency, func.sum(table.units).desc(), *grouped)
+        )
+        rows = [_category_back(row) for row in _run(store, query)]
+        return Report(name, columns, rows, _parameters(period, currency))
     lines = return_lines.c
     query = (
         select(
@@ -157,28 +208,59 @@ def _by_line_attribute(
         .group_by(lines.currency, *keys)
         .order_by(lines.currency, func.sum(lines.quantity).desc(), *keys)
     )
-    columns = ["currency", *(key.name for key in keys), "returns", "lines", "units", "units_back", "value"]
     return Report(name, columns, _run(store, query), _parameters(period, currency))
 
 
-def by_reason(store: EventStore, period: Period, currency: str | None = None) -> Report:
-    """Returns, lines, units (claimed and back) and value per reason code."""
+def _on_days(table: Any, period: Period, currency: str | None) -> list[Any]:
+    conditions = [table.day >= period.first_day(), table.day < period.end_day()]
+    if currency:
+        conditions.append(table.currency == currency)
+    return conditions
+
+
+def _category_back(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("category") == NO_CATEGORY:
+        return {**row, "category": None}
+    return row
+
+
+def by_reason(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    """Returns, lines, units (claimed and back) and value per reason code. `detail=True` reads
+    the detail rows even when the daily rollups could answer (they answer the same)."""
     lines = return_lines.c
-    return _by_line_attribute(store, "returns_by_reason", [lines.reason], lines.counts_reason, period, currency)
+    return _by_line_attribute(
+        store, "returns_by_reason", [lines.reason], lines.counts_reason, period, currency, rollup_reasons, detail
+    )
 
 
-def by_sku(store: EventStore, period: Period, currency: str | None = None) -> Report:
+def by_sku(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
     lines = return_lines.c
-    return _by_line_attribute(store, "returns_by_sku", [lines.sku, lines.category], lines.counts_sku, period, currency)
+    keys = [lines.sku, lines.category]
+    return _by_line_attribute(store, "returns_by_sku", keys, lines.counts_sku, period, currency, rollup_skus, detail)
 
 
-def by_category(store: EventStore, period: Period, currency: str | None = None) -> Report:
+def by_category(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
     lines = return_lines.c
-    return _by_line_attribute(store, "returns_by_category", [lines.category], lines.counts_category, period, currency)
+    return _by_line_attribute(
+        store,
+        "returns_by_category",
+        [lines.category],
+        lines.counts_category,
+        period,
+        currency,
+        rollup_categories,
+        detail,
+    )
 
 
 def return_rates(
-    store: EventStore, period: Period, sales: UnitsSoldSource, currency: str | None = None, *, by: str = "sku"
+    store: EventStore,
+    period: Period,
+    sales: UnitsSoldSource,
+    currency: str | None = None,
+    *,
+    by: str = "sku",
+    detail: bool = False,
 ) -> Report:
     """Units returned / units sold in the period, per SKU (`by="sku"`) or per category.
 
@@ -204,7 +286,7 @@ def return_rates(
     def key(sku: str, category: str | None, cur: str) -> tuple[str, str]:
         return (cur, sku if by == "sku" else (category or ""))
 
-    for row in _run(store, query):
+    for row in map(_category_back, _run(store, query)):
         categories[row["sku"]] = row["category"]
         entry = totals.setdefault(key(row["sku"], row["category"], row["currency"]), {"returned": 0, "sold": 0})
         entry["returned"] += int(row["units"])
@@ -228,32 +310,42 @@ def return_rates(
 # --- Money ------------------------------------------------------------------------------------
 
 
-def money(store: EventStore, period: Period, currency: str | None = None) -> Report:
+def money(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
     """Per currency, for returns resolved in the period: what was refunded, credited (and the
     bonus it cost), exchanged, kept as fees; the revenue retained (store credit without its
     bonus, plus exchanges) and its share of the returned value; what keep-it returns cost."""
-    r = returns.c
-    keep_it = r.method == "keep_it"
-    query = (
-        select(
-            r.currency,
-            func.count().label("returns_resolved"),
-            func.sum(r.returned_value).label("returned_value"),
-            func.sum(r.refunded).label("refunded"),
-            func.sum(r.refund_pending).label("refund_pending"),
-            func.sum(r.refund_failed).label("refund_failed"),
-            func.sum(r.credited).label("credited"),
-            func.sum(r.credit_bonus).label("credit_bonus"),
-            func.sum(r.exchanged_value).label("exchanged"),
-            func.sum(r.fees).label("fees_kept"),
-            func.sum(case((keep_it, r.refunded + r.credited + r.refund_pending), else_=0)).label("keep_it_cost"),
+    if period.whole_days() and not detail:
+        m = rollup_money.c
+        query = (
+            select(m.currency, *(func.sum(m[figure]).label(figure) for figure in MONEY_FIGURES))
+            .where(*_on_days(m, period, currency))
+            .group_by(m.currency)
+            .having(func.sum(m.returns_resolved) > 0)
+            .order_by(m.currency)
         )
-        .where(_in(r.resolved_at, period))
-        .group_by(r.currency)
-        .order_by(r.currency)
-    )
-    if currency:
-        query = query.where(r.currency == currency)
+    else:
+        r = returns.c
+        keep_it = r.method == "keep_it"
+        query = (
+            select(
+                r.currency,
+                func.count().label("returns_resolved"),
+                func.sum(r.returned_value).label("returned_value"),
+                func.sum(r.refunded).label("refunded"),
+                func.sum(r.refund_pending).label("refund_pending"),
+                func.sum(r.refund_failed).label("refund_failed"),
+                func.sum(r.credited).label("credited"),
+                func.sum(r.credit_bonus).label("credit_bonus"),
+                func.sum(r.exchanged_value).label("exchanged"),
+                func.sum(r.fees).label("fees_kept"),
+                func.sum(case((keep_it, r.refunded + r.credited + r.refund_pending), else_=0)).label("keep_it_cost"),
+            )
+            .where(_in(r.resolved_at, period))
+            .group_by(r.currency)
+            .order_by(r.currency)
+        )
+        if currency:
+            query = query.where(r.currency == currency)
     rows = []
     for row in _run(store, query):
         figures = {name: int(value or 0) if name != "currency" else value for name, value in row.items()}
@@ -283,6 +375,32 @@ def money(store: EventStore, period: Period, currency: str | None = None) -> Rep
 
 # --- Time ---------------------------------------------------------------------------------------
 
+
+def _percentiles_by_index_walk(
+    store: EventStore, column: Any, conditions: list[Any], fractions: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """SQLite has no percentile aggregate. Per method: count the durations, then read the two
+    values around each rank with ORDER BY duration LIMIT 2 OFFSET rank, which the index on
+    (method, duration, date) answers by walking it in order: no sort, and no row leaves the
+    database but those two."""
+    r = returns.c
+    counted = select(r.method, func.count(column).label("returns")).where(*conditions).group_by(r.method)
+    rows = []
+    for group in _run(store, counted.order_by(r.method)):
+        values = {}
+        for name, fraction in zip(("p50_seconds", "p90_seconds"), fractions, strict=True):
+            position = fraction * (group["returns"] - 1)
+            rank = math.floor(position)
+            around = select(column).where(*conditions, r.method == group["method"]).order_by(column)
+            with store.reading() as reader:
+                pair = reader.execute(around.limit(2).offset(rank)).scalars().all()
+            low = pair[0]
+            high = pair[1] if len(pair) > 1 else low
+            values[name] = float(low + (high - low) * (position - rank))
+        rows.append({**group, **values})
+    return rows
+
+
 DURATION_METRICS = {  # metric: (duration column, the event date that dates it)
     "request_to_first_scan": ("request_to_first_scan_s", "first_scan_at"),
     "delivered_to_inspected": ("delivered_to_inspected_s", "inspected_at"),
@@ -292,33 +410,33 @@ DURATION_METRICS = {  # metric: (duration column, the event date that dates it)
 assert {column for column, _ in DURATION_METRICS.values()} == set(DURATIONS)
 
 
-def _percentile(store: EventStore, column: Any, fraction: float) -> Any:
-    if is_sqlite(store.engine):
-        return func.percentile_cont(column, literal(fraction))  # store.db's aggregate
-    return func.percentile_cont(fraction).within_group(column.asc())
-
-
 def durations(store: EventStore, period: Period, currency: str | None = None) -> Report:
-    """p50 and p90 of each step's duration, in seconds, per return method."""
+    """p50 and p90 of each step's duration, in seconds, per return method (exact: linear
+    interpolation between the closest ranks, PostgreSQL's percentile_cont)."""
     r = returns.c
     rows = []
     for metric, (duration, ended) in DURATION_METRICS.items():
         column = r[duration]
-        query = (
-            select(
-                literal(metric).label("metric"),
-                r.method,
-                func.count(column).label("returns"),
-                _percentile(store, column, 0.5).label("p50_seconds"),
-                _percentile(store, column, 0.9).label("p90_seconds"),
-            )
-            .where(_in(r[ended], period), column.is_not(None))
-            .group_by(r.method)
-            .order_by(r.method)
-        )
+        conditions = [_in(r[ended], period), column.is_not(None)]
         if currency:
-            query = query.where(r.currency == currency)
-        for row in _run(store, query):
+            conditions.append(r.currency == currency)
+        if is_sqlite(store.engine):
+            found = _percentiles_by_index_walk(store, column, conditions, (0.5, 0.9))
+        else:
+            query = (
+                select(
+                    r.method,
+                    func.count(column).label("returns"),
+                    func.percentile_cont(0.5).within_group(column.asc()).label("p50_seconds"),
+                    func.percentile_cont(0.9).within_group(column.asc()).label("p90_seconds"),
+                )
+                .where(*conditions)
+                .group_by(r.method)
+                .order_by(r.method)
+            )
+            found = _run(store, query)
+        for row in found:
+            row = {"metric": metric, **row}
             # interpolation in floating point: round away its last-digit noise
             rows.append(
                 {**row, "p50_seconds": round(row["p50_seconds"], 3), "p90_seconds": round(row["p90_seconds"], 3)}
@@ -331,26 +449,41 @@ def durations(store: EventStore, period: Period, currency: str | None = None) ->
 
 
 def dispositions(
-    store: EventStore, period: Period, currency: str | None = None, *, recovery_bp: Mapping[str, int] | None = None
+    store: EventStore,
+    period: Period,
+    currency: str | None = None,
+    *,
+    recovery_bp: Mapping[str, int] | None = None,
+    detail: bool = False,
 ) -> Report:
     """Units back and their value per disposition, for lines inspected in the period, with the
     value a disposition is expected to recover (`recovery_bp`, basis points per disposition)."""
     rates = {str(name): bp for name, bp in (recovery_bp or DEFAULT_RECOVERY_BP).items()}
-    lines = return_lines.c
-    query = (
-        select(
-            lines.currency,
-            lines.disposition,
-            func.count().label("lines"),
-            func.sum(lines.units_back).label("units"),
-            func.sum(lines.units_back * lines.unit_price).label("value"),
+    if period.whole_days() and not detail:
+        d = rollup_dispositions.c
+        query = (
+            select(d.currency, d.disposition, *(func.sum(d[figure]).label(figure) for figure in DISPOSITION_FIGURES))
+            .where(*_on_days(d, period, currency))
+            .group_by(d.currency, d.disposition)
+            .having(func.sum(d.lines) > 0)
+            .order_by(d.currency, d.disposition)
         )
-        .where(_in(lines.inspected_at, period), lines.disposition.is_not(None))
-        .group_by(lines.currency, lines.disposition)
-        .order_by(lines.currency, lines.disposition)
-    )
-    if currency:
-        query = query.where(lines.currency == currency)
+    else:
+        lines = return_lines.c
+        query = (
+            select(
+                lines.currency,
+                lines.disposition,
+                func.count().label("lines"),
+                func.sum(lines.units_back).label("units"),
+                func.sum(lines.units_back * lines.unit_price).label("value"),
+            )
+            .where(_in(lines.inspected_at, period), lines.disposition.is_not(None), lines.declined.is_(None))
+            .group_by(lines.currency, lines.disposition)
+            .order_by(lines.currency, lines.disposition)
+        )
+        if currency:
+            query = query.where(lines.currency == currency)
     rows = []
     for row in _run(store, query):
         rate = rates.get(row["disposition"], 0)

@@ -142,6 +142,15 @@ Index(
     sqlite_where=returns.c.is_open,
     postgresql_where=returns.c.is_open,
 )
+Index("ix_returns_customer", returns.c.customer_id, returns.c.requested_at, returns.c.units_requested)
+# durations: per method in duration order, so a percentile is an index walk (see store.reports)
+for _duration, _dated in (
+    ("request_to_first_scan_s", "first_scan_at"),
+    ("delivered_to_inspected_s", "inspected_at"),
+    ("inspected_to_resolved_s", "resolved_at"),
+    ("request_to_resolved_s", "resolved_at"),
+):
+    Index(f"ix_returns_{_duration}", returns.c.method, returns.c[_duration], returns.c[_dated])
 Index(
     "ix_returns_attention",
     returns.c.attention_step,
@@ -248,4 +257,46 @@ delivery_attempts = Table(
     Column("status_code", Integer),
     Column("latency_ms", Integer),
     Column("error", String(500)),
+)
+
+
+# Daily rollups of the report figures (store.rollups keeps them; migration 0002). On SQLite they
+# are WITHOUT ROWID tables ordered by their keys, so a report's GROUP BY reads them in order.
+def _rollup(name: str, keys: list[Column], figures: tuple[str, ...]) -> Table:
+    return Table(
+        name,
+        metadata,
+        *keys,
+        Column("day", Date, primary_key=True),
+        *(Column(figure, BigInteger, nullable=False, default=0) for figure in figures),
+        sqlite_with_rowid=False,
+    )
+
+
+def _key(name: str, length: int) -> Column:
+    return Column(name, String(length), primary_key=True)
+
+
+_LINE = ("returns", "lines", "units", "units_back", "value")
+rollup_reasons = _rollup("rollup_reasons", [_key("currency", 3), _key("reason", 32)], _LINE)
+rollup_categories = _rollup("rollup_categories", [_key("currency", 3), _key("category", 64)], _LINE)
+rollup_skus = _rollup("rollup_skus", [_key("currency", 3), _key("sku", 64), _key("category", 64)], _LINE)
+rollup_money = _rollup(
+    "rollup_money",
+    [_key("currency", 3)],
+    (
+        "returns_resolved",
+        "returned_value",
+        "refunded",
+        "refund_pending",
+        "refund_failed",
+        "credited",
+        "credit_bonus",
+        "exchanged",
+        "fees_kept",
+        "keep_it_cost",
+    ),
+)
+rollup_dispositions = _rollup(
+    "rollup_dispositions", [_key("currency", 3), _key("disposition", 32)], ("lines", "units", "value")
 )

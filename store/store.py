@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from store import rollups
 from store.db import is_sqlite, make_engine
 from store.events import ReturnEvent
-from store.projection import project
+from store.projection import current_lines, project
+from store.rollups import contributions
 from store.schema import events, return_lines, return_statuses, returns
 from workflows.models import ReturnStatus, TimelineEntry
 
@@ -58,6 +60,20 @@ class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
+        # Statements built once, values passed apart: SQLAlchemy then reuses their compiled form
+        # instead of keying its cache on every value (most of an append's cost otherwise).
+        dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
+        self._insert_event = dialect_insert(events).on_conflict_do_nothing().returning(events.c.position)
+        self._insert_return = dialect_insert(returns).on_conflict_do_nothing().returning(returns.c.return_id)
+        self._update_return = update(returns).where(returns.c.return_id == bindparam("key"))
+        self._update_status = update(return_statuses).where(return_statuses.c.return_id == bindparam("key"))
+        self._delete_lines = delete(return_lines).where(return_lines.c.return_id == bindparam("key"))
+        locked = (
+            select(returns, return_statuses.c.status)
+            .join(return_statuses, return_statuses.c.return_id == returns.c.return_id)
+            .where(returns.c.return_id == bindparam("key"))
+        )
+        self._select_locked = locked if self._sqlite else locked.with_for_update(of=returns)
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = False, **engine_options: Any) -> EventStore:
@@ -92,10 +108,7 @@ class EventStore:
         arrivals are fine: the read model follows the highest sequence seen.
         """
         with self.writing() as connection:
-            appended = self._append(connection, event)
-        if appended.created:
-            log.debug("event appended", return_id=event.return_id, sequence=event.sequence, type=event.type.value)
-        return appended
+            return self._append(connection, event)
 
     def append_many(self, batch: Iterable[ReturnEvent]) -> list[Appended]:
         """Appends several events in one transaction (each with `append`'s rules)."""
@@ -105,9 +118,7 @@ class EventStore:
     def _append(self, connection: Connection, event: ReturnEvent) -> Appended:
         now = datetime.now(UTC)
         row = _event_row(event, recorded_at=now)
-        inserted = connection.execute(
-            self._insert(events).values(**row).on_conflict_do_nothing().returning(events.c.position)
-        ).first()
+        inserted = connection.execute(self._insert_event, row).first()
         if inserted is None:
             stored = self.event(event.id, connection=connection) or self._event_at(connection, event)
             if stored is None:  # pragma: no cover - the conflicting row vanished: nothing deletes events
@@ -123,39 +134,29 @@ class EventStore:
         current = self._locked_return(connection, event.return_id)
         row, lines = project(event, current)
         if current is None:
-            created = connection.execute(
-                self._insert(returns).values(**_figures(row)).on_conflict_do_nothing().returning(returns.c.return_id)
-            ).first()
+            created = connection.execute(self._insert_return, _figures(row)).first()
             if created is None:  # another transaction created it first: merge into theirs
                 current = self._locked_return(connection, event.return_id)
                 row, lines = project(event, current)
             else:
-                connection.execute(insert(return_statuses).values(return_id=event.return_id, status=row["status"]))
+                connection.execute(insert(return_statuses), {"return_id": event.return_id, "status": row["status"]})
+        previous_lines = current_lines(current) if current is not None else []
+        rollups.apply(connection, rollups.difference(contributions(current, previous_lines), contributions(row, lines)))
         if current is not None:
-            connection.execute(update(returns).where(returns.c.return_id == event.return_id).values(**_figures(row)))
+            changed = {name: value for name, value in _figures(row).items() if name != "return_id"}
+            connection.execute(self._update_return, {**changed, "key": event.return_id})
             if event.sequence == row["last_sequence"]:  # the newest status: an older event changes only times
-                connection.execute(
-                    update(return_statuses)
-                    .where(return_statuses.c.return_id == event.return_id)
-                    .values(status=row["status"])
-                )
-            connection.execute(delete(return_lines).where(return_lines.c.return_id == event.return_id))
+                connection.execute(self._update_status, {"status": row["status"], "key": event.return_id})
+            if lines == previous_lines:  # most events change the status, not the lines
+                return
+            connection.execute(self._delete_lines, {"key": event.return_id})
         if lines:
             connection.execute(insert(return_lines), lines)
 
     def _locked_return(self, connection: Connection, return_id: str) -> dict[str, Any] | None:
-        query = (
-            select(returns, return_statuses.c.status)
-            .join(return_statuses, return_statuses.c.return_id == returns.c.return_id)
-            .where(returns.c.return_id == return_id)
-        )
-        if not self._sqlite:  # SQLite's write transaction already excludes every other writer
-            query = query.with_for_update(of=returns)
-        found = connection.execute(query).mappings().first()
+        # PostgreSQL: FOR UPDATE; SQLite's write transaction already excludes every other writer
+        found = connection.execute(self._select_locked, {"key": return_id}).mappings().first()
         return dict(found) if found else None
-
-    def _insert(self, table: Any) -> Any:
-        return (sqlite.insert if self._sqlite else postgresql.insert)(table)
 
     def _event_at(self, connection: Connection, event: ReturnEvent) -> ReturnEvent | None:
         found = connection.execute(

@@ -237,3 +237,17 @@ def test_reports_serialise_to_json_and_csv(march):
         ("GBP", "2500", "0.0"),
         ("USD", "6400", "0.154762"),
     ]
+
+
+def test_the_detail_rows_answer_what_the_rollups_answer(march):
+    assert MARCH.whole_days()
+    for report in (reports.by_reason, reports.by_sku, reports.by_category, reports.money, reports.dispositions):
+        assert report(march, MARCH, detail=True).rows == report(march, MARCH).rows, report.__name__
+    assert reports.return_rates(march, MARCH, SOLD, detail=True).rows == reports.return_rates(march, MARCH, SOLD).rows
+
+
+def test_a_period_inside_a_day_reads_the_detail_rows(march):
+    morning = reports.Period(at("2025-03-01 00:00"), at("2025-03-01 10:30"))  # R1 was requested at 10:00
+    assert not morning.whole_days()
+    assert rows(reports.by_reason(march, morning), "reason", "units") == [("size_too_small", 2), ("defective", 1)]
+    assert reports.by_reason(march, reports.Period(at("2025-03-01 10:30"), at("2025-03-02 00:00"))).rows == []
