@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--workdir", default=".run/store-bench", help="SQLite file and PostgreSQL cluster live here")
     parser.add_argument("--output", default=".run/store-bench/results.json")
+    parser.add_argument(
+        "--existing",
+        metavar="URL",
+        help="measure a store this command loaded before (its --returns and --days), skipping the load",
+    )
     args = parser.parse_args(argv)
     configure_logging()
     workdir = Path(args.workdir).resolve()
@@ -212,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     # One database at a time, removed after its figures: a million returns' events take about
     # 25 GB in either, and the machine's disk is shared.
     signal.signal(signal.SIGTERM, _stop)  # so a stopped run still stops its cluster
-    for backend in args.backends.split(","):
+    if args.existing:
+        migrate(args.existing)
+        with _closing(EventStore.open(args.existing)) as store:
+            analyze(store)
+            results["backends"][store.engine.dialect.name] = measure(store, synthetic, whole, last_30_days, args)
+    for backend in [] if args.existing else args.backends.split(","):
         with ExitStack() as stack:
             if backend == "sqlite":
                 path = workdir / "bench.db"
@@ -249,8 +259,38 @@ def measure(
     backend = store.engine.dialect.name
     end = whole.end
     figures: dict[str, Any] = {}
+    if args.existing:
+        figures["sizes"] = sizes(store)
+    else:
+        figures |= load(store, synthetic)
 
-    # 1. bulk load; generating the returns is timed apart
+    # 2. the floor, and what the rolled-up reports would cost on the detail rows
+    figures["floor"] = floor(store, args.floor_calls)
+    log.info("floor", backend=backend, **figures["floor"])
+    figures["reports_detail_whole_span"] = {
+        name: timed(call, args.detail_calls) for name, call in report_calls(store, whole, end, detail=True).items()
+    }
+
+    # 3. every report as it runs
+    for label, period in (("whole_span", whole), ("last_30_days", recent)):
+        figures[f"reports_{label}"] = {
+            name: timed(call, args.calls) for name, call in report_calls(store, period, end).items()
+        }
+        log.info("reports", backend=backend, period=label)
+
+    # 4. appends through the activity's path
+    figures["append"] = []
+    for offset, threads in enumerate((1, args.threads)):
+        fresh = Synthetic(args.append_returns, end=end, days=30, seed=100 + offset, first_index=10**8 * (offset + 1))
+        figures["append"].append(append_rate(store, fresh, threads))
+        log.info("append", backend=backend, **figures["append"][-1])
+    return figures
+
+
+def load(store: EventStore, synthetic: Synthetic) -> dict[str, Any]:
+    """1. bulk load; generating the returns is timed apart."""
+    backend = store.engine.dialect.name
+    figures: dict[str, Any] = {}
     writer = writer_for(store)
     writing = 0.0
     started = time.perf_counter()
@@ -280,27 +320,6 @@ def measure(
     figures["analyze_seconds"] = analyze(store)
     figures["sizes"] = sizes(store)
     log.info("loaded", backend=backend, **figures["bulk_load"])
-
-    # 2. the floor, and what the rolled-up reports would cost on the detail rows
-    figures["floor"] = floor(store, args.floor_calls)
-    log.info("floor", backend=backend, **figures["floor"])
-    figures["reports_detail_whole_span"] = {
-        name: timed(call, args.detail_calls) for name, call in report_calls(store, whole, end, detail=True).items()
-    }
-
-    # 3. every report as it runs
-    for label, period in (("whole_span", whole), ("last_30_days", recent)):
-        figures[f"reports_{label}"] = {
-            name: timed(call, args.calls) for name, call in report_calls(store, period, end).items()
-        }
-        log.info("reports", backend=backend, period=label)
-
-    # 4. appends through the activity's path
-    figures["append"] = []
-    for offset, threads in enumerate((1, args.threads)):
-        fresh = Synthetic(args.append_returns, end=end, days=30, seed=100 + offset, first_index=10**8 * (offset + 1))
-        figures["append"].append(append_rate(store, fresh, threads))
-        log.info("append", backend=backend, **figures["append"][-1])
     return figures
 
 
@@ -313,11 +332,12 @@ def print_table(results: dict[str, Any]) -> None:
     def line(label: str, value: Callable[[dict[str, Any]], str]) -> None:
         print(f"{label:38}" + "".join(f"{value(results['backends'][b]):>22}" for b in backends))
 
-    line("generation returns/s (apart)", lambda f: f"{f['generation']['returns_per_s']:,}")
     line("events", lambda f: f"{f['sizes']['events']:,}")
     line("database size", lambda f: f"{f['sizes']['database_bytes'] / 2**30:.1f} GiB")
-    line("bulk load returns/s", lambda f: f"{f['bulk_load']['returns_per_s']:,}")
-    line("bulk load events/s", lambda f: f"{f['bulk_load']['events_per_s']:,}")
+    if all("bulk_load" in f for f in results["backends"].values()):
+        line("generation returns/s (apart)", lambda f: f"{f['generation']['returns_per_s']:,}")
+        line("bulk load returns/s", lambda f: f"{f['bulk_load']['returns_per_s']:,}")
+        line("bulk load events/s", lambda f: f"{f['bulk_load']['events_per_s']:,}")
     for index, label in enumerate(("append, 1 thread", "append, threads")):
         line(f"{label} returns/s", lambda f, i=index: f"{f['append'][i]['returns_per_s']:,}")
         line(f"{label} events/s", lambda f, i=index: f"{f['append'][i]['events_per_s']:,}")

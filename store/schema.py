@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -132,17 +133,23 @@ returns = Table(
     Column("units_requested", Integer, nullable=False, default=0),
     Column("units_back", Integer, nullable=False, default=0),
 )
-# Report indexes (migration 0002): each report's period is a range on one of these dates.
-for _dated in ("requested_at", "first_scan_at", "inspected_at", "resolved_at", "closed_at"):
+# Report indexes (migrations 0002, 0003): each report's period is a range on one of these
+# dates; open and needs-attention returns are few, so theirs are partial (the predicate as each
+# database spells a boolean test, so the planner matches it); the customer, duration and
+# units-sold indexes cover their reports' queries, so SQLite never looks rows up one by one.
+for _dated in ("requested_at", "first_scan_at", "inspected_at", "resolved_at"):
     Index(f"ix_returns_{_dated}", returns.c[_dated])
+Index("ix_returns_expired", returns.c.stage, returns.c.closed_at)
 Index(
     "ix_returns_open",
     returns.c.stage,
     returns.c.requested_at,
-    sqlite_where=returns.c.is_open,
-    postgresql_where=returns.c.is_open,
+    sqlite_where=text("is_open = 1"),
+    postgresql_where=text("is_open"),
 )
-Index("ix_returns_customer", returns.c.customer_id, returns.c.requested_at, returns.c.units_requested)
+Index(
+    "ix_returns_customer", returns.c.customer_id, returns.c.requested_at, returns.c.units_requested, returns.c.currency
+)
 # durations: per method in duration order, so a percentile is an index walk (see store.reports)
 for _duration, _dated in (
     ("request_to_first_scan_s", "first_scan_at"),
@@ -150,13 +157,13 @@ for _duration, _dated in (
     ("inspected_to_resolved_s", "resolved_at"),
     ("request_to_resolved_s", "resolved_at"),
 ):
-    Index(f"ix_returns_{_duration}", returns.c.method, returns.c[_duration], returns.c[_dated])
+    Index(f"ix_returns_{_duration}", returns.c.method, returns.c[_duration], returns.c[_dated], returns.c.currency)
 Index(
     "ix_returns_attention",
     returns.c.attention_step,
     returns.c.attention_error_type,
-    sqlite_where=returns.c.needs_attention,
-    postgresql_where=returns.c.needs_attention,
+    sqlite_where=text("needs_attention = 1"),
+    postgresql_where=text("needs_attention"),
 )
 
 # The latest status, apart from the figures: SQLite keeps a row's columns inline up to about
@@ -206,6 +213,14 @@ units_sold = Table(
     Column("day", Date, primary_key=True),
     Column("category", String(64)),
     Column("units", Integer, nullable=False),
+)
+Index(
+    "ix_units_sold_rates",
+    units_sold.c.sku,
+    units_sold.c.currency,
+    units_sold.c.day,
+    units_sold.c.units,
+    units_sold.c.category,
 )
 
 # Outbound webhooks: who wants which events, and what became of each delivery.
