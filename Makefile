@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup setup-production run test test-unit bench clean prod-up prod-down prod-status
+.PHONY: setup setup-production run test test-unit bench bench-store clean prod-up prod-down prod-status
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,11 @@ test-unit: setup
 
 bench: setup .venv/.bench-installed
 	@source .tools.env && $(VENV)/python -m bench $(BENCH_ARGS)
+
+# The event store: 1,000,000 synthetic returns into SQLite and PostgreSQL, every report timed
+# (docs/benchmarks.md, "The event store"; BENCH_STORE_ARGS="--returns 20000" for a quick look).
+bench-store: setup
+	@$(VENV)/python -m store.bench $(BENCH_STORE_ARGS)
 
 # The `bench` extra (psutil, py-spy), installed again whenever pyproject.toml changes.
 .venv/.bench-installed: pyproject.toml

@@ -99,5 +99,20 @@ else
   log "no Java/Maven: the Temporal SDK will download the test server at first use"
 fi
 
+# --- PostgreSQL server (the event store's tests start a throwaway cluster) -------------
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing PostgreSQL (apt, first time only)"
+    # another process may hold apt's lock for a while: wait for it rather than fail
+    for attempt in 1 2 3 4 5 6; do
+      if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1; then
+        break
+      fi
+      sleep 20
+    done
+  fi
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || log "no PostgreSQL: the store's PostgreSQL tests will be skipped"
+fi
+
 mv "$tools_env.tmp" "$tools_env"
 log "ready ($(tr '\n' ' ' <"$tools_env"))"

@@ -1,0 +1,72 @@
+"""Engines for the store: SQLite (a file, the embedded default) or PostgreSQL.
+
+    STORE_URL=sqlite:///.run/returns.db          # default
+    STORE_URL=postgresql+psycopg://user:pw@host:5432/returns_store
+
+SQLite gets WAL (readers never block the writer), a busy timeout, foreign keys, and write
+transactions that take the write lock when they begin (BEGIN IMMEDIATE), so two appends
+never both read and then fail to upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DEFAULT_URL = "sqlite:///.run/returns.db"
+
+
+def store_url() -> str:
+    return os.environ.get("STORE_URL", DEFAULT_URL)
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (SQLAlchemy would otherwise look for psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_engine(url: str | None = None, **options: Any) -> Engine:
+    url = normalise_url(url or store_url())
+    options.setdefault("json_serializer", _compact_json)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
+        _configure_sqlite(engine)
+        return engine
+    # No pool_pre_ping: it costs a round trip per call, a fifth of an append; connections are
+    # recycled instead, and a dropped one fails that call (the activity retries it).
+    options.setdefault("pool_recycle", 1800)
+    return create_engine(url, **options)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

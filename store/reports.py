@@ -1,0 +1,651 @@
+"""Reports on returns, from the store's read model.
+
+Each report takes a period (start inclusive, end exclusive, in UTC) judged by **event dates**,
+never order dates, and an optional currency; money is always grouped by currency, never
+summed across currencies. Each answers a `Report` whose rows serialise to JSON
+(`report.to_json()`) and CSV (`write_csv(report, file)` / `report.to_csv()`).
+
+Which event dates a report's period selects:
+
+| report | a return (or line) counts when |
+|---|---|
+| reasons, SKUs, categories, return rates, customers | it was requested in the period |
+| money | it was first resolved (refunded, credited, exchanged, or completed with nothing owed) in the period |
+| durations | the measured step ended in the period (first scan, inspection, resolution) |
+| dispositions | it was inspected in the period |
+| expired labels | it expired in the period |
+| open returns, needs attention | a snapshot now; a period narrows it to returns requested in it |
+
+Percentiles are PostgreSQL's `percentile_cont` (linear interpolation between the closest
+ranks). SQLite has no percentile aggregate: there the database counts each method's durations
+and answers the two values around each rank by walking an index in duration order
+(`ORDER BY duration LIMIT 2 OFFSET rank`); the interpolation between them is the same.
+
+Reports of counts and money over whole UTC days read the daily rollups (`store.rollups`);
+other periods, or `detail=True`, read the detail rows. Both answer the same figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, TextIO
+
+from sqlalchemy import Select, Table, and_, case, func, literal_column, select
+
+from store.db import is_sqlite
+from store.projection import DURATIONS
+from store.rollups import DISPOSITION_FIGURES, MONEY_FIGURES, NO_CATEGORY
+from store.sales import UnitsSoldSource
+from store.schema import (
+    return_lines,
+    returns,
+    rollup_categories,
+    rollup_dispositions,
+    rollup_money,
+    rollup_reasons,
+    rollup_skus,
+)
+from store.store import EventStore
+from workflows.vocabulary import Disposition
+
+# What a disposition recovers of an item's value, in basis points: an example until the
+# policy carries the shop's own figures (`recovery_bp=` overrides it).
+DEFAULT_RECOVERY_BP: dict[str, int] = {
+    Disposition.restock: 9_000,
+    Disposition.refurbish: 6_000,
+    Disposition.return_to_vendor: 8_000,
+    Disposition.liquidate: 2_500,
+    Disposition.recycle: 300,
+    Disposition.donate: 0,
+    Disposition.destroy: 0,
+}
+AGE_BUCKETS_DAYS = (2, 7, 14, 30)  # open returns: 0-2d, 2-7d, 7-14d, 14-30d, 30d+
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("a period needs aware datetimes")
+        if self.end <= self.start:
+            raise ValueError("a period must end after it starts")
+
+    def whole_days(self) -> bool:
+        """Starts and ends at midnight UTC: the daily rollups answer it exactly."""
+        return all(moment.astimezone(UTC).time() == time(0) for moment in (self.start, self.end))
+
+    def first_day(self) -> date:
+        return self.start.astimezone(UTC).date()
+
+    def end_day(self) -> date:
+        return self.end.astimezone(UTC).date()
+
+    @classmethod
+    def days(cls, start: str, end: str) -> Period:
+        """From ISO dates, both included: Period.days("2025-01-01", "2025-01-31")."""
+        first = datetime.fromisoformat(start).replace(tzinfo=UTC)
+        last = datetime.fromisoformat(end).replace(tzinfo=UTC)
+        return cls(first, last + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report": self.name,
+            "parameters": {key: _jsonable(value) for key, value in self.parameters.items()},
+            "columns": self.columns,
+            "rows": [{key: _jsonable(row[key]) for key in self.columns} for row in self.rows],
+        }
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        write_csv(self, buffer)
+        return buffer.getvalue()
+
+
+def write_csv(report: Report, stream: TextIO) -> None:
+    """One header line with the columns, one line per row; empty cells for missing values."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(report.columns)
+    for row in report.rows:
+        writer.writerow(["" if row[column] is None else _jsonable(row[column]) for column in report.columns])
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _parameters(period: Period | None, currency: str | None, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"currency": currency}
+    if period is not None:
+        base |= {"start": period.start, "end": period.end}
+    return base | extra
+
+
+def _run(store: EventStore, query: Select[Any]) -> list[dict[str, Any]]:
+    with store.reading() as reader:
+        return [{key: _number(value) for key, value in row.items()} for row in reader.execute(query).mappings()]
+
+
+def _number(value: Any) -> Any:
+    """PostgreSQL sums bigints as numeric: money and counts stay integers here."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _in(column: Any, period: Period) -> Any:
+    return and_(column >= period.start, column < period.end)
+
+
+def _unindexed(store: EventStore, column: Any) -> Any:
+    """On SQLite, `+column`: the planner then leaves that column's index alone and reads the
+    covering index the query was written for. Its range estimates (no stat4) would otherwise
+    pick the date index for a year and look up every row in the table."""
+    if not is_sqlite(store.engine):
+        return column
+    return literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
+
+
+# --- What comes back, and why -------------------------------------------------------------
+
+
+def _lines_requested(period: Period, currency: str | None) -> list[Any]:
+    conditions = [_in(return_lines.c.requested_at, period), return_lines.c.declined.is_(None)]
+    if currency:
+        conditions.append(return_lines.c.currency == currency)
+    return conditions
+
+
+def _by_line_attribute(
+    store: EventStore,
+    name: str,
+    keys: list[Any],
+    counts: Any,
+    period: Period,
+    currency: str | None,
+    rollup: Table,
+    detail: bool,
+) -> Report:
+    columns = ["currency", *(key.name for key in keys), "returns", "lines", "units", "units_back", "value"]
+    if period.whole_days() and not detail:
+        table = rollup.c
+        grouped = [table[key.name] for key in keys]
+        query = (
+            select(
+                table.currency,
+                *grouped,
+                *(
+                    func.sum(table[figure]).label(figure)
+                    for figure in ("returns", "lines", "units", "units_back", "value")
+                ),
+            )
+            .where(*_on_days(table, period, currency))
+            .group_by(table.currency, *grouped)
+            .having(func.sum(table.lines) > 0)
+            .order_by(table.currency, func.sum(table.units).desc(), *grouped)
+        )
+        rows = [_category_back(row) for row in _run(store, query)]
+        return Report(name, columns, rows, _parameters(period, currency))
+    lines = return_lines.c
+    query = (
+        select(
+            lines.currency,
+            *keys,
+            func.sum(counts).label("returns"),
+            func.count().label("lines"),
+            func.sum(lines.quantity).label("units"),
+            func.sum(lines.units_back).label("units_back"),
+            func.sum(lines.quantity * lines.unit_price).label("value"),
+        )
+        .where(*_lines_requested(period, currency))
+        .group_by(lines.currency, *keys)
+        .order_by(lines.currency, func.sum(lines.quantity).desc(), *keys)
+    )
+    return Report(name, columns, _run(store, query), _parameters(period, currency))
+
+
+def _on_days(table: Any, period: Period, currency: str | None) -> list[Any]:
+    conditions = [table.day >= period.first_day(), table.day < period.end_day()]
+    if currency:
+        conditions.append(table.currency == currency)
+    return conditions
+
+
+def _category_back(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("category") == NO_CATEGORY:
+        return {**row, "category": None}
+    return row
+
+
+def by_reason(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    """Returns, lines, units (claimed and back) and value per reason code. `detail=True` reads
+    the detail rows even when the daily rollups could answer (they answer the same)."""
+    lines = return_lines.c
+    return _by_line_attribute(
+        store, "returns_by_reason", [lines.reason], lines.counts_reason, period, currency, rollup_reasons, detail
+    )
+
+
+def by_sku(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    lines = return_lines.c
+    keys = [lines.sku, lines.category]
+    return _by_line_attribute(store, "returns_by_sku", keys, lines.counts_sku, period, currency, rollup_skus, detail)
+
+
+def by_category(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    lines = return_lines.c
+    return _by_line_attribute(
+        store,
+        "returns_by_category",
+        [lines.category],
+        lines.counts_category,
+        period,
+        currency,
+        rollup_categories,
+        detail,
+    )
+
+
+def return_rates(
+    store: EventStore,
+    period: Period,
+    sales: UnitsSoldSource,
+    currency: str | None = None,
+    *,
+    by: str = "sku",
+    detail: bool = False,
+) -> Report:
+    """Units returned / units sold in the period, per SKU (`by="sku"`) or per category.
+
+    A SKU sold but never returned has rate 0; one returned but not sold in the period has
+    no rate (units_sold 0, return_rate None).
+    """
+    if by not in ("sku", "category"):
+        raise ValueError("by is 'sku' or 'category'")
+    if period.whole_days() and not detail:
+        skus = rollup_skus.c
+        # grouped in the rollup's key order (category too: it follows the SKU), so read in order
+        query = (
+            select(skus.currency, skus.sku, skus.category, func.sum(skus.units).label("units"))
+            .where(*_on_days(skus, period, currency))
+            .group_by(skus.currency, skus.sku, skus.category)
+            .having(func.sum(skus.lines) > 0)
+        )
+    else:
+        lines = return_lines.c
+        query = (
+            select(lines.currency, lines.sku, lines.category, func.sum(lines.quantity).label("units"))
+            .where(*_lines_requested(period, currency))
+            .group_by(lines.currency, lines.sku, lines.category)
+        )
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    categories: dict[str, str | None] = {}
+
+    def key(sku: str, category: str | None, cur: str) -> tuple[str, str]:
+        return (cur, sku if by == "sku" else (category or ""))
+
+    for row in map(_category_back, _run(store, query)):
+        categories[row["sku"]] = row["category"]
+        entry = totals.setdefault(key(row["sku"], row["category"], row["currency"]), {"returned": 0, "sold": 0})
+        entry["returned"] += int(row["units"])
+        entry.setdefault("category", row["category"])
+    for sold in sales.units_sold(period.start, period.end, currency):
+        category = sold.category if sold.category is not None else categories.get(sold.sku)
+        entry = totals.setdefault(key(sold.sku, category, sold.currency), {"returned": 0, "sold": 0})
+        entry["sold"] += sold.units
+        entry.setdefault("category", category)
+    rows = []
+    for (cur, name), entry in sorted(totals.items()):
+        rate = round(entry["returned"] / entry["sold"], 6) if entry["sold"] else None
+        row = {"currency": cur, "units_returned": entry["returned"], "units_sold": entry["sold"], "return_rate": rate}
+        row |= {"sku": name, "category": entry.get("category")} if by == "sku" else {"category": name or None}
+        rows.append(row)
+    keys = ["sku", "category"] if by == "sku" else ["category"]
+    columns = ["currency", *keys, "units_returned", "units_sold", "return_rate"]
+    return Report(f"return_rate_by_{by}", columns, rows, _parameters(period, currency))
+
+
+# --- Money ------------------------------------------------------------------------------------
+
+
+def money(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    """Per currency, for returns resolved in the period: what was refunded, credited (and the
+    bonus it cost), exchanged, kept as fees; the revenue retained (store credit without its
+    bonus, plus exchanges) and its share of the returned value; what keep-it returns cost."""
+    if period.whole_days() and not detail:
+        m = rollup_money.c
+        query = (
+            select(m.currency, *(func.sum(m[figure]).label(figure) for figure in MONEY_FIGURES))
+            .where(*_on_days(m, period, currency))
+            .group_by(m.currency)
+            .having(func.sum(m.returns_resolved) > 0)
+            .order_by(m.currency)
+        )
+    else:
+        r = returns.c
+        keep_it = r.method == "keep_it"
+        query = (
+            select(
+                r.currency,
+                func.count().label("returns_resolved"),
+                func.sum(r.returned_value).label("returned_value"),
+                func.sum(r.refunded).label("refunded"),
+                func.sum(r.refund_pending).label("refund_pending"),
+                func.sum(r.refund_failed).label("refund_failed"),
+                func.sum(r.credited).label("credited"),
+                func.sum(r.credit_bonus).label("credit_bonus"),
+                func.sum(r.exchanged_value).label("exchanged"),
+                func.sum(r.fees).label("fees_kept"),
+                func.sum(case((keep_it, r.refunded + r.credited + r.refund_pending), else_=0)).label("keep_it_cost"),
+            )
+            .where(_in(r.resolved_at, period))
+            .group_by(r.currency)
+            .order_by(r.currency)
+        )
+        if currency:
+            query = query.where(r.currency == currency)
+    rows = []
+    for row in _run(store, query):
+        figures = {name: int(value or 0) if name != "currency" else value for name, value in row.items()}
+        retained = figures["credited"] - figures["credit_bonus"] + figures["exchanged"]
+        figures["retained_revenue"] = retained
+        figures["retained_share"] = (
+            round(retained / figures["returned_value"], 6) if figures["returned_value"] else None
+        )
+        rows.append(figures)
+    columns = [
+        "currency",
+        "returns_resolved",
+        "returned_value",
+        "refunded",
+        "refund_pending",
+        "refund_failed",
+        "credited",
+        "credit_bonus",
+        "exchanged",
+        "fees_kept",
+        "retained_revenue",
+        "retained_share",
+        "keep_it_cost",
+    ]
+    return Report("money", columns, rows, _parameters(period, currency))
+
+
+# --- Time ---------------------------------------------------------------------------------------
+
+
+def _percentiles_by_index_walk(
+    store: EventStore, column: Any, conditions: list[Any], fractions: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """SQLite has no percentile aggregate. Per method: count the durations, then read the two
+    values around each rank with ORDER BY duration LIMIT 2 OFFSET rank, which the index on
+    (method, duration, date) answers by walking it in order: no sort, and no row leaves the
+    database but those two."""
+    r = returns.c
+    counted = select(r.method, func.count(column).label("returns")).where(*conditions).group_by(r.method)
+    rows = []
+    for group in _run(store, counted.order_by(r.method)):
+        values = {}
+        for name, fraction in zip(("p50_seconds", "p90_seconds"), fractions, strict=True):
+            position = fraction * (group["returns"] - 1)
+            rank = math.floor(position)
+            around = select(column).where(*conditions, r.method == group["method"]).order_by(column)
+            with store.reading() as reader:
+                pair = reader.execute(around.limit(2).offset(rank)).scalars().all()
+            low = pair[0]
+            high = pair[1] if len(pair) > 1 else low
+            values[name] = float(low + (high - low) * (position - rank))
+        rows.append({**group, **values})
+    return rows
+
+
+DURATION_METRICS = {  # metric: (duration column, the event date that dates it)
+    "request_to_first_scan": ("request_to_first_scan_s", "first_scan_at"),
+    "delivered_to_inspected": ("delivered_to_inspected_s", "inspected_at"),
+    "inspected_to_resolved": ("inspected_to_resolved_s", "resolved_at"),
+    "request_to_resolved": ("request_to_resolved_s", "resolved_at"),
+}
+assert {column for column, _ in DURATION_METRICS.values()} == set(DURATIONS)
+
+
+def durations(store: EventStore, period: Period, currency: str | None = None) -> Report:
+    """p50 and p90 of each step's duration, in seconds, per return method (exact: linear
+    interpolation between the closest ranks, PostgreSQL's percentile_cont)."""
+    r = returns.c
+    rows = []
+    for metric, (duration, ended) in DURATION_METRICS.items():
+        column = r[duration]
+        conditions = [_in(_unindexed(store, r[ended]), period), column.is_not(None)]
+        if currency:
+            conditions.append(r.currency == currency)
+        if is_sqlite(store.engine):
+            found = _percentiles_by_index_walk(store, column, conditions, (0.5, 0.9))
+        else:
+            query = (
+                select(
+                    r.method,
+                    func.count(column).label("returns"),
+                    func.percentile_cont(0.5).within_group(column.asc()).label("p50_seconds"),
+                    func.percentile_cont(0.9).within_group(column.asc()).label("p90_seconds"),
+                )
+                .where(*conditions)
+                .group_by(r.method)
+                .order_by(r.method)
+            )
+            found = _run(store, query)
+        for row in found:
+            row = {"metric": metric, **row}
+            # interpolation in floating point: round away its last-digit noise
+            rows.append(
+                {**row, "p50_seconds": round(row["p50_seconds"], 3), "p90_seconds": round(row["p90_seconds"], 3)}
+            )
+    columns = ["metric", "method", "returns", "p50_seconds", "p90_seconds"]
+    return Report("durations", columns, rows, _parameters(period, currency))
+
+
+# --- Dispositions ---------------------------------------------------------------------------------
+
+
+def dispositions(
+    store: EventStore,
+    period: Period,
+    currency: str | None = None,
+    *,
+    recovery_bp: Mapping[str, int] | None = None,
+    detail: bool = False,
+) -> Report:
+    """Units back and their value per disposition, for lines inspected in the period, with the
+    value a disposition is expected to recover (`recovery_bp`, basis points per disposition)."""
+    rates = {str(name): bp for name, bp in (recovery_bp or DEFAULT_RECOVERY_BP).items()}
+    if period.whole_days() and not detail:
+        d = rollup_dispositions.c
+        query = (
+            select(d.currency, d.disposition, *(func.sum(d[figure]).label(figure) for figure in DISPOSITION_FIGURES))
+            .where(*_on_days(d, period, currency))
+            .group_by(d.currency, d.disposition)
+            .having(func.sum(d.lines) > 0)
+            .order_by(d.currency, d.disposition)
+        )
+    else:
+        lines = return_lines.c
+        query = (
+            select(
+                lines.currency,
+                lines.disposition,
+                func.count().label("lines"),
+                func.sum(lines.units_back).label("units"),
+                func.sum(lines.units_back * lines.unit_price).label("value"),
+            )
+            .where(_in(lines.inspected_at, period), lines.disposition.is_not(None), lines.declined.is_(None))
+            .group_by(lines.currency, lines.disposition)
+            .order_by(lines.currency, lines.disposition)
+        )
+        if currency:
+            query = query.where(lines.currency == currency)
+    rows = []
+    for row in _run(store, query):
+        rate = rates.get(row["disposition"], 0)
+        value = int(row["value"] or 0)
+        rows.append(
+            {
+                **row,
+                "units": int(row["units"] or 0),
+                "value": value,
+                "recovery_bp": rate,
+                "recovery_estimate": value * rate // 10_000,
+            }
+        )
+    columns = ["currency", "disposition", "lines", "units", "value", "recovery_bp", "recovery_estimate"]
+    return Report("dispositions", columns, rows, _parameters(period, currency, recovery_bp=rates))
+
+
+# --- Operations ---------------------------------------------------------------------------------
+
+
+def open_returns(
+    store: EventStore, *, as_of: datetime | None = None, period: Period | None = None, currency: str | None = None
+) -> Report:
+    """Returns not closed yet, by stage and age (time since the request, at `as_of`)."""
+    as_of = as_of or datetime.now(UTC)
+    r = returns.c
+    bounds = [as_of - timedelta(days=days) for days in AGE_BUCKETS_DAYS]
+    labels = [f"{low}-{high}d" for low, high in zip((0, *AGE_BUCKETS_DAYS), AGE_BUCKETS_DAYS, strict=False)]
+    bucket = case(
+        *((r.requested_at > bound, label) for bound, label in zip(bounds, labels, strict=True)),
+        else_=f"{AGE_BUCKETS_DAYS[-1]}d+",
+    ).label("age")
+    query = select(
+        r.stage, bucket, func.count().label("returns"), func.min(r.requested_at).label("oldest_requested_at")
+    )
+    query = query.where(r.is_open).group_by(r.stage, bucket).order_by(r.stage, bucket)
+    if period is not None:
+        query = query.where(_in(r.requested_at, period))
+    if currency:
+        query = query.where(r.currency == currency)
+    columns = ["stage", "age", "returns", "oldest_requested_at"]
+    return Report("open_returns", columns, _run(store, query), _parameters(period, currency, as_of=as_of))
+
+
+def needs_attention(store: EventStore, *, period: Period | None = None, currency: str | None = None) -> Report:
+    """Returns waiting for an operator now, by failed step and error type."""
+    r = returns.c
+    query = (
+        select(
+            r.attention_step.label("step"),
+            r.attention_error_type.label("error_type"),
+            func.count().label("returns"),
+            func.min(r.attention_since).label("oldest_since"),
+        )
+        .where(r.needs_attention)
+        .group_by(r.attention_step, r.attention_error_type)
+        .order_by(func.count().desc(), r.attention_step, r.attention_error_type)
+    )
+    if period is not None:
+        query = query.where(_in(r.requested_at, period))
+    if currency:
+        query = query.where(r.currency == currency)
+    columns = ["step", "error_type", "returns", "oldest_since"]
+    return Report("needs_attention", columns, _run(store, query), _parameters(period, currency))
+
+
+def expired_labels(
+    store: EventStore, period: Period, currency: str | None = None, *, label_cost: Mapping[str, int] | None = None
+) -> Report:
+    """Returns that expired in the period with a label bought: how many labels, how many were
+    voided, and what they cost. A label's price comes from its status when it carries one;
+    otherwise from `label_cost` (minor units per label, per currency), if given."""
+    r = returns.c
+    query = (
+        select(
+            r.currency,
+            func.count().label("labels"),
+            func.sum(case((r.label_voided.is_(True), 1), else_=0)).label("voided"),
+            func.sum(case((r.label_cost.is_(None), 1), else_=0)).label("without_price"),
+            func.coalesce(func.sum(r.label_cost), 0).label("priced_cost"),
+        )
+        .where(r.stage == "expired", _in(r.closed_at, period), r.label_issued.is_(True))
+        .group_by(r.currency)
+        .order_by(r.currency)
+    )
+    if currency:
+        query = query.where(r.currency == currency)
+    estimates = dict(label_cost or {})
+    rows = []
+    for row in _run(store, query):
+        estimate = estimates.get(row["currency"])
+        unpriced = int(row["without_price"])
+        cost = int(row["priced_cost"]) + (unpriced * estimate if estimate is not None else 0)
+        rows.append(
+            {
+                "currency": row["currency"],
+                "labels": int(row["labels"]),
+                "voided": int(row["voided"]),
+                "without_price": unpriced,
+                "cost": cost if estimate is not None or not unpriced else None,
+            }
+        )
+    columns = ["currency", "labels", "voided", "without_price", "cost"]
+    return Report("expired_labels", columns, rows, _parameters(period, currency, label_cost=estimates))
+
+
+# --- Customers ------------------------------------------------------------------------------------
+
+
+def returns_per_customer(store: EventStore, period: Period, currency: str | None = None) -> Report:
+    """How many customers started 1, 2, 3... returns in the period."""
+    r = returns.c
+    per_customer = select(r.customer_id, func.count().label("returns"))
+    per_customer = per_customer.where(_in(_unindexed(store, r.requested_at), period))
+    if currency:
+        per_customer = per_customer.where(r.currency == currency)
+    counted = per_customer.group_by(r.customer_id).subquery()
+    query = (
+        select(counted.c.returns, func.count().label("customers"))
+        .group_by(counted.c.returns)
+        .order_by(counted.c.returns)
+    )
+    return Report("returns_per_customer", ["returns", "customers"], _run(store, query), _parameters(period, currency))
+
+
+def top_repeat_returners(
+    store: EventStore, period: Period, currency: str | None = None, *, limit: int = 20, min_returns: int = 2
+) -> Report:
+    """Customers with the most returns requested in the period (at least `min_returns`)."""
+    r = returns.c
+    query = (
+        select(
+            r.customer_id,
+            func.count().label("returns"),
+            func.sum(r.units_requested).label("units"),
+            func.min(r.requested_at).label("first_requested_at"),
+            func.max(r.requested_at).label("last_requested_at"),
+        )
+        .where(_in(_unindexed(store, r.requested_at), period))
+        .group_by(r.customer_id)
+        .having(func.count() >= min_returns)
+        .order_by(func.count().desc(), r.customer_id)
+        .limit(limit)
+    )
+    if currency:
+        query = query.where(r.currency == currency)
+    columns = ["customer_id", "returns", "units", "first_requested_at", "last_requested_at"]
+    rows = [{**row, "units": int(row["units"] or 0)} for row in _run(store, query)]
+    return Report(
+        "top_repeat_returners", columns, rows, _parameters(period, currency, limit=limit, min_returns=min_returns)
+    )

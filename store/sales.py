@@ -1,0 +1,93 @@
+"""Units sold per SKU: the denominator of return rates.
+
+Reports ask a `UnitsSoldSource`; the shop platform's sales-by-SKU query will be one. Two
+come with the store: the `units_sold` table (figures copied in, e.g. nightly, and what the
+generator fills) and a fixed mapping (tests, or figures at hand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, func, select
+
+from store.schema import units_sold
+
+
+@dataclass(frozen=True)
+class UnitsSold:
+    sku: str
+    category: str | None
+    currency: str
+    units: int
+
+
+class UnitsSoldSource(Protocol):
+    def units_sold(self, start: datetime, end: datetime, currency: str | None = None) -> Iterable[UnitsSold]:
+        """Units sold per SKU and currency with start <= sale date < end (dates in UTC)."""
+        ...
+
+
+class StoredUnitsSold:
+    """The store's `units_sold` table (one row per day, SKU and currency)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def units_sold(self, start: datetime, end: datetime, currency: str | None = None) -> list[UnitsSold]:
+        query = (
+            select(
+                units_sold.c.sku, func.max(units_sold.c.category), units_sold.c.currency, func.sum(units_sold.c.units)
+            )
+            .where(units_sold.c.day >= _day(start), units_sold.c.day < _day_after(end))
+            .group_by(units_sold.c.sku, units_sold.c.currency)
+        )
+        if currency:
+            query = query.where(units_sold.c.currency == currency)
+        with self.engine.connect() as connection:
+            return [
+                UnitsSold(sku, category, cur, int(units)) for sku, category, cur, units in connection.execute(query)
+            ]
+
+    def record(self, rows: Iterable[Mapping[str, object]]) -> None:
+        """Adds or replaces daily figures: {day, sku, currency, category, units}."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            for row in rows:
+                connection.execute(
+                    units_sold.delete().where(
+                        units_sold.c.day == row["day"],
+                        units_sold.c.sku == row["sku"],
+                        units_sold.c.currency == row["currency"],
+                    )
+                )
+            connection.execute(units_sold.insert(), rows)
+
+
+class FixedUnitsSold:
+    """Figures given up front, whatever the period: {(sku, currency): (category, units)}."""
+
+    def __init__(self, figures: Mapping[tuple[str, str], tuple[str | None, int]]) -> None:
+        self.figures = dict(figures)
+
+    def units_sold(self, start: datetime, end: datetime, currency: str | None = None) -> list[UnitsSold]:
+        return [
+            UnitsSold(sku, category, cur, units)
+            for (sku, cur), (category, units) in self.figures.items()
+            if currency is None or cur == currency
+        ]
+
+
+def _day(at: datetime) -> date:
+    return at.date()
+
+
+def _day_after(at: datetime) -> date:
+    """The first day not in a period ending at `at` (exclusive): a period ending at midnight
+    ends the day before; one ending mid-day includes that day."""
+    return at.date() if at.time() == datetime.min.time() else date.fromordinal(at.date().toordinal() + 1)
