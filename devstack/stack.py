@@ -32,6 +32,18 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 ROOT = Path(__file__).resolve().parent.parent
 # The SDK waits 5 s for the dev server; a busy 2-core machine (CI, a benchmark running) needs more.
 _SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
+# The dev server's defaults suit tests, not load. Its one history shard reads its transfer
+# queue at most 20 times a second, so every workflow and activity task waits ~40 ms for
+# dispatch however idle the machine is; and four task-queue partitions make a handful of
+# pollers chase tasks across partitions. The benchmark and the chaos run start it with these.
+LOAD_SERVER_ARGS = (
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+)
 LOCAL_SECRETS = {
     "api_key_storefront": "local-storefront-key",
     "api_key_warehouse": "local-warehouse-key",
@@ -99,6 +111,13 @@ class LocalStack:
                 f"--shop-port={self.ports.shop}",
             ],
         )
+        await self._start_temporal()
+        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
+        self.start_worker()
+        if self.api:
+            await self.start_api()
+
+    async def _start_temporal(self) -> None:
         self._env = await WorkflowEnvironment.start_local(
             port=self.ports.temporal,
             ui=self.ui,
@@ -111,22 +130,45 @@ class LocalStack:
             dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
         )
         await _register_missing_search_attributes(self._env.client)
-        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
-        self.start_worker()
-        if self.api:
-            self._spawn("api", ["-m", "api.app"])
-            await self._wait_for_ports(("api",), log_name="api")  # it listens once connected to Temporal
+
+    async def restart_temporal(self) -> None:
+        """Kills the dev server, as a crash would, and starts it again on the same database file;
+        returns once it serves. Workers and API processes reconnect by themselves."""
+        if self.db_file is None:
+            raise RuntimeError("a dev server without db_file keeps its state in memory: a restart would lose it")
+        if self._env is not None:
+            await self._env.shutdown()
+            self._env = None
+        await self._start_temporal()
 
     def start_worker(self) -> subprocess.Popen:
         return self._spawn("worker", ["-m", "workers.main"])
 
+    def running(self, name: str) -> list[subprocess.Popen]:
+        """The stack's live processes of one kind ("worker", "api", "sandboxes"), oldest first."""
+        return [process for each, process in self._processes if each == name and process.poll() is None]
+
+    def kill(self, process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Stops one process of the stack (SIGKILL: as if its machine died) and forgets it."""
+        if process.poll() is None:
+            process.send_signal(sig)
+            process.wait(timeout=30)
+        self._processes = [(name, p) for name, p in self._processes if p.poll() is None]
+
     def kill_workers(self, sig: int = signal.SIGKILL) -> None:
         """Stops every worker process of the stack (SIGKILL: as if the machine died)."""
-        for name, process in self._processes:
-            if name == "worker" and process.poll() is None:
-                process.send_signal(sig)
-                process.wait(timeout=30)
-        self._processes = [(name, p) for name, p in self._processes if p.poll() is None]
+        for process in self.running("worker"):
+            self.kill(process, sig)
+
+    async def start_api(self) -> subprocess.Popen:
+        """Starts the HTTP API process; returns once it listens (it listens once connected to Temporal)."""
+        process = self._spawn("api", ["-m", "api.app"])
+        await self._wait_for_ports(("api",), log_name="api")
+        return process
+
+    def kill_api(self, sig: int = signal.SIGKILL) -> None:
+        for process in self.running("api"):
+            self.kill(process, sig)
 
     async def client(self) -> ReturnsClient:
         return await ReturnsClient.connect(self.settings)
