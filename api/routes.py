@@ -102,7 +102,7 @@ class Accepted(BaseModel):
     event: Literal["parcel_received", "inspection_recorded"]
 
 
-router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422))
+router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422, 503))
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))

@@ -121,7 +121,7 @@ async def test_unauthenticated_shippo_deliveries_are_400_and_signal_nothing(door
     assert (await doors.status(status.return_id)).timeline == status.timeline
 
 
-async def test_a_signed_body_that_is_not_json_is_422(doors: Doors) -> None:
+async def test_a_signed_body_that_is_not_json_is_400_saying_so(doors: Doors) -> None:
     settings = doors.stack.settings
     body = b"not json"
     response = await doors.http.post(
@@ -132,7 +132,12 @@ async def test_a_signed_body_that_is_not_json_is_422(doors: Doors) -> None:
             "Shippo-Auth-Signature": shippo_signature(body, settings.shippo_webhook_hmac_secret.get_secret_value())
         },
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_json",
+        "message": "the request body is not JSON: Expecting value at character 0",
+        "fields": [],
+    }
 
 
 async def test_shippo_webhooks_answer_fast(doors: Doors) -> None:
@@ -201,6 +206,11 @@ async def test_unsigned_stripe_events_are_400(doors: Doors, refunded: ReturnStat
     answer = await post_stripe(doors, payload, signature)
     assert (answer["status"], answer["error"]) == (400, "invalid_signature"), why
     assert not [e for e in (await doors.status(refunded.return_id)).timeline if e.detail.endswith("is canceled")]
+
+
+async def test_a_signed_stripe_body_that_is_not_json_is_400_saying_so(doors: Doors) -> None:
+    answer = await post_stripe(doors, b"not json")
+    assert (answer["status"], answer["error"]) == (400, "invalid_json")
 
 
 async def test_stripe_events_about_others_are_acknowledged(doors: Doors) -> None:
