@@ -88,7 +88,7 @@ from workflows.models import (
 from workflows.policy import ReturnPolicy
 from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE
-from workflows.vocabulary import RefundState, Stage, TrackingStatus
+from workflows.vocabulary import CLOSED_STAGES, RefundState, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
@@ -269,7 +269,18 @@ class ReturnsClient:
     async def confirm_disposition(self, return_id: str, confirmation: DispositionConfirmation) -> Acknowledgement:
         """The warehouse confirms a line's disposition work is done (refurbished, shipped to the liquidator...);
         the return records it and tells the shop platform. A repeated confirmation is accepted once."""
-        return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation)
+        try:
+            return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation)
+        except ReturnStateError as refused:
+            # The last confirmation closes the return, so its repeat (its answer was lost, the handheld
+            # sends it again) finds it closed: answered as the first was, when that line is confirmed.
+            if refused.stage not in CLOSED_STAGES:
+                raise
+            status = await self.status(return_id)
+            line = next((line for line in status.lines if line.line_id == confirmation.line_id), None)
+            if line is None or line.disposition_confirmed_by is None:
+                raise
+            return Acknowledgement(return_id=return_id, action="confirm_disposition", stage=status.stage)
 
     async def record_payment_update(self, return_id: str, update: PaymentUpdate) -> None:
         await self._signal(return_id, ReturnWorkflow.payment_update, update)
