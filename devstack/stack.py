@@ -76,6 +76,7 @@ class LocalStack:
     api: bool = True  # the HTTP API process (off: a stack driven only through ReturnsClient)
     log_dir: Path = ROOT / ".run"
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
+    server_log_level: str = "warn"  # what the dev server prints to this process's output
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -127,6 +128,7 @@ class LocalStack:
             dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
             dev_server_database_filename=str(self.db_file) if self.db_file else None,
             dev_server_extra_args=list(self.server_args),
+            dev_server_log_level=self.server_log_level,
             dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
         )
         await _register_missing_search_attributes(self._env.client)
