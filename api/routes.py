@@ -121,7 +121,9 @@ async def check_eligibility(request: ReturnRequest, _: ShopOrOperator, returns: 
     },
 )
 async def start_return(request: ReturnRequest, _: Storefront, returns: Returns, response: Response) -> ReturnStatus:
-    """Starts a return; idempotent on `return_id` (a different body under the same id is a 409)."""
+    """Starts a return; idempotent on `return_id` (a different body under the same id is a 409). An order
+    the shop platform does not know is a 422 and starts nothing."""
+    await returns.ensure_order_known(request)
     started = await returns.start(request)
     response.headers["Location"] = f"/v1/returns/{request.return_id}"
     if not started.created:

@@ -28,6 +28,7 @@ async def _show_status(client: ReturnsClient, return_id: str) -> None:
 
 
 async def _start(client: ReturnsClient, request: ReturnRequest) -> None:
+    await client.ensure_order_known(request)
     print((await client.start(request)).workflow_id)
 
 

@@ -41,6 +41,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
 from starter.eligibility import Eligibility, EligibilityCheck
@@ -64,6 +65,7 @@ from starter.visibility import (
 from workflows.contract import (
     INVALID_INPUT,
     INVALID_STATE,
+    ORDER_NOT_FOUND,
     REFUND_RETURN_ID_METADATA,
     UNAVAILABLE,
     return_id_from_label_metadata,
@@ -176,16 +178,13 @@ class ReturnsClient:
 
     async def check_eligibility(self, request: ReturnRequest) -> Eligibility:
         """What the return would decide about each line if started now; starts nothing."""
-        if self._shop is None:
-            from integrations.shop import ShopPlatform  # only eligibility asks the shop directly
-
-            self._shop = ShopPlatform(self._settings)
-        return await EligibilityCheck(self._shop, self.policy).of(request, datetime.now(UTC))
+        return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
 
     async def start(self, request: ReturnRequest) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.
 
-        A different request under an existing return id raises `ReturnConflictError`.
+        A different request under an existing return id raises `ReturnConflictError`. The doors call
+        `ensure_order_known` first; the workflow itself declines an order the shop does not know.
         """
         workflow_id = workflow_id_for(request.return_id)
         try:
@@ -211,6 +210,32 @@ class ReturnsClient:
                 raise ReturnConflictError(request.return_id) from None
             return StartedReturn(workflow_id, created=False)
         return StartedReturn(workflow_id, created=True)
+
+    async def ensure_order_known(self, request: ReturnRequest) -> None:
+        """Refuses (`InvalidReturnInput`, nothing started) a return of an order the shop platform does not
+        know: its workflow would only decline it. The HTTP API and `returns-start` ask before `start`; a
+        return already started for it (the order went away since) is let through to answer as before.
+        The shop platform not answering is `ReturnUnavailableError` (try again)."""
+        try:
+            await self._shop_platform().load_order(request.order_id)
+        except IntegrationError as error:
+            if error.retryable:
+                raise ReturnUnavailableError(request.return_id) from error
+            if error.code != ORDER_NOT_FOUND:
+                raise
+            try:
+                await self._handle(request.return_id).describe(rpc_timeout=self._rpc_timeout)
+            except RPCError as missing:
+                if missing.status == RPCStatusCode.NOT_FOUND:
+                    raise InvalidReturnInput("order_id", f"unknown order {request.order_id}") from error
+                raise
+
+    def _shop_platform(self) -> ShopPlatform:
+        if self._shop is None:
+            from integrations.shop import ShopPlatform  # only eligibility and starts ask the shop directly
+
+            self._shop = ShopPlatform(self._settings)
+        return self._shop
 
     async def status(self, return_id: str) -> ReturnStatus:
         return await self._query(return_id, ReturnWorkflow.status)

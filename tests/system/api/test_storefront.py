@@ -46,6 +46,16 @@ async def test_eligibility_of_an_unknown_order_names_the_field(doors: Doors) -> 
     assert [problem["field"] for problem in response.json()["fields"]] == ["order_id"]
 
 
+async def test_a_return_of_an_unknown_order_is_422_and_starts_nothing(doors: Doors, returns: ReturnsClient) -> None:
+    request = (await doors.new_request()).model_copy(update={"order_id": "ORD-nowhere"})
+
+    response = await doors.start(request)
+
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["fields"]] == ["order_id"]
+    assert not await exists(returns, request.return_id)
+
+
 async def test_start_is_idempotent_and_a_different_body_is_a_conflict(doors: Doors, returns: ReturnsClient) -> None:
     request = await doors.new_request()
 
