@@ -73,7 +73,7 @@ async def stripe_webhook(
         event = verify_and_parse(body, signature, secret)
     except ValueError as error:  # signed, but not an event Stripe's library can read
         _ensure_json(body)
-        raise InvalidReturnInput("body", f"not a Stripe event: {error}") from error
+        raise InvalidReturnInput("body", f"not a Stripe refund event: {error}") from error
     delivery = EventDelivery(outcome=DeliveryOutcome.ignored)
     if event is not None:
         delivery = await returns.deliver_refund_event(event)
