@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Sequence
 from typing import Annotated, Literal, TypeVar
 
@@ -26,6 +28,7 @@ from api.auth import (
 from api.errors import documented
 from starter.client import ActorName, ReturnsClient
 from starter.eligibility import Eligibility
+from starter.errors import InvalidReturnInput
 from starter.visibility import ReturnFilter, ReturnPage
 from workflows.models import (
     Acknowledgement,
@@ -102,7 +105,38 @@ class Accepted(BaseModel):
     event: Literal["parcel_received", "inspection_recorded"]
 
 
-router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422, 503))
+# Text from the doors ends up in timelines, logs and operators' terminals: no control characters
+# (tab and line breaks aside) and no bidirectional overrides, which can make text read as it isn't.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+async def _plain_text(request: Request) -> None:
+    """Refuses (422, naming the field) a query parameter or JSON body string with a control character."""
+    for name, value in request.query_params.multi_items():
+        if _CONTROL_CHARACTERS.search(value):
+            raise InvalidReturnInput(name, "control characters are not allowed")
+    if request.method != "POST":
+        return
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return  # not JSON: the body's own validation says so
+    pending: list[tuple[str, object]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and _CONTROL_CHARACTERS.search(value):
+            raise InvalidReturnInput(path or "body", "control characters are not allowed")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            field = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _CONTROL_CHARACTERS.search(key):  # named, not echoed
+                raise InvalidReturnInput(field.encode("unicode_escape").decode(), "control characters are not allowed")
+            pending.append((field, item))
+
+
+router = APIRouter(
+    prefix="/v1", dependencies=[Depends(_plain_text)], responses=documented(400, 401, 403, 413, 422, 503)
+)
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))

@@ -145,6 +145,24 @@ async def test_amounts_beyond_what_stripe_accepts_are_refused_at_the_door(
     assert not await exists(returns, body["return_id"])
 
 
+@pytest.mark.parametrize(
+    "text", ["a\x00b", "\x1b[31mred", "bell\x07", "flip\u202eped"], ids=["NUL", "ESC", "BEL", "RLO"]
+)
+async def test_control_characters_in_any_text_are_refused_naming_the_field(
+    doors: Doors, returns: ReturnsClient, text: str
+) -> None:
+    body = (await doors.new_request()).model_dump(mode="json")
+    body["customer_address"]["name"] = text
+
+    response = await doors.http.post("/v1/returns", json=body, headers=doors.headers("storefront"))
+
+    assert response.status_code == 422
+    assert response.json()["fields"] == [
+        {"field": "customer_address.name", "message": "control characters are not allowed"}
+    ]
+    assert not await exists(returns, body["return_id"])
+
+
 async def test_a_return_no_worker_serves_is_503_with_retry_after(doors: Doors, returns: ReturnsClient) -> None:
     """Its status needs a worker: after TEMPORAL_RPC_TIMEOUT_SECONDS the API says when to try again."""
     request = await doors.new_request()
