@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-# Bounded by what Stripe accepts for an amount in most currencies (eight digits: 999,999.99 USD).
-MinorUnits = Annotated[int, Field(ge=0, le=99_999_999, description="amount in minor units, e.g. cents")]
+# Bounded by what Stripe accepts for an amount in most currencies (eight digits: 999,999.99 USD);
+# strict: an amount is an integer, never a string, a boolean or a float that happens to be whole.
+MinorUnits = Annotated[int, Field(strict=True, ge=0, le=99_999_999, description="amount in minor units, e.g. cents")]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
