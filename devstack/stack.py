@@ -100,6 +100,7 @@ class LocalStack:
         own: dict[str, Any] = dict(
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
             vendor_mode="sandbox",
+            workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
             stripe_api_base=self.sandbox_url("stripe"),
             shippo_api_base=self.sandbox_url("shippo"),
             shop_api_base=self.sandbox_url("shop"),
