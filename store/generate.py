@@ -289,7 +289,7 @@ def synthesize(
     for i in open_lines:
         line = ret.status["lines"][i]
         grade = Grade(_choice(rng, GRADES))
-        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY)
+        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY, ret.status["currency"])
         reception = line["reception"]
         if grade is Grade.wrong_item:
             reception = "wrong_item_received"
@@ -316,18 +316,18 @@ def synthesize(
 
 def _resolve(rng: random.Random, ret: _Return, open_lines: list[int], later: Any, keep_it: bool) -> list[ReturnEvent]:
     status = ret.status
+    currency = status["currency"]
     line_models = [LineStatus.model_construct(**line) for line in status["lines"] if not line["declined"]]
     if keep_it:
-        settlement = rules.settle_unseen(line_models, POLICY, shipped=False)
+        settlement = rules.settle_unseen(line_models, POLICY, shipped=False, currency=currency)
     else:
         shipped = status["method"] in ("mail_label", "drop_off")
-        settlement = rules.settle(line_models, POLICY, shipped=shipped, receipts_recorded=True)
+        settlement = rules.settle(line_models, POLICY, shipped=shipped, receipts_recorded=True, currency=currency)
     at = later(rng.uniform(0.05, 6))
     if not at:
         return _events(ret)
     status["stage"] = Stage.resolving.value
     kind = ("refund" if rng.random() < 0.7 else "store_credit") if keep_it else ret.kind
-    currency = status["currency"]
     if rng.random() < 0.01:  # a vendor outage: the step waits for an operator's retry
         status["attention"] = {
             "reason": "step failed after retries",
