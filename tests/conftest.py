@@ -46,14 +46,14 @@ class Sandboxes:
     shop_url: str
 
     def settings(self, **overrides: object) -> Settings:
-        return Settings(
-            vendor_mode="sandbox",
-            workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
-            stripe_api_base=self.stripe_url,
-            shippo_api_base=self.shippo_url,
-            shop_api_base=self.shop_url,
-            **overrides,
-        )
+        own = {
+            "vendor_mode": "sandbox",
+            "workflow_sandbox_strict": True,  # our workflow code under all of the sandbox's checks
+            "stripe_api_base": self.stripe_url,
+            "shippo_api_base": self.shippo_url,
+            "shop_api_base": self.shop_url,
+        }
+        return Settings(**(own | overrides))
 
     def admin(self, vendor: str, path: str) -> object:
         """Reads a sandbox's admin view (what the vendor would show in its dashboard)."""
