@@ -1,12 +1,14 @@
 # The two commands: `make run` (the system with a demo return) and `make test`;
 # `make bench` measures it against a baseline (docs/benchmarks.md; BENCH_ARGS=--quick; BENCH_ARGS="--server
-# production": the throughput phase on deploy/'s topology, Temporal on PostgreSQL).
+# production": the throughput phase on deploy/'s topology, Temporal on PostgreSQL);
+# `make chaos` proves it under faults (docs/reliability.md; CHAOS_ARGS=--quick), with
+# `make chaos-fuzz` (invalid requests at scale) and `make chaos-load` (returns at once).
 # Each installs what is missing first (scripts/setup.sh; bench: also the `bench` extra); tools are
 # cached outside the repo.
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup setup-production run test test-unit bench bench-store clean prod-up prod-down prod-status
+.PHONY: setup setup-production run test test-unit bench bench-store chaos chaos-fuzz chaos-load clean prod-up prod-down prod-status
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +34,16 @@ bench: setup .venv/.bench-installed
 # (docs/benchmarks.md, "The event store"; BENCH_STORE_ARGS="--returns 20000" for a quick look).
 bench-store: setup
 	@$(VENV)/python -m store.bench $(BENCH_STORE_ARGS)
+
+# Each starts its own stack on free ports and writes JSON under .run/chaos/; exit 1 when an invariant broke.
+chaos: setup
+	@source .tools.env && $(VENV)/python -m chaos run $(CHAOS_ARGS)
+
+chaos-fuzz: setup
+	@source .tools.env && $(VENV)/python -m chaos fuzz $(CHAOS_ARGS)
+
+chaos-load: setup
+	@source .tools.env && $(VENV)/python -m chaos load $(CHAOS_ARGS)
 
 # The `bench` extra (psutil, py-spy), installed again whenever pyproject.toml changes.
 .venv/.bench-installed: pyproject.toml

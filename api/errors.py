@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -40,7 +41,7 @@ class ApiError(BaseModel):
 
 
 _CODES = {
-    400: "bad_request",  # a body that is not even JSON
+    400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -53,13 +54,39 @@ _CODES = {
 }
 
 
+# How long a caller should wait before trying again after a 503: a worker taking over a return, an
+# API process or the Temporal server coming back all take seconds, not minutes.
+RETRY_AFTER_SECONDS = 2
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "example": RETRY_AFTER_SECONDS},
+    }
+}
+
+
+class BodyNotJson(Exception):
+    """The request's body can't be read as JSON at all (as opposed to JSON with wrong fields)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"the request body is not JSON: {reason}")
+
+
 def error_response(status: int, message: str, code: str | None = None, **details: Any) -> JSONResponse:
     body = ApiError(error=code or _CODES.get(status, "error"), message=message, **details)
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ApiError, "description": _CODES[status]} for status in statuses}
+    return {
+        status: {
+            "model": ApiError,
+            "description": _CODES[status],
+            **({"headers": _RETRY_AFTER} if status == 503 else {}),
+        }
+        for status in statuses
+    }
 
 
 # FAILED_PRECONDITION: the return's worker can't run its code right now, so it can't answer a query.
@@ -68,12 +95,17 @@ _TRY_AGAIN = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEED
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        not_json = _not_json(request, error.errors())
+        if not_json is not None:
+            return error_response(400, str(not_json), "invalid_json")
         problems = [
             FieldProblem(
                 location=str(problem["loc"][0]) if problem["loc"] else None,
                 field=".".join(str(part) for part in problem["loc"][1:]),
-                message=problem["msg"],
+                message=_WHOLE_BODY.get(problem["type"], problem["msg"])
+                if len(problem["loc"]) == 1
+                else problem["msg"],
             )
             for problem in error.errors()
         ]
@@ -119,6 +151,39 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("temporal or the return's worker did not answer in time", return_id=error.return_id)
         return error_response(503, "the return can't be reached right now; try again")
 
+    @app.exception_handler(BodyNotJson)
+    async def body_not_json(_: Request, error: BodyNotJson) -> JSONResponse:
+        return error_response(400, str(error), "invalid_json")
+
     @app.exception_handler(StarletteHTTPException)
     async def httperror_response(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == _FASTAPI_UNPARSEABLE:  # e.g. nested too deeply to read
+            return error_response(
+                400, str(BodyNotJson("it can't be parsed (malformed or nested too deeply)")), "invalid_json"
+            )
         return error_response(error.status_code, str(error.detail))
+
+
+# Pydantic's words for a body that is JSON but not an object, said plainly.
+_WHOLE_BODY = {
+    "model_attributes_type": "the body must be a JSON object",
+    "dict_type": "the body must be a JSON object",
+    "missing": "a JSON body is required",
+}
+# What FastAPI answers when its JSON parser raises something other than a decode error.
+_FASTAPI_UNPARSEABLE = "There was an error parsing the body"
+
+
+def _not_json(request: Request, problems: Sequence[Any]) -> BodyNotJson | None:
+    """Why the body is not JSON at all, when that is what the validation problems say."""
+    for problem in problems:
+        if problem["type"] == "json_invalid":
+            reason = (problem.get("ctx") or {}).get("error") or "malformed"
+            at = f" at character {problem['loc'][1]}" if len(problem["loc"]) > 1 else ""
+            return BodyNotJson(f"{reason}{at}")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    sent_as_json = media_type == "application/json" or media_type.endswith("+json")
+    body_unread = any(tuple(problem["loc"]) == ("body",) and problem["type"] != "missing" for problem in problems)
+    if body_unread and not sent_as_json:
+        return BodyNotJson(f"it was sent as {media_type or 'no media type'}; send it as application/json")
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Literal, TypeVar
 
@@ -29,6 +31,7 @@ from api.auth import (
 from api.errors import documented
 from starter.client import ActorName, ReturnsClient
 from starter.eligibility import Eligibility
+from starter.errors import InvalidReturnInput
 from starter.visibility import ReturnFilter, ReturnPage
 from workflows.models import (
     Acknowledgement,
@@ -110,7 +113,38 @@ class Accepted(BaseModel):
     event: Literal["parcel_received", "inspection_recorded"]
 
 
-router = APIRouter(prefix="/v1", responses=documented(400, 401, 403, 413, 422))
+# Text from the doors ends up in timelines, logs and operators' terminals: no control characters
+# (tab and line breaks aside) and no bidirectional overrides, which can make text read as it isn't.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+async def _plain_text(request: Request) -> None:
+    """Refuses (422, naming the field) a query parameter or JSON body string with a control character."""
+    for name, value in request.query_params.multi_items():
+        if _CONTROL_CHARACTERS.search(value):
+            raise InvalidReturnInput(name, "control characters are not allowed")
+    if request.method != "POST":
+        return
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return  # not JSON: the body's own validation says so
+    pending: list[tuple[str, object]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and _CONTROL_CHARACTERS.search(value):
+            raise InvalidReturnInput(path or "body", "control characters are not allowed")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            field = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _CONTROL_CHARACTERS.search(key):  # named, not echoed
+                raise InvalidReturnInput(field.encode("unicode_escape").decode(), "control characters are not allowed")
+            pending.append((field, item))
+
+
+router = APIRouter(
+    prefix="/v1", dependencies=[Depends(_plain_text)], responses=documented(400, 401, 403, 413, 422, 503)
+)
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))
@@ -136,7 +170,8 @@ async def start_return(
     request: ReturnRequest, caller: Storefront, returns: Returns, response: Response
 ) -> ReturnStatus:
     """Starts a return; idempotent on `return_id` (a different body under the same id is a 409).
-    A key that names a shop starts returns whose ids and order ids begin `<shop>:`."""
+    A key that names a shop starts returns whose ids and order ids begin `<shop>:`. An order the shop
+    platform does not know is a 422 and starts nothing."""
     started = await returns.start(request, shop_id=caller.shop)
     response.headers["Location"] = f"/v1/returns/{request.return_id}"
     if not started.created:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from api.errors import documented
+from api.errors import BodyNotJson, documented
 from api.routes import Returns
 from integrations.errors import WebhookSignatureError
 from integrations.settings import Settings
@@ -22,7 +23,7 @@ from starter.errors import InvalidReturnInput
 log = structlog.get_logger(__name__)
 
 _RAW_JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
-webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 413, 422))
+webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 413, 422, 503))
 
 
 @webhooks.post("/shippo", openapi_extra=_RAW_JSON_BODY)
@@ -55,10 +56,11 @@ async def shippo_webhook(
         _revealed(settings.shippo_webhook_hmac_secret),
         allow_token_only=settings.shippo_webhook_allow_token_only,
     )
+    _ensure_json(body)
     try:
         update = parse_track_updated(body)
-    except ValueError as error:
-        raise InvalidReturnInput("body", f"not a Shippo webhook body: {error}") from error
+    except ValidationError as error:
+        raise InvalidReturnInput("body", f"not a Shippo webhook body: {_first_problem(error)}") from error
     delivery = EventDelivery(outcome=DeliveryOutcome.ignored)
     if update is not None:
         delivery = await returns.deliver_track_update(update)
@@ -77,15 +79,33 @@ async def stripe_webhook(
     secret = _revealed(request.app.state.settings.stripe_webhook_secret)
     if secret is None:
         raise WebhookSignatureError("no Stripe webhook signing secret is configured")
+    body = await request.body()
     try:
-        event = verify_and_parse(await request.body(), signature, secret)
+        event = verify_and_parse(body, signature, secret)
     except ValueError as error:  # signed, but not an event Stripe's library can read
-        raise InvalidReturnInput("body", f"not a Stripe event: {error}") from error
+        _ensure_json(body)
+        raise InvalidReturnInput("body", f"not a Stripe refund event: {error}") from error
     delivery = EventDelivery(outcome=DeliveryOutcome.ignored)
     if event is not None:
         delivery = await returns.deliver_refund_event(event)
     log.info("stripe webhook", return_id=delivery.return_id, outcome=delivery.outcome.value)
     return delivery
+
+
+def _ensure_json(body: bytes) -> None:
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as error:
+        raise BodyNotJson(f"{error.msg} at character {error.pos}") from error
+    except (ValueError, RecursionError) as error:  # not UTF-8, or nested deeper than Python reads
+        raise BodyNotJson("it can't be parsed (not UTF-8, or nested too deeply)") from error
+
+
+def _first_problem(error: ValidationError) -> str:
+    """The first field pydantic refused, in a sentence (its own text links to its docs)."""
+    problem = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "body"
+    return f"{where}: {problem['msg']}"
 
 
 def _revealed(secret: SecretStr | None) -> str | None:

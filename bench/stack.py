@@ -18,23 +18,13 @@ import psutil
 from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
 from deploy import Ports as DeployPorts
 from deploy import Topology, TopologyConfig
-from devstack.stack import ROOT, LocalStack
+from devstack.stack import LOAD_SERVER_ARGS, ROOT, LocalStack
 from integrations.settings import Settings
 
 _STOP_TIMEOUT = 30  # seconds a worker gets to finish its tasks after SIGTERM
 
-# The dev server's defaults suit tests, not load. Its one history shard reads its transfer
-# queue at most 20 times a second, so every workflow and activity task waits ~40 ms for
-# dispatch however idle the machine is; and four task-queue partitions make a handful of
-# pollers chase tasks across partitions. Both would be measured as "the engine" otherwise.
-TUNED_SERVER_ARGS = (
-    "--dynamic-config-value",
-    "history.transferProcessorMaxPollRPS=1000",
-    "--dynamic-config-value",
-    "matching.numTaskqueueReadPartitions=1",
-    "--dynamic-config-value",
-    "matching.numTaskqueueWritePartitions=1",
-)
+# The dev server tuned for load (devstack/stack.py says why); measured as "the engine" otherwise.
+TUNED_SERVER_ARGS = LOAD_SERVER_ARGS
 
 
 @dataclass

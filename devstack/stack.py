@@ -45,6 +45,18 @@ LOCAL_KEYS = {
     "local-acme-storefront-key": ApiKeyGrant(role="storefront", holder="acme-web", system=True, shop="acme"),
     "local-globex-storefront-key": ApiKeyGrant(role="storefront", holder="globex-web", system=True, shop="globex"),
 }
+# The dev server's defaults suit tests, not load. Its one history shard reads its transfer
+# queue at most 20 times a second, so every workflow and activity task waits ~40 ms for
+# dispatch however idle the machine is; and four task-queue partitions make a handful of
+# pollers chase tasks across partitions. The benchmark and the chaos run start it with these.
+LOAD_SERVER_ARGS = (
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+)
 LOCAL_SECRETS = {
     **{f"api_key:{grant.holder}": key for key, grant in LOCAL_KEYS.items()},
     "stripe_webhook_secret": "whsec_local_stack",
@@ -78,6 +90,7 @@ class LocalStack:
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` options (the benchmark tunes it)
     worker: bool = True  # a worker process at start (off: a test starts it later, with start_worker)
     overrides: dict[str, Any] = field(default_factory=dict)  # settings of every process (and clients)
+    server_log_level: str = "warn"  # what the dev server prints to this process's output
     _env: WorkflowEnvironment | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -87,6 +100,7 @@ class LocalStack:
         own: dict[str, Any] = dict(
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
             vendor_mode="sandbox",
+            workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
             stripe_api_base=self.sandbox_url("stripe"),
             shippo_api_base=self.sandbox_url("shippo"),
             shop_api_base=self.sandbox_url("shop"),
@@ -117,6 +131,14 @@ class LocalStack:
                 f"--shop-port={self.ports.shop}",
             ],
         )
+        await self._start_temporal()
+        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
+        if self.worker:
+            self.start_worker()
+        if self.api:
+            await self.start_api()
+
+    async def _start_temporal(self) -> None:
         self._env = await WorkflowEnvironment.start_local(
             port=self.ports.temporal,
             ui=self.ui,
@@ -126,31 +148,54 @@ class LocalStack:
             dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
             dev_server_database_filename=str(self.db_file) if self.db_file else None,
             dev_server_extra_args=list(self.server_args),
+            dev_server_log_level=self.server_log_level,
             dev_server_startup_timeout=_SERVER_STARTUP_TIMEOUT,
         )
         await register_search_attributes(self._env.client)  # a state file from an older version lacks new ones
-        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
-        if self.worker:
-            self.start_worker()
-        if self.api:
-            self._spawn("api", ["-m", "api.app"])
-            await self._wait_for_ports(("api",), log_name="api")
+
+    async def restart_temporal(self) -> None:
+        """Kills the dev server, as a crash would, and starts it again on the same database file;
+        returns once it serves. Workers and API processes reconnect by themselves."""
+        if self.db_file is None:
+            raise RuntimeError("a dev server without db_file keeps its state in memory: a restart would lose it")
+        if self._env is not None:
+            await self._env.shutdown()
+            self._env = None
+        await self._start_temporal()
 
     def start_worker(self, **environment: str) -> subprocess.Popen:
         """A worker process; `environment` adds settings of its own (e.g. WORKER_HEALTH_PORT)."""
         return self._spawn("worker", ["-m", "workers.main"], environment)
 
-    def start_api(self, name: str, **environment: str) -> subprocess.Popen:
-        """Another API process (give it its own API_PORT); stopped with the stack."""
+    def spawn_api(self, name: str = "api", **environment: str) -> subprocess.Popen:
+        """An API process, not waited for (another one: give it its own name and API_PORT); stopped with the stack."""
         return self._spawn(name, ["-m", "api.app"], environment)
+
+    def running(self, name: str) -> list[subprocess.Popen]:
+        """The stack's live processes of one kind ("worker", "api", "sandboxes"), oldest first."""
+        return [process for each, process in self._processes if each == name and process.poll() is None]
+
+    def kill(self, process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Stops one process of the stack (SIGKILL: as if its machine died) and forgets it."""
+        if process.poll() is None:
+            process.send_signal(sig)
+            process.wait(timeout=30)
+        self._processes = [(name, p) for name, p in self._processes if p.poll() is None]
 
     def kill_workers(self, sig: int = signal.SIGKILL) -> None:
         """Stops every worker process of the stack (SIGKILL: as if the machine died)."""
-        for name, process in self._processes:
-            if name == "worker" and process.poll() is None:
-                process.send_signal(sig)
-                process.wait(timeout=30)
-        self._processes = [(name, p) for name, p in self._processes if p.poll() is None]
+        for process in self.running("worker"):
+            self.kill(process, sig)
+
+    async def start_api(self) -> subprocess.Popen:
+        """Starts the HTTP API process; returns once it listens (it listens once connected to Temporal)."""
+        process = self.spawn_api()
+        await self._wait_for_ports(("api",), log_name="api")
+        return process
+
+    def kill_api(self, sig: int = signal.SIGKILL) -> None:
+        for process in self.running("api"):
+            self.kill(process, sig)
 
     async def client(self) -> ReturnsClient:
         return await ReturnsClient.connect(self.settings)

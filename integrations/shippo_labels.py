@@ -18,7 +18,7 @@ import requests
 import shippo
 from shippo.models import components, errors, operations
 
-from integrations.errors import IntegrationError, is_retryable_status
+from integrations.errors import IntegrationError, describe_error_body, is_retryable_status
 from integrations.settings import Settings
 
 T = TypeVar("T")
@@ -206,7 +206,7 @@ class ShippoLabels:
         except (KeyError, ValueError, AttributeError) as error:
             # The SDK raises these while parsing a 2xx answer (a key its model requires is
             # missing, an enum gained a value); asking again would read the same answer.
-            message = f"the Shippo SDK could not parse the answer: {type(error).__name__}: {error}"[:500]
+            message = f"the Shippo SDK could not parse the answer: {type(error).__name__}: {error}"
             raise IntegrationError("shippo", _UNPARSEABLE, message, retryable=False) from error
 
 
@@ -281,9 +281,10 @@ def carrier_token(provider: str) -> str:
 
 
 def _vendor_message(error: errors.SDKError) -> str:
-    """Shippo's own words, kept for the operator (its error bodies vary in shape)."""
+    """Shippo's own words for the operator: its error bodies vary in shape (`{"detail": ...}`,
+    `{"rate": ["... not found."]}`), so they are read, not passed on as JSON."""
     try:
-        body = json.loads(error.body)
+        said = describe_error_body(json.loads(error.body))
     except (TypeError, ValueError):
-        return (error.body or error.message)[:500]
-    return json.dumps(body)[:500]
+        said = error.body or None
+    return said or f"HTTP {error.status_code}"

@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from integrations.errors import IntegrationError, is_retryable_status
+from integrations.errors import IntegrationError, describe_error_body, is_retryable_status
 from integrations.settings import Settings
 
 VENDOR = "shop"
@@ -347,21 +347,17 @@ def _address(fields: dict[str, Any] | None) -> ShopAddress | None:
 
 
 def _error_from(response: httpx.Response) -> IntegrationError:
-    """Classifies an error answer by its status and the API's error code, keeping the body for operators."""
-    code = _error_code(response)
-    return IntegrationError(
-        VENDOR,
-        code or f"http_{response.status_code}",
-        response.text[:500],
-        retryable=code not in _PERMANENT_ERRORS and is_retryable_status(response.status_code),
-        status=response.status_code,
-    )
-
-
-def _error_code(response: httpx.Response) -> str | None:
+    """Classifies an error answer by its status and the API's error code; says what went wrong in words."""
     try:
         body = response.json()
     except ValueError:  # an error page from a proxy in front of the adapter, say
-        return None
-    code = body.get("error") if isinstance(body, dict) else None
-    return code if isinstance(code, str) else None
+        body = None
+    code = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
+    said = describe_error_body(body) if body is not None else response.text
+    return IntegrationError(
+        VENDOR,
+        code or f"http_{response.status_code}",
+        said or f"HTTP {response.status_code}",
+        retryable=code not in _PERMANENT_ERRORS and is_retryable_status(response.status_code),
+        status=response.status_code,
+    )

@@ -32,16 +32,26 @@ def verify_and_parse(payload: bytes, signature_header: str | None, secret: str) 
     """Verifies a delivery and reads the refund it is about.
 
     Raises WebhookSignatureError when the signature is missing, wrong or older than Stripe's
-    five-minute tolerance. Answers None for events that are not about a refund.
+    five-minute tolerance, and ValueError for a signed body that is not an event with a readable
+    refund (not JSON, nested too deeply, fields missing). Answers None for events that are not
+    about a refund.
     """
     try:
         event = stripe.Webhook.construct_event(payload, signature_header, secret)
     except stripe.SignatureVerificationError as error:
         raise WebhookSignatureError(f"Stripe webhook rejected: {error}") from error
-    refund = _refund_in(event)
-    if refund is None:
-        return None
-    return StripeRefundEvent(event.id, event.type, stripe_refund(refund), live=bool(getattr(event, "livemode", False)))
+    except RecursionError as error:  # verified, then parsed: only a signed body gets this far
+        raise ValueError("the body is nested too deeply to read") from error
+    except (AttributeError, KeyError, TypeError) as error:  # JSON, but not an object
+        raise ValueError(f"the body is not an event ({type(error).__name__}: {error})") from error
+    try:
+        refund = _refund_in(event)
+        if refund is None:
+            return None
+        live = bool(getattr(event, "livemode", False))
+        return StripeRefundEvent(event.id, event.type, stripe_refund(refund), live=live)
+    except (AttributeError, KeyError, TypeError) as error:  # Stripe objects raise these for missing fields
+        raise ValueError(f"the event has no readable refund ({type(error).__name__}: {error})") from error
 
 
 def _refund_in(event: stripe.Event) -> stripe.Refund | None:

@@ -42,8 +42,10 @@ from integrations.settings import Settings
 log = structlog.get_logger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# The activity that moves money back to the shopper (activities/payments.py); its result carries the amount.
-REFUND_ACTIVITY = "refund_payment"
+# The activities that move money back to the shopper (activities/payments.py): the request's payment
+# (returns started before the order decided the money) and the order's payments, each never above
+# what it has left (None when nothing was). A receipt carries the amount and currency.
+REFUND_ACTIVITIES = frozenset({"refund_payment", "refund_what_is_left"})
 
 # --- the SDK's metrics and the tracing interceptor, on the one connection ------------------------
 
@@ -242,7 +244,7 @@ class _CountingActivity(ActivityInboundInterceptor):
         except Exception as error:
             self.metrics.step_failures.labels(name, type(error).__name__).inc()
             raise
-        if name == REFUND_ACTIVITY and getattr(result, "status", None) != "failed":
+        if name in REFUND_ACTIVITIES and result is not None and getattr(result, "status", None) != "failed":
             currency = str(getattr(result, "currency", "")).upper()
             self.metrics.refunds_issued.labels(currency).inc()
             self.metrics.refunded_amount.labels(currency).inc(int(getattr(result, "amount", 0)))

@@ -16,8 +16,14 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from integrations import telemetry
@@ -43,12 +49,35 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     )
 
 
+# One JSON converter per process. The SDK builds a payload converter per workflow instance, and the
+# pydantic converter caches its TypeAdapters per converter: each cached return built its own adapters for
+# the types it decodes (about 17 KiB of memory each, and the CPU to build them). The types are the same
+# objects in every return (the sandbox passes our models through) and an adapter never changes once
+# built, so every return shares one thread-safe LRU cache of them.
+_PYDANTIC_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class ReturnsPayloadConverter(CompositePayloadConverter):
+    """Temporal's default payload converters with JSON done by pydantic (our models, dates, enums)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _PYDANTIC_JSON if isinstance(converter, JSONPlainPayloadConverter) else converter
+                for converter in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+RETURNS_DATA_CONVERTER = DataConverter(payload_converter_class=ReturnsPayloadConverter)
+
+
 def data_converter(settings: Settings) -> DataConverter:
     codec = payload_codec(settings)
     if codec is None:
-        return pydantic_data_converter
+        return RETURNS_DATA_CONVERTER
     return dataclasses.replace(
-        pydantic_data_converter,
+        RETURNS_DATA_CONVERTER,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -5,6 +5,7 @@ requests matching a method and path prefix with an HTTP status, a delay, or both
 
     POST /_sandbox/faults {"method": "POST", "path": "/v1/refunds", "status": 500, "times": 3}
     POST /_sandbox/faults {"path": "/transactions", "delay_seconds": 30, "times": 1}
+    GET /_sandbox/faults       the faults still waiting to fire (`times` left)
     DELETE /_sandbox/faults
 
 A fault with a delay and no status delays the request and then serves it normally,
@@ -52,6 +53,10 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [fault.model_copy() for fault in self._faults]
+
     def take(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -74,6 +79,10 @@ def install_faults(app: FastAPI, error_body: Callable[[int], dict]) -> FaultInje
     @router.post("/faults", status_code=204)
     def add_fault(fault: Fault) -> None:
         injector.add(fault)
+
+    @router.get("/faults")
+    def pending_faults() -> list[Fault]:
+        return injector.pending()
 
     @router.delete("/faults", status_code=204)
     def clear_faults() -> None:

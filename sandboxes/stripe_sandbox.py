@@ -16,6 +16,7 @@ Admin routes (no auth) let tests and the demo steer and inspect it:
                                     (+ "payment_intent": "pi_..."    only that payment's)
     POST /_sandbox/refunds/{id}/transition  {"status": "failed"}       move a refund later
     GET  /_sandbox/refunds, GET /_sandbox/payment_intents               everything stored
+    GET  /_sandbox/refunds?payment_intent=pi_...                        one payment's refunds
     POST /_sandbox/reset                                                forget everything
     POST/DELETE /_sandbox/faults                                        see faults.py
 """
@@ -189,6 +190,21 @@ def _positive_int(params: Params, name: str, *, required: bool = False) -> int |
     return value
 
 
+# Stripe takes at most eight digits for an amount in most currencies (99999999: $999,999.99).
+MAX_AMOUNT = 99_999_999
+
+
+def _amount(params: Params, currency: str, *, required: bool = False) -> int | None:
+    amount = _positive_int(params, "amount", required=required)
+    if amount is not None and amount > MAX_AMOUNT:
+        raise ParamError(
+            f"Amount must be no more than {_format_amount(MAX_AMOUNT, currency)}",
+            param="amount",
+            code="amount_too_large",
+        )
+    return amount
+
+
 def _metadata(params: Params) -> dict[str, str]:
     value = params.get("metadata", {})
     if value == "":  # Stripe reads `metadata=` as "no metadata"
@@ -291,10 +307,10 @@ class StripeState:
 
     def create_payment_intent(self, params: Params) -> dict[str, Any]:
         _reject_unknown(params, PAYMENT_INTENT_PARAMS)
-        amount = _positive_int(params, "amount", required=True)
         currency = (_string(params, "currency", required=True) or "").lower()
         if len(currency) != 3 or not currency.isalpha():
             raise ParamError(f"Invalid currency: {currency}", param="currency")
+        amount = _amount(params, currency, required=True)
         metadata = _metadata(params)
         automatic = params.get("automatic_payment_methods")
         method_types = params.get("payment_method_types")
@@ -353,7 +369,7 @@ class StripeState:
         _reject_unknown(params, REFUND_PARAMS)
         intent_id = _string(params, "payment_intent")
         charge_id = _string(params, "charge")
-        amount = _positive_int(params, "amount")
+        amount = _positive_int(params, "amount")  # at most what the payment has left, itself at most MAX_AMOUNT
         reason = _string(params, "reason")
         if reason is not None and reason not in REFUND_REASONS:
             raise ParamError(f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}", param="reason")
@@ -475,9 +491,11 @@ class StripeState:
             _set_refund_status(refund, status, failure_reason)
             return copy.deepcopy(refund)
 
-    def all_refunds(self) -> list[dict[str, Any]]:
+    def all_refunds(self, payment_intent: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            return copy.deepcopy(list(self.refunds.values()))
+            return copy.deepcopy(
+                [refund for refund in self.refunds.values() if payment_intent in (None, refund["payment_intent"])]
+            )
 
     def all_payment_intents(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -660,8 +678,8 @@ def create_app() -> FastAPI:
             raise HTTPException(409, str(error)) from None
 
     @admin.get("/refunds")
-    def all_refunds() -> list[dict[str, Any]]:
-        return state.all_refunds()
+    def all_refunds(payment_intent: str | None = None) -> list[dict[str, Any]]:
+        return state.all_refunds(payment_intent)
 
     @admin.get("/payment_intents")
     def all_payment_intents() -> list[dict[str, Any]]:

@@ -102,7 +102,7 @@ from workflows.policy import ReturnPolicy
 from workflows.primitives import AT_THE_DOOR, UNSAFE_TEXT
 from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE, TRACKING_NUMBER
-from workflows.vocabulary import RefundState, Stage, TrackingStatus
+from workflows.vocabulary import CLOSED_STAGES, RefundState, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
@@ -342,7 +342,18 @@ class ReturnsClient:
     ) -> Acknowledgement:
         """The warehouse confirms a line's disposition work is done (refurbished, shipped to the liquidator...);
         the return records it and tells the shop platform. A repeated confirmation is accepted once."""
-        return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation, idempotency_key)
+        try:
+            return await self._update(return_id, ReturnWorkflow.confirm_disposition, confirmation, idempotency_key)
+        except ReturnStateError as refused:
+            # The last confirmation closes the return, so its repeat (its answer was lost, the handheld
+            # sends it again) finds it closed: answered as the first was, when that line is confirmed.
+            if refused.stage not in CLOSED_STAGES:
+                raise
+            status = await self.status(return_id)
+            line = next((line for line in status.lines if line.line_id == confirmation.line_id), None)
+            if line is None or line.disposition_confirmed_by is None:
+                raise
+            return Acknowledgement(return_id=return_id, action="confirm_disposition", stage=status.stage)
 
     async def record_payment_update(self, return_id: str, update: PaymentUpdate) -> None:
         await self._signal(return_id, ReturnWorkflow.payment_update, update)
@@ -540,13 +551,17 @@ class ReturnsClient:
         if error.status != RPCStatusCode.NOT_FOUND:
             return error
         try:
-            await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
+            described = await self._handle(return_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as missing:
             if missing.status == RPCStatusCode.NOT_FOUND:
                 return ReturnNotFoundError(return_id)
             raise
-        status = await self.status(return_id)
-        return ReturnStateError(return_id, status.stage, "the return is closed")
+        # Its final stage from the search attribute, not from a query: a query of a closed return
+        # needs a worker to replay it, and the vendors' late events must not wait for one.
+        stage = described.typed_search_attributes.get(RETURN_STAGE)
+        if stage is None:  # not a return's workflow as this system writes them
+            stage = (await self.status(return_id)).stage.value
+        return ReturnStateError(return_id, Stage(stage), "the return is closed")
 
 
 def retrying_step(pending: Iterable[PendingActivityInfo]) -> StepRetry | None:

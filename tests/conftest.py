@@ -15,12 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from integrations.settings import Settings
-from integrations.temporal_client import register_search_attributes
+from integrations.temporal_client import RETURNS_DATA_CONVERTER, register_search_attributes
 from sandboxes import shippo_sandbox, shop_sandbox, stripe_sandbox
 from sandboxes.server import serve_in_thread
 from workers.main import build_worker
@@ -49,6 +48,7 @@ class Sandboxes:
     def settings(self, **overrides: object) -> Settings:
         return Settings(
             vendor_mode="sandbox",
+            workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
             stripe_api_base=self.stripe_url,
             shippo_api_base=self.shippo_url,
             shop_api_base=self.shop_url,
@@ -91,7 +91,7 @@ def settings(sandboxes: Sandboxes) -> Settings:
 
 async def start_time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=RETURNS_DATA_CONVERTER,
         test_server_existing_path=os.environ.get("TEMPORAL_TEST_SERVER_PATH") or None,
         test_server_startup_timeout=timedelta(seconds=90),  # a cold JVM on 2 cores
     )

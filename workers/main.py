@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import defined_activities
 from activities.labels import LabelActivities
@@ -59,7 +59,11 @@ def build_worker(
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """How a returns worker polls, caches and runs workflows (the benchmark's workers use these too)."""
-    runner: WorkflowRunner = SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+    runner: WorkflowRunner = UnsandboxedWorkflowRunner()
+    if settings.workflow_sandbox and settings.workflow_sandbox_strict:
+        runner = SandboxedWorkflowRunner()
+    elif settings.workflow_sandbox:
+        runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows"))
     return {
         "task_queue": settings.task_queue,
         "max_cached_workflows": settings.worker_max_cached_workflows,
@@ -86,7 +90,7 @@ async def run(settings: Settings) -> None:
         "worker started",
         task_queue=settings.task_queue,
         cached_returns=settings.worker_max_cached_workflows,
-        sandbox=settings.workflow_sandbox,
+        sandbox=("strict" if settings.workflow_sandbox_strict else "shared") if settings.workflow_sandbox else "off",
         temporal=settings.temporal_address,
         vendor_mode=settings.vendor_mode,
         stripe=settings.stripe_base or "stripe",

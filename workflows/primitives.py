@@ -69,7 +69,9 @@ class AtTheDoor:
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-MinorUnits = Annotated[int, Field(ge=0, description="amount in minor units, e.g. cents")]
+# Bounded by what Stripe accepts for an amount in most currencies (eight digits: 999,999.99 USD);
+# strict: an amount is an integer, never a string, a boolean or a float that happens to be whole.
+MinorUnits = Annotated[int, Field(strict=True, ge=0, le=99_999_999, description="amount in minor units, e.g. cents")]
 # Who acted, as the timeline names them: `<role>:<holder>`, or `<role>:<holder> for <name>` when a
 # system's key acts for someone it names (api/auth.py). Up to 128 (64 before that form existed).
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=128), AtTheDoor()]

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,6 +21,7 @@ from activities import defined_activities
 from devstack.checkout import demo_order, demo_request
 from devstack.polling import wait_for_stage
 from integrations.settings import Settings
+from integrations.temporal_client import RETURNS_DATA_CONVERTER
 from starter.client import ReturnsClient
 from starter.errors import ReturnStateError, ReturnUnavailableError
 from tests.unit.workflows.fakes import FakeShopPlatform, FakeVendors
@@ -42,7 +42,7 @@ POLICY = ReturnPolicy(version="limits-1", return_shipping_fee=599)
 @pytest.fixture(scope="module")
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=RETURNS_DATA_CONVERTER,
         dev_server_existing_path=os.environ.get("TEMPORAL_CLI_PATH") or None,
         dev_server_startup_timeout=timedelta(seconds=60),
         search_attributes=SEARCH_ATTRIBUTES,

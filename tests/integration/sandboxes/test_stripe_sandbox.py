@@ -137,6 +137,30 @@ def test_bad_parameters_are_refused(client: stripe.StripeClient) -> None:
     assert zero.value.param == "amount"
 
 
+def test_amounts_beyond_eight_digits_are_refused_as_stripe_does(client: stripe.StripeClient) -> None:
+    assert pay(client, 99_999_999).amount == 99_999_999
+    with pytest.raises(stripe.InvalidRequestError) as too_large:
+        pay(client, 100_000_000)
+    assert (too_large.value.code, too_large.value.param) == ("amount_too_large", "amount")
+    assert too_large.value.user_message == "Amount must be no more than $999999.99"
+
+
+def test_pending_faults_are_listed_until_they_fire(client: stripe.StripeClient, admin: httpx.Client) -> None:
+    admin.post("/faults", json={"method": "POST", "path": "/v1/refunds", "status": 500, "times": 2}).raise_for_status()
+    assert [(f["path"], f["times"]) for f in admin.get("/faults").json()] == [("/v1/refunds", 2)]
+    intent = pay(client)
+    with pytest.raises(stripe.APIError):
+        client.v1.refunds.create({"payment_intent": intent.id})
+    assert [f["times"] for f in admin.get("/faults").json()] == [1]
+
+
+def test_refunds_are_listed_by_payment(client: stripe.StripeClient, admin: httpx.Client) -> None:
+    first, second = pay(client), pay(client)
+    refund = client.v1.refunds.create({"payment_intent": first.id, "amount": 100})
+    client.v1.refunds.create({"payment_intent": second.id, "amount": 200})
+    assert [r["id"] for r in admin.get("/refunds", params={"payment_intent": first.id}).json()] == [refund.id]
+
+
 async def test_idempotent_replay_returns_the_same_refund(client: stripe.StripeClient, admin: httpx.Client) -> None:
     intent = pay(client)
     params = {"payment_intent": intent.id, "amount": 400, "metadata": {"return_id": "r-9"}}

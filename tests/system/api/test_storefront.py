@@ -14,7 +14,8 @@ from devstack.demo import carrier_reports
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually, exists
 from workflows.contract import workflow_id_for
-from workflows.models import ReturnLine, ReturnStatus, TimelineEntry
+from workflows.models import ReturnLine, ReturnStatus, StartReturn, TimelineEntry
+from workflows.return_workflow import ReturnWorkflow
 from workflows.vocabulary import ReasonCode, ReturnMethod, Stage, TrackingStatus
 
 pytestmark = pytest.mark.devserver
@@ -47,6 +48,16 @@ async def test_eligibility_of_an_unknown_order_names_the_field(doors: Doors) -> 
     )
     assert response.status_code == 422
     assert [problem["field"] for problem in response.json()["fields"]] == ["order_id"]
+
+
+async def test_a_return_of_an_unknown_order_is_422_and_starts_nothing(doors: Doors, returns: ReturnsClient) -> None:
+    request = (await doors.new_request()).model_copy(update={"order_id": "ORD-nowhere"})
+
+    response = await doors.start(request)
+
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["fields"]] == ["order_id"]
+    assert not await exists(returns, request.return_id)
 
 
 async def test_start_is_idempotent_and_a_different_body_is_a_conflict(doors: Doors, returns: ReturnsClient) -> None:
@@ -100,6 +111,77 @@ async def test_invalid_body_is_422_with_the_offending_field_and_starts_nothing(
     problems = response.json()["fields"]
     assert [(problem["location"], problem["field"]) for problem in problems] == [("body", "lines.0.quantity")]
     assert not await exists(returns, body["return_id"])
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "says"),
+    [
+        (b"not json", "application/json", "the request body is not JSON: Expecting value at character 0"),
+        (b'{"return_id": "R-1",', "application/json", "the request body is not JSON: Expecting property name"),
+        (b'{"return_id": "R-1"}', "text/plain", "it was sent as text/plain; send it as application/json"),
+        (b"[" * 100_000, "application/json", "the request body is not JSON: it can't be parsed"),
+    ],
+    ids=["garbage", "truncated", "not sent as JSON", "nested too deeply"],
+)
+async def test_a_body_that_is_not_json_is_400_saying_so_and_starts_nothing(
+    doors: Doors, content: bytes, content_type: str, says: str
+) -> None:
+    headers = {**doors.headers("storefront"), "Content-Type": content_type}
+
+    response = await doors.http.post("/v1/returns", content=content, headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_json"
+    assert says in response.json()["message"]
+
+
+@pytest.mark.parametrize("unit_price", [100_000_000, 2**63, 2**70, -1], ids=["9 digits", "2^63", "2^70", "negative"])
+async def test_amounts_beyond_what_stripe_accepts_are_refused_at_the_door(
+    doors: Doors, returns: ReturnsClient, unit_price: int
+) -> None:
+    body = (await doors.new_request()).model_dump(mode="json")
+    body["lines"][0]["unit_price"] = unit_price
+
+    response = await doors.http.post("/v1/returns", json=body, headers=doors.headers("storefront"))
+
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["fields"]] == ["lines.0.unit_price"]
+    assert not await exists(returns, body["return_id"])
+
+
+@pytest.mark.parametrize(
+    "text", ["a\x00b", "\x1b[31mred", "bell\x07", "flip\u202eped"], ids=["NUL", "ESC", "BEL", "RLO"]
+)
+async def test_control_characters_in_any_text_are_refused_naming_the_field(
+    doors: Doors, returns: ReturnsClient, text: str
+) -> None:
+    body = (await doors.new_request()).model_dump(mode="json")
+    body["customer_address"]["name"] = text
+
+    response = await doors.http.post("/v1/returns", json=body, headers=doors.headers("storefront"))
+
+    assert response.status_code == 422
+    assert response.json()["fields"] == [
+        {"field": "customer_address.name", "message": "control characters are not allowed"}
+    ]
+    assert not await exists(returns, body["return_id"])
+
+
+async def test_a_return_no_worker_serves_is_503_with_retry_after(doors: Doors, returns: ReturnsClient) -> None:
+    """Its status needs a worker: after TEMPORAL_RPC_TIMEOUT_SECONDS the API says when to try again."""
+    request = await doors.new_request()
+    await returns.temporal.start_workflow(
+        ReturnWorkflow.run,
+        StartReturn(request=request, policy=returns.policy),
+        id=workflow_id_for(request.return_id),
+        task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}",
+    )
+
+    response = await doors.http.get(f"/v1/returns/{request.return_id}", headers=doors.headers("storefront"))
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert int(response.headers["Retry-After"]) > 0
 
 
 async def test_listing_filters_by_customer_order_and_stage_and_pages(doors: Doors) -> None:

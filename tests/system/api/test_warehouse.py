@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from devstack.demo import carrier_reports, run_demo
-from tests.system.api.doors import Doors
+from starter.client import ReturnsClient
+from tests.system.api.doors import Doors, eventually
+from workflows.contract import workflow_id_for
 from workflows.models import ReturnStatus
-from workflows.vocabulary import Stage, TrackingStatus
+from workflows.vocabulary import ResolutionKind, Stage, TrackingStatus
 
 pytestmark = pytest.mark.devserver
 
@@ -18,8 +21,8 @@ async def completed(doors: Doors) -> ReturnStatus:
     return await run_demo(doors.stack.settings, doors.stack.api_url, return_id="WH-1")
 
 
-async def delivered(doors: Doors) -> ReturnStatus:
-    status = await doors.started(Stage.label_issued)
+async def delivered(doors: Doors, **changes: object) -> ReturnStatus:
+    status = await doors.started(Stage.label_issued, **changes)
     assert status.label is not None
     await carrier_reports(doors.http, doors.stack.settings, status.label.tracking_number, TrackingStatus.delivered)
     return await doors.wait_for(status.return_id, Stage.delivered)
@@ -148,3 +151,26 @@ async def test_a_closed_return_takes_no_more_receipts(doors: Doors, completed: R
     )
     assert response.status_code == 409
     assert response.json()["stage"] == "completed"
+
+
+async def test_a_confirmation_repeated_after_the_return_closed_is_answered_as_the_first(
+    doors: Doors, returns: ReturnsClient
+) -> None:
+    """The last confirmation closes a store-credit return (no refund to watch): a repeat of it, say
+    because its answer was lost, must still be answered 200, not 409 "the return is closed"."""
+    status = await delivered(doors, resolution=ResolutionKind.store_credit)
+    warehouse = doors.headers("warehouse", "dock-3")
+    receipt = {"receipt_id": "P-1", "lines": [{"line_id": "L1", "quantity": 2}, {"line_id": "L2", "quantity": 1}]}
+    inspection = {"lines": [{"line_id": "L1", "grade": "A"}, {"line_id": "L2", "grade": "D"}]}
+    await doors.http.post(f"/v1/returns/{status.return_id}/receipts", json=receipt, headers=warehouse)
+    await doors.http.post(f"/v1/returns/{status.return_id}/inspection", json=inspection, headers=warehouse)
+    await doors.wait_for(status.return_id, Stage.completed)
+    path = f"/v1/returns/{status.return_id}/disposition-confirmations"
+
+    first = await doors.http.post(path, json={"line_id": "L2"}, headers=warehouse)
+    handle = returns.temporal.get_workflow_handle(workflow_id_for(status.return_id))
+    await eventually(handle.describe, lambda described: described.status is not WorkflowExecutionStatus.RUNNING)
+    repeated = await doors.http.post(path, json={"line_id": "L2"}, headers=warehouse)
+
+    assert (first.status_code, repeated.status_code) == (200, 200), repeated.text
+    assert repeated.json() == {"return_id": status.return_id, "action": "confirm_disposition", "stage": "completed"}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.devserver
 
 async def _api(ops: OpsStack, name: str, **environment: str) -> str:
     port = free_port()
-    ops.stack.start_api(name, API_PORT=str(port), **environment)
+    ops.stack.spawn_api(name, API_PORT=str(port), **environment)
     url = f"http://127.0.0.1:{port}"
 
     async def listening() -> bool:

@@ -59,7 +59,7 @@ async def test_the_worker_s_metrics_count_the_refund_and_a_failed_step(ops: OpsS
     failures = {
         dict(labels)["error_type"]: value
         for (name, labels), value in samples.items()
-        if name == "returns_step_failures_total" and dict(labels)["activity"] == "refund_payment"
+        if name == "returns_step_failures_total" and dict(labels)["activity"] == "refund_what_is_left"
     }
     assert failures and all(kind.startswith("stripe.") for kind in failures), failures
     assert samples[("returns_refunds_issued_total", frozenset({("currency", "USD")}))] == 2
@@ -88,13 +88,13 @@ async def test_one_trace_runs_from_the_door_to_the_activities(
     trace = await wait_for(traced, "the door's trace reaching the worker's activities", timeout=30)
     by_id = {span.span_id: span for span in trace}
     names = {span.name for span in trace}
-    assert {"StartWorkflow:ReturnWorkflow", "RunWorkflow:ReturnWorkflow", "RunActivity:refund_payment"} <= names
-    refund = next(span for span in trace if span.name == "RunActivity:refund_payment")
+    assert {"StartWorkflow:ReturnWorkflow", "RunWorkflow:ReturnWorkflow", "RunActivity:refund_what_is_left"} <= names
+    refund = next(span for span in trace if span.name == "RunActivity:refund_what_is_left")
     ancestry = []
     span = refund
     while span.parent_id in by_id:  # the refund's chain of parents leads back to the door
         span = by_id[span.parent_id]
         ancestry.append(span.name)
     # The workflow's own commands hang off the start that created it (the run is their sibling).
-    assert ancestry[0] == "StartActivity:refund_payment" and "StartWorkflow:ReturnWorkflow" in ancestry, ancestry
+    assert ancestry[0] == "StartActivity:refund_what_is_left" and "StartWorkflow:ReturnWorkflow" in ancestry, ancestry
     assert ancestry[-1] == "POST /v1/returns" and by_id[refund.span_id].service == "returns-worker", ancestry

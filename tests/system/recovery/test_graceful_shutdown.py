@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from devstack.checkout import DEMO_GRADES, charge_shopper, demo_order, demo_request, seed_order
+from devstack.checkout import DEMO_GRADES, checkout
 from devstack.polling import wait_for_stage
 from devstack.stack import LocalStack, Ports
 from workflows.models import CarrierScan, InspectionReport, LineInspection
@@ -44,8 +44,7 @@ async def _refunds(stack: LocalStack, return_id: str) -> list[dict]:
 
 async def test_sigterm_during_a_refund_loses_nothing_and_pays_once(stack: LocalStack) -> None:
     client = await stack.client()
-    request = demo_request("GRACEFUL-1", await charge_shopper(client.settings))
-    await seed_order(client.settings, demo_order(request.order_id, request.customer_id))
+    request = await checkout(client.settings, "GRACEFUL-1")
     await client.start(request)
     status = await wait_for_stage(client, "GRACEFUL-1", Stage.label_issued)
     for n, scan in enumerate((TrackingStatus.transit, TrackingStatus.delivered)):

@@ -15,7 +15,6 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -30,7 +29,7 @@ from integrations.payload_codec import (
     new_key,
 )
 from integrations.settings import Settings
-from integrations.temporal_client import data_converter
+from integrations.temporal_client import RETURNS_DATA_CONVERTER, data_converter
 from starter.client import ReturnsClient
 from tests.unit.workflows.fakes import FakeShopPlatform, FakeVendors
 from tests.unit.workflows.test_return_workflow import POLICY, deliver_and_inspect, until
@@ -166,7 +165,7 @@ async def test_a_recorded_encrypted_history_replays_through_the_codec_and_only_w
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, f"patch this change ({result.replay_failure})"
 
-    for converter in (pydantic_data_converter, data_converter(_encrypted_settings(NEW))):  # no key, a wrong key
+    for converter in (RETURNS_DATA_CONVERTER, data_converter(_encrypted_settings(NEW))):  # no key, a wrong key
         result = await Replayer(workflows=[ReturnWorkflow], data_converter=converter).replay_workflow(
             history, raise_on_replay_failure=False
         )

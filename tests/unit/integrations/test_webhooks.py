@@ -115,6 +115,26 @@ def test_stripe_signature_must_be_present_valid_and_recent(header: str | None, r
         verify_and_parse(REFUND_UPDATED, header, STRIPE_SECRET)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b"[]",
+        b'"a refund"',
+        b"null",
+        json.dumps({"id": "evt_1", "object": "event", "type": "refund.updated"}).encode(),
+        json.dumps(
+            {"id": "evt_2", "object": "event", "type": "refund.updated", "data": {"object": {"id": "re_2"}}}
+        ).encode(),
+    ],
+    ids=["nested too deeply", "an array", "a string", "null", "no data", "a refund without amount or status"],
+)
+def test_a_signed_body_that_is_no_readable_refund_event_is_a_value_error(payload: bytes) -> None:
+    """Found by the bad-input run: these escaped as RecursionError or AttributeError (HTTP 500)."""
+    with pytest.raises(ValueError):
+        verify_and_parse(payload, stripe_signature(payload), STRIPE_SECRET)
+
+
 def test_stripe_signature_computed_by_hand_is_accepted() -> None:
     """The header format, independent of the SDK's helper: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">."""
     payload = REFUND_UPDATED

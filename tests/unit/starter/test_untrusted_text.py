@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from devstack.checkout import demo_request
 from integrations.settings import Settings
+from integrations.temporal_client import RETURNS_DATA_CONVERTER
 from starter.client import ReturnsClient, plain_text
 from starter.errors import InvalidReturnInput
 from starter.returnsctl import _print_status, shown
@@ -112,11 +112,11 @@ async def test_sku_and_long_unbounded_fields_are_refused_at_the_door(door: Retur
 def test_what_a_running_return_s_history_holds_still_reads_back() -> None:
     """Replay reads payloads without the door's context: text accepted before these limits still replays."""
     recorded = OperatorAction(actor="operator:kim", reason="multi\nline, from before the limits")
-    payload = pydantic_data_converter.payload_converter.to_payloads([recorded])[0]
-    assert pydantic_data_converter.payload_converter.from_payload(payload, OperatorAction) == recorded
+    payload = RETURNS_DATA_CONVERTER.payload_converter.to_payloads([recorded])[0]
+    assert RETURNS_DATA_CONVERTER.payload_converter.from_payload(payload, OperatorAction) == recorded
     scan = CarrierScan(event_id="e", status="TRANSIT", occurred_at=NOW, location="x" * 1000)
-    payload = pydantic_data_converter.payload_converter.to_payloads([scan])[0]
-    assert pydantic_data_converter.payload_converter.from_payload(payload, CarrierScan) == scan
+    payload = RETURNS_DATA_CONVERTER.payload_converter.to_payloads([scan])[0]
+    assert RETURNS_DATA_CONVERTER.payload_converter.from_payload(payload, CarrierScan) == scan
 
 
 def test_vendor_text_is_made_plain_not_refused() -> None:

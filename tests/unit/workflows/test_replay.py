@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from integrations.temporal_client import RETURNS_DATA_CONVERTER
 from tests.integration.workflows.harness import HISTORY_GENERATION
 from workflows.return_workflow import ReturnWorkflow
 
@@ -64,6 +64,6 @@ def test_histories_cover_every_exit_of_the_lifecycle(generation: str) -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_current_code_replays_recorded_history(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
-    replayer = Replayer(workflows=[ReturnWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ReturnWorkflow], data_converter=RETURNS_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: patch this change ({result.replay_failure})"

@@ -1,0 +1,36 @@
+"""Found by the chaos run (issue 10): Stripe events about a keep-it return's refund were answered
+`return_closed`. A refund can fail days after it succeeded (README, "Stripe facts"); a mailed return
+keeps listening for the settle window, a keep-it return closes at once and never hears of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.polling import wait_for_stage
+from tests.integration.workflows.harness import Returns
+from workflows.models import PaymentUpdate
+from workflows.policy import ReturnPolicy
+from workflows.vocabulary import Grade, RefundState, ReturnMethod, Stage
+
+POLICY = ReturnPolicy(
+    version="test-1", return_shipping_fee=599, restocking_fee_bp_by_grade={Grade.b: 1_000}, keep_it_below=10_000
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="workflow bug, reported to the lead: keep-it (and lost-parcel) returns skip "
+    "_watch_refund_after_completion, so a refund failing after success is never handed to the fallback",
+)
+async def test_a_keep_it_refund_that_fails_after_succeeding_goes_to_an_operator(returns: Returns) -> None:
+    client, return_id = await returns.start(POLICY, method=ReturnMethod.keep_it)
+    done = await wait_for_stage(client, return_id, Stage.completed)
+    assert done.refund is not None and done.refund.status is RefundState.succeeded
+
+    await client.record_payment_update(
+        return_id,
+        PaymentUpdate(refund_id=done.refund.refund_id, status=RefundState.failed, failure_reason="lost_or_stolen_card"),
+    )
+
+    failed = await returns.until(client, return_id, lambda status: status.attention is not None)
+    assert "lost_or_stolen_card" in failed.attention.reason
