@@ -27,6 +27,8 @@ DEMO_LINES = [
     ReturnLine(line_id="L2", sku="MUG-WHITE", quantity=1, unit_price=1200, reason=ReasonCode.unwanted),
 ]
 DEMO_CATEGORIES = {"L1": "apparel", "L2": "kitchen"}
+# What the shop calls its products, as the shopper's portal shows them.
+PRODUCT_TITLES = {"TSHIRT-M-BLUE": "T-shirt, blue, size M", "MUG-WHITE": "White mug", "GIFT-CARD": "Gift card"}
 DEMO_GRADES = {"L1": Grade.a, "L2": Grade.d}  # the shirts resell; the mug came back broken
 DEMO_ORDER_TOTAL = 2 * 2500 + 1200 + 599  # lines + outbound shipping
 
@@ -82,10 +84,19 @@ async def seed_order(
     settings: Settings, order: OrderFacts, email: str | None = SHOPPER_EMAIL, postal_code: str | None = SHOPPER.zip
 ) -> None:
     """Puts the order into the shop sandbox, as the shop's checkout would have, with the shopper's
-    email and shipping postal code."""
-    contact = {"customer_email": email, "shipping_postal_code": postal_code}
+    email and shipping postal code, where it went and where its returns go, and its products' titles."""
+    placed = order.model_dump(mode="json")
+    for line in placed["lines"]:
+        if line["sku"] in PRODUCT_TITLES:
+            line["title"] = PRODUCT_TITLES[line["sku"]]
+    storefront = {
+        "customer_email": email,
+        "shipping_postal_code": postal_code,
+        "shipping_address": SHOPPER.model_dump(exclude={"email"}, exclude_none=True),
+        "return_address": WAREHOUSE.model_dump(exclude={"email"}, exclude_none=True),
+    }
     async with httpx.AsyncClient(base_url=settings.shop_base, timeout=10) as http:
-        response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json") | contact)
+        response = await http.post("/_sandbox/orders", json=placed | storefront)
         response.raise_for_status()
 
 

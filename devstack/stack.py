@@ -62,8 +62,9 @@ LOCAL_SECRETS = {
     "stripe_webhook_secret": "whsec_local_stack",
     "shippo_webhook_token": "local-shippo-token",
     "shippo_webhook_hmac_secret": "local-shippo-hmac",
+    "portal_secret": "local-portal-secret",
 }
-_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret")
+_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret", "portal_secret")
 
 
 @dataclass

@@ -171,6 +171,16 @@ class Settings(BaseSettings):
     api_key_operator: SecretStr | None = None
     api_max_body_bytes: int = 256 * 1024  # a 100-line inspection with photo URLs fits with room to spare
 
+    # The shopper's portal (portal/, under /portal of the API). The secret signs its session cookies
+    # and status links: give every API process the same one. Unset: a random one per process, so
+    # sessions and links last as long as the process (fine on one machine, not behind a balancer).
+    portal_secret: SecretStr | None = None
+    portal_status_link_days: int = Field(default=180, ge=1)  # how long an email's status link works
+    portal_session_minutes: int = Field(default=60, ge=1)
+    # Order lookups allowed (the `limits` library's notation), per shopper address and per order.
+    portal_lookups_per_address: str = "20/10 minutes"
+    portal_lookups_per_order: str = "10/10 minutes"
+
     log_format: str = "console"  # or "json"
     log_level: str = "INFO"
 

@@ -57,6 +57,17 @@ class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ShopAddress(Wire):
+    name: Id
+    street1: Id
+    street2: Id | None = None
+    city: Id
+    state: Id | None = None
+    zip: Id
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    phone: Id | None = None
+
+
 class OrderLine(Wire):
     line_id: Id
     sku: Id
@@ -64,6 +75,7 @@ class OrderLine(Wire):
     quantity: Quantity
     unit_price: int = Field(ge=0)
     returnable: bool = True
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None  # what the shopper bought, in words
 
 
 class OrderPayment(Wire):
@@ -82,6 +94,8 @@ class Order(Wire):
     # How a shopper names the order besides its id (the eligibility door asks for one of them).
     customer_email: Annotated[str, StringConstraints(max_length=254)] | None = None
     shipping_postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    shipping_address: ShopAddress | None = None  # where the order went (a return's label starts there)
+    return_address: ShopAddress | None = None  # the shop's dock for this order's returns
 
 
 class ReservationLineIn(Wire):
@@ -276,6 +290,11 @@ class ShopState:
             self.orders[order.order_id] = order
             self.return_counts[order.customer_id] = order.customer_return_count
 
+    def reservations_of(self, order_id: str) -> list[Reservation]:
+        with self.lock:
+            self.order(order_id)
+            return [reservation for (order, _), reservation in self.reservations.items() if order == order_id]
+
     def reservation(self, order_id: str, return_id: str) -> Reservation:
         with self.lock:
             reservation = self.reservations.get((order_id, return_id))
@@ -433,6 +452,11 @@ def create_app() -> FastAPI:
     @api.get("/orders/{order_id}")
     def get_order(order_id: str) -> Order:
         return state.order(order_id)
+
+    @api.get("/orders/{order_id}/return_reservations")
+    def reservations(order_id: str) -> list[Reservation]:
+        """Every return's reservation of the order, released or not."""
+        return state.reservations_of(order_id)
 
     @api.post("/orders/{order_id}/return_reservations", status_code=201)
     def reserve(order_id: str, body: ReservationIn, call: Call) -> Reservation:

@@ -50,9 +50,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
-from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, load_order
+from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, contact_matches, load_order
 from starter.errors import (
     InvalidReturnInput,
     ReturnConflictError,
@@ -74,6 +75,7 @@ from starter.visibility import (
 from workflows.contract import (
     INVALID_INPUT,
     INVALID_STATE,
+    ORDER_NOT_FOUND,
     REFUND_RETURN_ID_METADATA,
     UNAVAILABLE,
     idempotency_key,
@@ -106,7 +108,7 @@ from workflows.vocabulary import CLOSED_STAGES, RefundState, Stage, TrackingStat
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
-    from integrations.shop import ShopPlatform
+    from integrations.shop import ShopperOrder, ShopPlatform
     from integrations.stripe_webhooks import StripeRefundEvent
 
 # A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
@@ -218,6 +220,29 @@ class ReturnsClient:
         if not belongs_to_shop(request.order_id, shop_id):
             raise InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
+
+    async def shopper_order(
+        self, order_id: str, *, email: str | None = None, postal_code: str | None = None, shop_id: str | None = None
+    ) -> ShopperOrder:
+        """The order as its shopper sees it (lines with titles, addresses), for a caller who names it
+        rightly: its id and the order's email or postal code. Anyone else hears "unknown order" (the
+        same `InvalidReturnInput` as for an order that does not exist), and learns nothing."""
+        unknown = InvalidReturnInput("order_id", f"unknown order {order_id}")
+        if not belongs_to_shop(order_id, shop_id):
+            raise unknown
+        try:
+            order = await self._shop_platform().load_shopper_order(order_id)
+        except IntegrationError as error:
+            if error.code == ORDER_NOT_FOUND:
+                raise unknown from error
+            raise
+        if not contact_matches(email, postal_code, order.contact):
+            raise unknown
+        return order
+
+    async def units_in_returns(self, order_id: str) -> dict[str, int]:
+        """Per order line, the units its returns hold now (any return, any door)."""
+        return await self._shop_platform().quantities_in_returns(order_id)
 
     async def start(self, request: ReturnRequest, *, shop_id: str | None = None) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.

@@ -110,10 +110,14 @@ class EligibilityCheck:
 def names_the_order(request: ReturnRequest, contact: OrderContact) -> bool:
     """Whether the request gives the order's email (any case) or its postal code (spaces, dashes and
     case aside). An order the shop platform keeps neither for can't be named: no one is answered."""
-    address = request.customer_address
-    if address.email and contact.email and address.email.strip().casefold() == contact.email.strip().casefold():
+    return contact_matches(request.customer_address.email, request.customer_address.zip, contact)
+
+
+def contact_matches(email: str | None, postal_code: str | None, contact: OrderContact) -> bool:
+    """Whether an email (any case) or postal code (spaces, dashes and case aside) is the order's."""
+    if email and contact.email and email.strip().casefold() == contact.email.strip().casefold():
         return True
-    return bool(address.zip and contact.postal_code and _postal(address.zip) & _postal(contact.postal_code))
+    return bool(postal_code and contact.postal_code and _postal(postal_code) & _postal(contact.postal_code))
 
 
 def _postal(code: str) -> set[str]:
