@@ -467,6 +467,9 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
         Stage.requested,
         Stage.approved,
     )
+    # A cancellation is asked of the workflow, which undoes what was done (the label, the reservation)
+    # and then moves the return: the page refreshes until it has.
+    cancelling = visit.request.query_params.get("cancelling") == "1" and status.stage is not Stage.cancelled
     return visit.render(
         "return.html",
         409 if error else 200,
@@ -477,8 +480,9 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
         label=label,
         confirmed=visit.request.query_params.get("confirmed") == "1",
         timeline=_moves(status),
-        cancellable=status.stage in CANCELLABLE,
-        refresh=waiting_for_label,
+        cancellable=status.stage in CANCELLABLE and not cancelling,
+        cancelling=cancelling,
+        refresh=waiting_for_label or cancelling,
         error=error,
         ship_by=status.deadlines.get("ship_by"),
     )
@@ -516,4 +520,4 @@ async def cancel(request: Request, token: str) -> Response:
     except ReturnStateError:
         return await _return(visit, token, "It can't be cancelled any more: the parcel is on its way.")
     log.info("portal return cancelled", return_id=return_id)
-    return visit.redirect(f"/portal/returns/{token}")
+    return visit.redirect(f"/portal/returns/{token}?cancelling=1")

@@ -1,0 +1,112 @@
+"""The portal in a real browser: Debian's chromium driven by playwright, against one local stack per module."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from activities.models import OrderLine
+from devstack.checkout import charge_shopper, demo_order, seed_order
+from devstack.stack import ROOT, LocalStack, Ports
+from starter.client import ReturnsClient
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH")
+AXE = os.environ.get("AXE_CORE_PATH")
+SHOTS = ROOT / ".run" / "portal"
+EMAIL = "ada@example.com"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM, reason="no CHROMIUM_PATH (scripts/setup.sh installs chromium)")
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    async with LocalStack(ports=Ports.free(), ui=False, log_dir=tmp_path_factory.mktemp("stack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def returns(stack: LocalStack) -> AsyncIterator[ReturnsClient]:
+    client = await stack.client()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM:
+        pytest.skip("no CHROMIUM_PATH")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, stack: LocalStack) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=stack.api_url)
+    page = await context.new_page()
+    yield page
+    await context.close()
+
+
+@dataclass
+class Order:
+    order_id: str
+    payment_intent_id: str
+
+
+async def placed_order(stack: LocalStack) -> Order:
+    """The demo order (two shirts, a mug) and a gift card, which can't be returned; paid."""
+    settings = stack.settings
+    order_id = f"ORD-P-{uuid.uuid4().hex[:8]}"
+    payment = await charge_shopper(settings, amount=2 * 2500 + 1200 + 599 + 5000)
+    order = demo_order(order_id, "CUS-ada", paid_with=payment)
+    gift_card = OrderLine(line_id="L3", sku="GIFT-CARD", category="gift_card", quantity=1, unit_price=5000)
+    await seed_order(settings, order.model_copy(update={"lines": [*order.lines, gift_card]}))
+    return Order(order_id, payment)
+
+
+async def audited(page: Page, name: str) -> None:
+    """A screenshot under .run/portal/, and axe-core's audit: no serious or critical violation."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if not AXE:
+        return
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(Path(AXE).read_text())
+    results = await page.evaluate("axe.run(document)")
+    assert results["passes"], "axe-core ran no rule"
+    serious = [
+        (violation["id"], [node["target"] for node in violation["nodes"]])
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], f"{name}: {serious}"
+
+
+async def find_order(page: Page, order_id: str, contact: str = EMAIL) -> None:
+    await page.goto("/portal")
+    await page.get_by_label("Order number").fill(order_id)
+    await page.get_by_label("Email address or postal code").fill(contact)
+    await page.get_by_role("button", name="Find my order").click()
+
+
+def amount_in_cents(text: str) -> int:
+    """`$44.01` as 4401."""
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+async def ledger_refunds(stack: LocalStack, payment_intent_id: str) -> list[dict]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(
+            f"{stack.sandbox_url('stripe')}/_sandbox/refunds", params={"payment_intent": payment_intent_id}
+        )
+        return response.raise_for_status().json()

@@ -1,0 +1,113 @@
+"""A shopper returns items on the portal in a real browser; the workflow and the sandboxes' ledgers show it happened."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from devstack.demo import carrier_reports, role_headers
+from devstack.polling import wait_for_stage
+from devstack.stack import LocalStack
+from starter.client import ReturnsClient
+from tests.system.api.doors import exists
+from tests.system.portal.conftest import amount_in_cents, audited, find_order, ledger_refunds, placed_order
+from workflows.vocabulary import Stage, TrackingStatus
+
+pytestmark = [pytest.mark.browser, pytest.mark.devserver]
+
+
+async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_showed(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await page.goto("/portal")
+    await audited(page, "1-lookup")
+    await find_order(page, order.order_id)
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
+    gift_card = page.locator("#line-L3")
+    await expect(gift_card).to_contain_text("Gift card")
+    await expect(gift_card).to_contain_text("This item can't be returned (final sale or not returnable).")
+    await expect(gift_card.locator("select")).to_have_count(0)
+    await audited(page, "2-items")
+    await page.get_by_label("How many to return").first.select_option("2")
+    await page.locator("#reason-L1").select_option("size_too_large")
+    await page.get_by_role("button", name="Continue").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("How will you send it back?")
+    methods = [await option.get_attribute("value") for option in await page.locator("input[name=method]").all()]
+    assert methods == ["mail_label", "drop_off", "in_store"]  # keep-it: two shirts are worth too much to keep
+    await expect(page.locator("label[for=method-mail_label]")).to_contain_text("$5.99, taken off your refund")
+    await expect(page.locator("label[for=outcome-store_credit]")).to_contain_text("10% extra: $4.40 more")
+    await audited(page, "3-method")
+    await page.get_by_label(re.compile("Prepaid label")).check()
+    await page.get_by_label(re.compile("Refund to your original payment")).check()
+    await page.get_by_role("button", name="Continue").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Review your return")
+    estimate = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert estimate == 2 * 2500 - 599  # two shirts, less the label (return_policy.json)
+    assert amount_in_cents(await page.locator("#fees").inner_text()) == 599
+    return_id = await page.locator("input[name=return_id]").input_value()
+    assert not await exists(returns, return_id)  # nothing starts before the shopper confirms
+    await audited(page, "4-review")
+    await page.get_by_role("button", name="Confirm return").click()
+
+    await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
+    await expect(page.locator("#label")).to_be_visible(timeout=30_000)  # the page refreshes until the label is bought
+    await expect(page.locator("#stage")).to_have_text("Your return label is ready.")
+    await audited(page, "5-confirmation")
+    status = await returns.status(return_id)
+    assert status.stage is Stage.label_issued and status.order_id == order.order_id
+    assert [(line.line_id, line.quantity) for line in status.lines] == [("L1", 2)]
+    assert await page.locator("#label").get_attribute("href") == status.label.label_url
+
+    warehouse = role_headers(stack.settings, "warehouse", "dock-7")
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        for scan in (TrackingStatus.transit, TrackingStatus.delivered):
+            await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
+        await wait_for_stage(returns, return_id, Stage.delivered)
+        receipt = {"receipt_id": f"{return_id}-P1", "lines": [{"line_id": "L1", "quantity": 2}]}
+        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
+        inspection = {"lines": [{"line_id": "L1", "grade": "A"}]}
+        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
+    await wait_for_stage(returns, return_id, Stage.completed)
+
+    refunds = await ledger_refunds(stack, order.payment_intent_id)
+    assert [(refund["amount"], refund["metadata"]["return_id"]) for refund in refunds] == [(estimate, return_id)]
+    await page.reload()
+    await expect(page.locator("#stage")).to_have_text("Your return is complete.")
+    await expect(page.locator("#resolution")).to_have_text("Refund: $44.01")
+    await expect(page.get_by_role("button", name="Cancel this return")).to_have_count(0)
+    await audited(page, "6-status-completed")
+
+
+async def test_a_drop_off_return_shows_its_qr_code_and_can_be_cancelled_before_it_ships(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await find_order(page, order.order_id, "94103")  # the postal code names the order as well
+    await page.locator("#quantity-L2").select_option("1")
+    await page.locator("#reason-L2").select_option("defective")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label(re.compile("QR code at a drop-off point")).check()
+    await page.get_by_label(re.compile("Store credit")).check()
+    await page.get_by_role("button", name="Continue").click()
+    estimate = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert estimate == (1200 - 599) + (1200 - 599) // 10  # the mug less the label, plus 10% store credit bonus
+    await page.get_by_role("button", name="Confirm return").click()
+
+    qr = page.get_by_role("img", name=re.compile("QR code for return"))
+    await expect(qr).to_be_visible(timeout=30_000)
+    assert await qr.evaluate("image => image.naturalWidth") > 0  # the page's policy lets the carrier's image in
+    await audited(page, "7-drop-off-qr")
+    status_url = page.url.split("?")[0]
+    await page.get_by_role("button", name="Cancel this return").click()
+    await expect(page.locator("#stage")).to_have_text("Your return was cancelled.", timeout=30_000)
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    assert (await returns.status(return_id)).stage is Stage.cancelled
+    assert page.url.split("?")[0] == status_url
+    await audited(page, "8-cancelled")

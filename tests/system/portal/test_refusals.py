@@ -1,0 +1,80 @@
+"""What the portal refuses, and that it says so plainly while nothing starts."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from devstack.stack import LocalStack
+from starter.client import ReturnsClient
+from tests.system.api.doors import exists
+from tests.system.portal.conftest import audited, find_order, placed_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.devserver]
+NOT_FOUND = "We couldn't find an order with that number and email address or postal code. Please check both."
+
+
+async def test_a_wrong_email_and_an_unknown_order_get_the_same_answer(page: Page, stack: LocalStack) -> None:
+    order = await placed_order(stack)
+    await find_order(page, order.order_id, "eve@example.com")
+    await expect(page.get_by_role("alert")).to_have_text(NOT_FOUND)
+    wrong_email = await page.locator("main").inner_text()
+    await audited(page, "refused-wrong-email")
+    await find_order(page, "ORD-NO-SUCH-ORDER")
+    await expect(page.get_by_role("alert")).to_have_text(NOT_FOUND)
+    assert (await page.locator("main").inner_text()).replace("ORD-NO-SUCH-ORDER", order.order_id) == wrong_email
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_starts_nothing(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    await page.goto("/portal")
+    await page.evaluate("document.querySelector('input[name=csrf_token]').remove()")
+    await page.get_by_label("Order number").fill("ORD-ANY")
+    await page.get_by_label("Email address or postal code").fill("ada@example.com")
+    await page.get_by_role("button", name="Find my order").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
+
+    order = await placed_order(stack)
+    await find_order(page, order.order_id)
+    await page.locator("#quantity-L1").select_option("1")
+    await page.locator("#reason-L1").select_option("color")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("button", name="Continue").click()  # the first method and outcome
+    return_id = await page.locator("input[name=return_id]").input_value()
+    await page.evaluate("document.querySelector('input[name=csrf_token]').value = 'forged'")
+    async with page.expect_response(lambda response: response.url.endswith("/portal/confirm")) as refused:
+        await page.get_by_role("button", name="Confirm return").click()
+    assert (await refused.value).status == 403
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
+    await audited(page, "refused-csrf")
+    assert not await exists(returns, return_id)
+
+
+async def test_lookups_of_one_order_are_rate_limited(page: Page, stack: LocalStack) -> None:
+    order = await placed_order(stack)
+    for _ in range(10):  # portal_lookups_per_order: 10 in 10 minutes
+        await find_order(page, order.order_id, "eve@example.com")
+        await expect(page.get_by_role("alert")).to_have_text(NOT_FOUND)
+    await find_order(page, order.order_id)  # now even the right email waits
+    await expect(page.get_by_role("alert")).to_have_text("Too many attempts. Please wait a few minutes and try again.")
+
+
+async def test_every_response_carries_the_security_headers(page: Page) -> None:
+    response = await page.goto("/portal")
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "portal_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+
+async def test_an_expired_or_forged_status_link_says_so(page: Page, stack: LocalStack) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    stale = URLSafeTimedSerializer("local-portal-secret", salt="portal-status-link")
+    token = stale.dumps("RP-OLD")
+    response = await page.goto(f"/portal/returns/{token[:-2]}xx")
+    assert response.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("We don't know this link")
