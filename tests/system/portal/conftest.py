@@ -20,6 +20,7 @@ from starter.client import ReturnsClient
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH")
 AXE = os.environ.get("AXE_CORE_PATH")
+AXE_SOURCE = Path(AXE).read_text() if AXE else None  # read once, at import
 SHOTS = ROOT / ".run" / "portal"
 EMAIL = "ada@example.com"
 
@@ -78,10 +79,10 @@ async def audited(page: Page, name: str) -> None:
     """A screenshot under .run/portal/, and axe-core's audit: no serious or critical violation."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    if not AXE:
+    if not AXE_SOURCE:
         return
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.evaluate(Path(AXE).read_text())
+        await page.evaluate(AXE_SOURCE)
     results = await page.evaluate("axe.run(document)")
     assert results["passes"], "axe-core ran no rule"
     serious = [
