@@ -293,12 +293,9 @@ async def _methods_on_offer(visit: Visit, order: ShopperOrder, choices: list[Cho
     """The methods the policy allows for every chosen line of this order (the eligibility check decides)."""
     contact, dock = _addresses(visit, order)
     allowed = [method for method in METHODS if method in visit.returns.policy.allowed_methods]
-    checks = await asyncio.gather(
-        *(visit.returns.check_eligibility(eligibility_request(order, choices, m, contact, dock)) for m in allowed)
-    )
-    return [
-        method for method, check in zip(allowed, checks, strict=True) if all(line.returnable for line in check.lines)
-    ]
+    request = eligibility_request(order, choices, allowed[0], contact, dock) if allowed else None
+    checks = await visit.returns.eligibility_by_method(request, allowed) if request else {}
+    return [method for method, check in checks.items() if all(line.returnable for line in check.lines)]
 
 
 @pages.get("/method", response_class=HTMLResponse)

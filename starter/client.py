@@ -104,7 +104,7 @@ from workflows.policy import ReturnPolicy
 from workflows.primitives import AT_THE_DOOR, UNSAFE_TEXT
 from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE, TRACKING_NUMBER
-from workflows.vocabulary import CLOSED_STAGES, RefundState, Stage, TrackingStatus
+from workflows.vocabulary import CLOSED_STAGES, RefundState, ReturnMethod, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
@@ -220,6 +220,13 @@ class ReturnsClient:
         if not belongs_to_shop(request.order_id, shop_id):
             raise InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
+
+    async def eligibility_by_method(
+        self, request: ReturnRequest, methods: list[ReturnMethod]
+    ) -> dict[ReturnMethod, Eligibility]:
+        """`check_eligibility` for each of these ways of sending it back (the order is read once)."""
+        request = at_the_door(request)
+        return await EligibilityCheck(self._shop_platform(), self.policy).of_each(request, methods, datetime.now(UTC))
 
     async def shopper_order(
         self, order_id: str, *, email: str | None = None, postal_code: str | None = None, shop_id: str | None = None

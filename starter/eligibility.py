@@ -20,7 +20,7 @@ from starter.errors import InvalidReturnInput
 from workflows.contract import ORDER_NOT_FOUND
 from workflows.models import ReturnRequest
 from workflows.policy import ReturnPolicy
-from workflows.vocabulary import DeclineReason
+from workflows.vocabulary import DeclineReason, ReturnMethod
 
 if TYPE_CHECKING:
     from integrations.shop import OrderContact, ShopOrder, ShopPlatform
@@ -80,6 +80,12 @@ class EligibilityCheck:
         self._policy = policy
 
     async def of(self, request: ReturnRequest, now: datetime) -> Eligibility:
+        return (await self.of_each(request, [request.method], now))[request.method]
+
+    async def of_each(
+        self, request: ReturnRequest, methods: list[ReturnMethod], now: datetime
+    ) -> dict[ReturnMethod, Eligibility]:
+        """The request's eligibility were it sent back each of these ways (the order read once)."""
         unknown = InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         try:
             if not names_the_order(request, await self._shop.load_order_contact(request.order_id)):
@@ -90,6 +96,9 @@ class EligibilityCheck:
             raise
         order = await load_order(self._shop, request.order_id)
         request = as_the_order_has_it(request, order)
+        return {method: self._assess(request.model_copy(update={"method": method}), order, now) for method in methods}
+
+    def _assess(self, request: ReturnRequest, order: ShopOrder, now: datetime) -> Eligibility:
         assessment = rules.assess(request, order_facts(order), self._policy, now)
         lines = [
             LineEligibility(

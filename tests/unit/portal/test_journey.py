@@ -1,4 +1,4 @@
-"""The portal's journey rules: what is on offer, and the estimate the review page shows (the workflow's own settlement)."""
+"""The portal's journey rules: what is on offer, and the estimate the review page shows (the workflow's settlement)."""
 
 from __future__ import annotations
 
