@@ -76,9 +76,15 @@ async def placed_order(stack: LocalStack) -> Order:
 
 
 async def audited(page: Page, name: str) -> None:
-    """A screenshot under .run/portal/, and axe-core's audit: no serious or critical violation."""
+    """A screenshot under .run/portal/, the page usable 320 px wide (nothing to scroll sideways), and
+    axe-core's audit: no serious or critical violation."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    viewport = page.viewport_size
+    await page.set_viewport_size({"width": 320, "height": 640})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320, f"{name}: wider than 320 px"
+    await page.screenshot(path=str(SHOTS / f"{name}-320px.png"), full_page=True)
+    await page.set_viewport_size(viewport)
     if not AXE_SOURCE:
         return
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
