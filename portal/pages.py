@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ _ORDER_ID = TypeAdapter(Identifier)
 # A shopper may cancel until the parcel has left them (the workflow's own validator has the last word).
 CANCELLABLE = frozenset({Stage.requested, Stage.needs_review, Stage.approved, Stage.label_issued})
 OUTCOMES = (ResolutionKind.refund, ResolutionKind.store_credit)
+SETTLE_SECONDS = 5.0  # how long a confirmation or cancellation waits for the return's own next step
 NOT_FOUND = "We couldn't find an order with that number and email address or postal code. Please check both."
 
 
@@ -427,6 +428,7 @@ async def confirm(request: Request) -> Response:
         visit.session["return_id"] = None
         return await _review(visit, "We couldn't start this return. Please check your choices and try again.")
     log.info("portal return started", return_id=return_id, method=method.value, resolution=resolution.value)
+    await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
     for key in ("choices", "method", "resolution", "return_id"):
         visit.session.pop(key, None)
     return visit.redirect(f"/portal/returns/{visit.portal.signer.status_link_token(return_id)}?confirmed=1")
@@ -460,12 +462,8 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
     return_id, status = found
     label = status.label if not status.label_voided else None
     qr_origin = _origin(label.qr_code_url) if label and label.qr_code_url else None
-    waiting_for_label = status.method in (ReturnMethod.mail_label, ReturnMethod.drop_off) and status.stage in (
-        Stage.requested,
-        Stage.approved,
-    )
     # A cancellation is asked of the workflow, which undoes what was done (the label, the reservation)
-    # and then moves the return: the page refreshes until it has.
+    # and then moves the return: the page says so until it has.
     cancelling = visit.request.query_params.get("cancelling") == "1" and status.stage is not Stage.cancelled
     return visit.render(
         "return.html",
@@ -479,10 +477,28 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
         timeline=_moves(status),
         cancellable=status.stage in CANCELLABLE and not cancelling,
         cancelling=cancelling,
-        refresh=waiting_for_label or cancelling,
+        moving=cancelling or is_moving(status),
         error=error,
         ship_by=status.deadlines.get("ship_by"),
     )
+
+
+def is_moving(status: ReturnStatus) -> bool:
+    """Whether the return is taking a step of its own that lasts seconds (deciding, buying the label,
+    a keep-it refund), so that the page may wait a moment for it rather than show it half done."""
+    return status.stage is Stage.requested or (
+        status.stage is Stage.approved and status.method is not ReturnMethod.in_store
+    )
+
+
+async def _after_its_next_step(returns: ReturnsClient, return_id: str, done: Callable[[ReturnStatus], bool]) -> None:
+    """Waits (at most SETTLE_SECONDS) for the return to finish what it is doing, so the page that
+    follows shows the label or the cancellation; a page never refreshes itself (WCAG 2.2.1)."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        if done(await returns.status(return_id)):
+            return
+        await asyncio.sleep(0.1)
 
 
 def _moves(status: ReturnStatus) -> list[tuple[datetime, Stage]]:
@@ -517,4 +533,5 @@ async def cancel(request: Request, token: str) -> Response:
     except ReturnStateError:
         return await _return(visit, token, "It can't be cancelled any more: the parcel is on its way.")
     log.info("portal return cancelled", return_id=return_id)
+    await _after_its_next_step(visit.returns, return_id, lambda status: status.stage is Stage.cancelled)
     return visit.redirect(f"/portal/returns/{token}?cancelling=1")

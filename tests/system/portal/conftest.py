@@ -64,14 +64,19 @@ class Order:
     payment_intent_id: str
 
 
-async def placed_order(stack: LocalStack) -> Order:
-    """The demo order (two shirts, a mug) and a gift card, which can't be returned; paid."""
+async def placed_order(stack: LocalStack, *, cheap_mug: bool = False) -> Order:
+    """The demo order (two shirts, a mug) and a gift card, which can't be returned; paid. A cheap mug
+    ($7) may be kept (the policy's keep_it_below is $8)."""
     settings = stack.settings
     order_id = f"ORD-P-{uuid.uuid4().hex[:8]}"
-    payment = await charge_shopper(settings, amount=2 * 2500 + 1200 + 599 + 5000)
+    mug_price = 700 if cheap_mug else 1200
+    payment = await charge_shopper(settings, amount=2 * 2500 + mug_price + 599 + 5000)
     order = demo_order(order_id, "CUS-ada", paid_with=payment)
+    lines = [
+        line.model_copy(update={"unit_price": mug_price}) if line.line_id == "L2" else line for line in order.lines
+    ]
     gift_card = OrderLine(line_id="L3", sku="GIFT-CARD", category="gift_card", quantity=1, unit_price=5000)
-    await seed_order(settings, order.model_copy(update={"lines": [*order.lines, gift_card]}))
+    await seed_order(settings, order.model_copy(update={"lines": [*lines, gift_card]}))
     return Order(order_id, payment)
 
 

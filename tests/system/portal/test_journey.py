@@ -57,7 +57,7 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     await page.get_by_role("button", name="Confirm return").click()
 
     await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
-    await expect(page.locator("#label")).to_be_visible(timeout=30_000)  # the page refreshes until the label is bought
+    await expect(page.locator("#label")).to_be_visible(timeout=30_000)  # confirming waits for the label
     await expect(page.locator("#stage")).to_have_text("Your return label is ready.")
     await audited(page, "5-confirmation")
     status = await returns.status(return_id)
@@ -111,3 +111,56 @@ async def test_a_drop_off_return_shows_its_qr_code_and_can_be_cancelled_before_i
     assert (await returns.status(return_id)).stage is Stage.cancelled
     assert page.url.split("?")[0] == status_url
     await audited(page, "8-cancelled")
+
+
+async def test_part_of_an_order_in_store_for_store_credit_then_the_rest_kept_for_a_refund(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack, cheap_mug=True)
+    await find_order(page, order.order_id)
+    await page.locator("#quantity-L1").select_option("1")
+    await page.locator("#reason-L1").select_option("style")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label(re.compile("In a store")).check()
+    await page.get_by_label(re.compile("Store credit")).check()
+    await page.get_by_role("button", name="Continue").click()
+    credit = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert credit == 2500 + 250  # one shirt, nothing shipped so no fee, and the 10% bonus
+    await page.get_by_role("button", name="Confirm return").click()
+    await expect(page.get_by_text("Bring the items to one of our stores")).to_be_visible()
+    await audited(page, "9-in-store")
+    first = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    store = role_headers(stack.settings, "warehouse", "store-12")
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        receipt = {"receipt_id": f"{first}-S1", "lines": [{"line_id": "L1", "quantity": 1}]}
+        (await api.post(f"/v1/returns/{first}/receipts", json=receipt, headers=store)).raise_for_status()
+        inspection = {"lines": [{"line_id": "L1", "grade": "A"}]}
+        (await api.post(f"/v1/returns/{first}/inspection", json=inspection, headers=store)).raise_for_status()
+    await wait_for_stage(returns, first, Stage.completed)
+    async with httpx.AsyncClient(timeout=10) as http:
+        credits = (await http.get(f"{stack.sandbox_url('shop')}/_sandbox/store_credits")).json()
+    assert [c["amount"] for c in credits if c["reference"] == first] == [credit]
+
+    # The rest of the order: one shirt is in a return already; the mug is cheap enough to keep.
+    await find_order(page, order.order_id)
+    await expect(page.locator("#line-L1")).to_contain_text("1 already in a return.")
+    options = await page.locator("#quantity-L1 option").all_inner_texts()
+    assert options == ["0", "1"]
+    await page.locator("#quantity-L2").select_option("1")
+    await page.locator("#reason-L2").select_option("unwanted")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label(re.compile("Keep it")).check()
+    await page.get_by_label(re.compile("Refund to your original payment")).check()
+    await page.get_by_role("button", name="Continue").click()
+    refund = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert refund == 700  # the mug as paid: nothing shipped, nothing to inspect
+    await page.get_by_role("button", name="Confirm return").click()
+    await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
+    second = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    await wait_for_stage(returns, second, Stage.completed)
+    await page.reload()
+    await expect(page.locator("#stage")).to_have_text("Your return is complete.")
+    await expect(page.locator("#resolution")).to_have_text("Refund: $7.00")
+    await audited(page, "10-kept")
+    assert [r["amount"] for r in await ledger_refunds(stack, order.payment_intent_id)] == [refund]
+    assert [line.line_id for line in (await returns.status(second)).lines] == ["L2"]
