@@ -31,6 +31,14 @@ DEMO_CATEGORIES = {"L1": "apparel", "L2": "kitchen"}
 PRODUCT_TITLES = {"TSHIRT-M-BLUE": "T-shirt, blue, size M", "MUG-WHITE": "White mug", "GIFT-CARD": "Gift card"}
 DEMO_GRADES = {"L1": Grade.a, "L2": Grade.d}  # the shirts resell; the mug came back broken
 DEMO_ORDER_TOTAL = 2 * 2500 + 1200 + 599  # lines + outbound shipping
+# The shirt in every size, as the shop's catalog has it (what an exchange may ask for), and the units
+# on hand of the sizes nobody ordered: XL is sold out (M's stock is the tests' own).
+SHIRT_SIZES = {
+    "TSHIRT-S-BLUE": ("T-shirt, blue, size S", 3),
+    "TSHIRT-M-BLUE": (PRODUCT_TITLES["TSHIRT-M-BLUE"], None),
+    "TSHIRT-L-BLUE": ("T-shirt, blue, size L", 5),
+    "TSHIRT-XL-BLUE": ("T-shirt, blue, size XL", 0),
+}
 
 
 def demo_order(
@@ -95,7 +103,11 @@ async def seed_order(
         "shipping_address": SHOPPER.model_dump(exclude={"email"}, exclude_none=True),
         "return_address": WAREHOUSE.model_dump(exclude={"email"}, exclude_none=True),
     }
+    catalog = [{"sku": sku, "title": title, "family": "tshirt-blue"} for sku, (title, _) in SHIRT_SIZES.items()]
     async with httpx.AsyncClient(base_url=settings.shop_base, timeout=10) as http:
+        (await http.post("/_sandbox/products", json=catalog)).raise_for_status()
+        stock = {sku: on_hand for sku, (_, on_hand) in SHIRT_SIZES.items() if on_hand is not None}
+        (await http.post("/_sandbox/stock", json=stock)).raise_for_status()
         response = await http.post("/_sandbox/orders", json=placed | storefront)
         response.raise_for_status()
 

@@ -12,6 +12,8 @@ A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
     GET    /v1/orders/{order_id}/return_reservations/{return_id}   the return's reservation, released or not (404: none)
     DELETE /v1/orders/{order_id}/return_reservations/{return_id}   release (204, also when absent; the record stays)
     GET    /v1/stock/{sku}                                         {sku, on_hand}
+    GET    /v1/products/{sku}/variants                             {sku, variants: [{sku, title, on_hand}]}: the
+                                                                   product's variants (sizes, colours), itself too
     POST   /v1/restocks                                            {sku, quantity, reference}
     GET    /v1/restocks?reference=
     POST   /v1/restocks/{restock_id}/reversal                      takes the units off sale again, once
@@ -131,6 +133,13 @@ class ShopperOrder:
 
 
 @dataclass(frozen=True)
+class Variant:
+    sku: str
+    title: str
+    on_hand: int
+
+
+@dataclass(frozen=True)
 class ReservedLine:
     line_id: str
     requested: int
@@ -220,6 +229,11 @@ class ShopPlatform:
                 for line in reservation["lines"]:
                     held[line["line_id"]] = held.get(line["line_id"], 0) + line["reserved"]
         return held
+
+    async def variants(self, sku: str) -> list[Variant]:
+        """The product's variants (sizes, colours) with what is on hand; the SKU itself among them."""
+        answer = await self._call("GET", f"/v1/products/{sku}/variants")
+        return [Variant(sku=v["sku"], title=v["title"], on_hand=v["on_hand"]) for v in answer["variants"]]
 
     async def reserve_quantities(
         self, order_id: str, return_id: str, lines: list[tuple[str, int]], *, key: str

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import workflows.rules as rules
-from integrations.shop import ShopAddress, ShopperOrder, ShopperOrderLine
+from integrations.shop import ShopAddress, ShopperOrder, ShopperOrderLine, Variant
 from starter.eligibility import Eligibility
 from workflows.models import LineStatus, ReturnLine, ReturnRequest
 from workflows.policy import ReturnPolicy
@@ -30,6 +30,7 @@ class Choice:
     line_id: str
     quantity: int
     reason: ReasonCode
+    exchange_sku: str | None = None  # the variant wanted instead (outcome exchange)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ def return_request(
 ) -> ReturnRequest:
     """The request the confirmation starts: the order fills in customer, currency and prices."""
     checked = eligibility_request(order, choices, method, contact, dock)
+    if resolution is ResolutionKind.exchange:
+        wanted = {choice.line_id: choice.exchange_sku for choice in choices}
+        lines = [line.model_copy(update={"exchange_sku": wanted[line.line_id]}) for line in checked.lines]
+        checked = checked.model_copy(update={"lines": lines})
     return checked.model_copy(update={"return_id": return_id, "resolution": resolution})
 
 
@@ -110,6 +115,11 @@ def _address(address: ShopAddress) -> Address:
         country=address.country,
         phone=address.phone,
     )
+
+
+def in_stock_for(choice: Choice, variants: list[Variant]) -> list[Variant]:
+    """The variants the shop can send instead of this line's units now."""
+    return [variant for variant in variants if variant.on_hand >= choice.quantity]
 
 
 def method_cost(method: ReturnMethod, policy: ReturnPolicy, currency: str) -> int:
@@ -142,6 +152,8 @@ def estimate(
         for c in choices
     ]
     settled = rules.settle_unseen(lines, policy, shipped=rules.ships_a_parcel(method), currency=order.currency)
+    if resolution is ResolutionKind.exchange:  # the replacement instead of money, and no fee (resolution.py)
+        return Estimate(value=settled.gross, fees=0, paid_out=0, bonus=0)
     paid_out = settled.net
     if resolution is ResolutionKind.store_credit:
         paid_out = rules.with_bonus(settled.net, policy.store_credit_bonus_bp)

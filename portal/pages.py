@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,14 @@ from pydantic import TypeAdapter, ValidationError
 import portal.words as words
 import workflows.rules as rules
 from integrations.settings import Settings
-from integrations.shop import ShopperOrder
+from integrations.shop import ShopperOrder, Variant
 from portal.journey import (
     METHODS,
     Choice,
     dock_address,
     eligibility_request,
     estimate,
+    in_stock_for,
     lines_on_offer,
     method_cost,
     return_request,
@@ -290,6 +292,13 @@ def _choices(visit: Visit) -> list[Choice]:
 # --- 3 and 4. How it goes back, and what the shopper gets --------------------------------------------
 
 
+async def _variants(visit: Visit, order: ShopperOrder, choices: list[Choice]) -> dict[str, list[Variant]]:
+    """Per chosen line, the product's variants and what is on hand (from the shop platform)."""
+    skus = {line.line_id: line.sku for line in order.lines}
+    found = await asyncio.gather(*(visit.returns.variants(skus[choice.line_id]) for choice in choices))
+    return {choice.line_id: variants for choice, variants in zip(choices, found, strict=True)}
+
+
 async def _methods_on_offer(visit: Visit, order: ShopperOrder, choices: list[Choice]) -> list[ReturnMethod]:
     """The methods the policy allows for every chosen line of this order (the eligibility check decides)."""
     contact, dock = _addresses(visit, order)
@@ -314,6 +323,8 @@ async def _method(visit: Visit, error: str | None = None) -> Response:
     if not methods:
         return await _items(visit, "These items can't be returned together; please choose fewer.")
     policy = visit.returns.policy
+    variants = await _variants(visit, order, choices)
+    exchangeable = all(in_stock_for(choice, variants[choice.line_id]) for choice in choices)
     costs = {method: method_cost(method, policy, order.currency) for method in methods}
     chosen_method = visit.session.get("method") or methods[0]
     credit = estimate(
@@ -329,7 +340,11 @@ async def _method(visit: Visit, error: str | None = None) -> Response:
         order=order,
         methods=methods,
         costs=costs,
-        outcomes=OUTCOMES,
+        outcomes=OUTCOMES + ((ResolutionKind.exchange,) if exchangeable else ()),
+        choices=choices,
+        titles={line.line_id: line.title for line in order.lines},
+        variants=variants,
+        chosen_exchange=visit.session.get("exchange") or {},
         bonus=credit.bonus,
         bonus_percent=policy.store_credit_bonus_bp / 100,
         error=error,
@@ -349,9 +364,24 @@ async def choose_method(request: Request) -> Response:
         return visit.redirect("/portal")
     methods = await _methods_on_offer(visit, order, choices)
     method, outcome = form.get("method"), form.get("outcome")
-    if method not in methods or outcome not in OUTCOMES:
+    if method not in methods or outcome not in (*OUTCOMES, ResolutionKind.exchange):
         return await _method(visit, "Choose how to send the items back and what you would like in return.")
-    visit.session.update(method=method, resolution=outcome, return_id=None)
+    exchange: dict[str, list[str]] = {}
+    if outcome == ResolutionKind.exchange:
+        variants = await _variants(visit, order, choices)
+        for choice in choices:
+            wanted = next(
+                (
+                    v
+                    for v in in_stock_for(choice, variants[choice.line_id])
+                    if v.sku == form.get(f"exchange-{choice.line_id}")
+                ),
+                None,
+            )
+            if wanted is None:
+                return await _method(visit, "Choose an item in stock to exchange each line for.")
+            exchange[choice.line_id] = [wanted.sku, wanted.title]
+    visit.session.update(method=method, resolution=outcome, exchange=exchange, return_id=None)
     return visit.redirect("/portal/review")
 
 
@@ -366,7 +396,13 @@ async def _draft(visit: Visit) -> tuple[ShopperOrder, list[Choice], ReturnMethod
         return visit.redirect("/portal/items")
     if not visit.session.get("method") or not visit.session.get("resolution"):
         return visit.redirect("/portal/method")
-    return order, choices, ReturnMethod(visit.session["method"]), ResolutionKind(visit.session["resolution"])
+    resolution = ResolutionKind(visit.session["resolution"])
+    if resolution is ResolutionKind.exchange:
+        wanted = visit.session.get("exchange") or {}
+        if any(choice.line_id not in wanted for choice in choices):
+            return visit.redirect("/portal/method")
+        choices = [replace(choice, exchange_sku=wanted[choice.line_id][0]) for choice in choices]
+    return order, choices, ReturnMethod(visit.session["method"]), resolution
 
 
 @pages.get("/review", response_class=HTMLResponse)
@@ -403,6 +439,7 @@ async def _review(visit: Visit, error: str | None = None) -> Response:
         review=check.review_reason is not None,
         error=error,
         return_id=visit.session["return_id"],
+        exchange={line_id: title for line_id, (_, title) in (visit.session.get("exchange") or {}).items()},
     )
 
 
@@ -429,7 +466,7 @@ async def confirm(request: Request) -> Response:
         return await _review(visit, "We couldn't start this return. Please check your choices and try again.")
     log.info("portal return started", return_id=return_id, method=method.value, resolution=resolution.value)
     await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
-    for key in ("choices", "method", "resolution", "return_id"):
+    for key in ("choices", "method", "resolution", "exchange", "return_id"):
         visit.session.pop(key, None)
     return visit.redirect(f"/portal/returns/{visit.portal.signer.status_link_token(return_id)}?confirmed=1")
 

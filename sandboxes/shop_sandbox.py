@@ -11,6 +11,7 @@ Admin routes (no auth, no idempotency) for tests and the demo:
 
     POST /_sandbox/orders   an order, in the shape GET /v1/orders/{id} answers
     POST /_sandbox/stock    {"SKU-1": 5, ...}: sets those SKUs' units on hand
+    POST /_sandbox/products [{sku, title, family}]: the catalog (a family's products are variants)
     GET  /_sandbox/{reservations,restocks,work_orders,store_credits,exchange_orders,notifications}
     POST /_sandbox/reset    forget everything, faults included
     POST/DELETE /_sandbox/faults   see faults.py
@@ -138,6 +139,25 @@ class Restock(RestockIn):
     reversed: bool = False
 
 
+class Product(Wire):
+    """A product of the catalog; products of one family are variants of each other (sizes, colours)."""
+
+    sku: Id
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    family: Id
+
+
+class Variant(Wire):
+    sku: str
+    title: str
+    on_hand: int
+
+
+class Variants(Wire):
+    sku: str
+    variants: list[Variant]
+
+
 class StockLevel(Wire):
     sku: str
     on_hand: int
@@ -241,6 +261,7 @@ class ShopState:
         self.orders: dict[str, Order] = {}
         self.return_counts: Counter[str] = Counter()  # customer -> returns started, any order
         self.stock: Counter[str] = Counter()
+        self.products: dict[str, Product] = {}
         # key -> (request, answer); answers are of many types, each replayed by its own route
         self.replies: dict[str, tuple[tuple[str, str], Any]] = {}
         self.reservations: dict[tuple[str, str], Reservation] = {}  # (order, return) -> reservation
@@ -264,7 +285,8 @@ class ShopState:
     def reset(self) -> None:
         with self.lock:
             # Cleared in place: the admin routes hold references to these collections.
-            for collection in (self.orders, self.return_counts, self.stock, self.replies, *self.records().values()):
+            collections = (self.orders, self.return_counts, self.stock, self.products, self.replies)
+            for collection in (*collections, *self.records().values()):
                 collection.clear()
 
     def once(self, call: IdempotentCall, body: BaseModel | None, effect: Callable[[], T]) -> T:
@@ -346,6 +368,16 @@ class ShopState:
         with self.lock:
             for sku, on_hand in levels.items():
                 self.stock[sku] = on_hand
+
+    def variants(self, sku: str) -> Variants:
+        """The product's family, itself included, with what is on hand (a SKU outside the catalog: itself)."""
+        with self.lock:
+            product = self.products.get(sku)
+            family = [p for p in self.products.values() if product and p.family == product.family]
+            family = family or [Product(sku=sku, title=sku, family=sku)]
+            return Variants(
+                sku=sku, variants=[Variant(sku=p.sku, title=p.title, on_hand=self.stock[p.sku]) for p in family]
+            )
 
     def stock_level(self, sku: str) -> StockLevel:
         with self.lock:
@@ -471,6 +503,10 @@ def create_app() -> FastAPI:
     def release(order_id: str, return_id: str) -> None:
         state.release(order_id, return_id)
 
+    @api.get("/products/{sku}/variants")
+    def variants(sku: str) -> Variants:
+        return state.variants(sku)
+
     @api.get("/stock/{sku}")
     def stock_level(sku: str) -> StockLevel:
         return state.stock_level(sku)
@@ -526,6 +562,11 @@ def create_app() -> FastAPI:
     @admin.post("/orders", status_code=204)
     def seed_order(order: Order) -> None:
         state.seed_order(order)
+
+    @admin.post("/products", status_code=204)
+    def add_products(products: list[Product]) -> None:
+        with state.lock:
+            state.products.update({product.sku: product for product in products})
 
     @admin.post("/stock", status_code=204)
     def set_stock(levels: dict[str, Annotated[int, Field(ge=0)]]) -> None:

@@ -108,7 +108,7 @@ from workflows.vocabulary import CLOSED_STAGES, RefundState, ReturnMethod, Stage
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
-    from integrations.shop import ShopperOrder, ShopPlatform
+    from integrations.shop import ShopperOrder, ShopPlatform, Variant
     from integrations.stripe_webhooks import StripeRefundEvent
 
 # A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
@@ -246,6 +246,10 @@ class ReturnsClient:
         if not contact_matches(email, postal_code, order.contact):
             raise unknown
         return order
+
+    async def variants(self, sku: str) -> list[Variant]:
+        """What a line may be exchanged for: the product's variants, with what the shop has on hand."""
+        return await self._shop_platform().variants(sku)
 
     async def units_in_returns(self, order_id: str) -> dict[str, int]:
         """Per order line, the units its returns hold now (any return, any door)."""

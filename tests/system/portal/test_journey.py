@@ -164,3 +164,52 @@ async def test_part_of_an_order_in_store_for_store_credit_then_the_rest_kept_for
     await audited(page, "10-kept")
     assert [r["amount"] for r in await ledger_refunds(stack, order.payment_intent_id)] == [refund]
     assert [line.line_id for line in (await returns.status(second)).lines] == ["L2"]
+
+
+async def test_an_exchange_for_another_size_in_stock_is_ordered_once_the_shirts_are_back(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    async with httpx.AsyncClient(timeout=10) as http:  # the shop has no M left (earlier returns restocked some)
+        (await http.post(f"{stack.sandbox_url('shop')}/_sandbox/stock", json={"TSHIRT-M-BLUE": 0})).raise_for_status()
+    await find_order(page, order.order_id)
+    await page.locator("#quantity-L1").select_option("2")
+    await page.locator("#reason-L1").select_option("size_too_small")
+    await page.get_by_role("button", name="Continue").click()
+    sizes = page.locator("#exchange-L1 option")
+    assert await sizes.all_inner_texts() == [
+        "T-shirt, blue, size S",
+        "T-shirt, blue, size M (sold out)",
+        "T-shirt, blue, size L",
+        "T-shirt, blue, size XL (sold out)",
+    ]
+    await page.get_by_label(re.compile("Prepaid label")).check()
+    await page.get_by_label(re.compile("^Exchange")).check()
+    await page.locator("#exchange-L1").select_option("TSHIRT-L-BLUE")
+    await audited(page, "11-exchange-method")
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.get_by_role("cell", name="T-shirt, blue, size L")).to_be_visible()
+    assert amount_in_cents(await page.locator("#fees").inner_text()) == 0
+    await audited(page, "12-exchange-review")
+    await page.get_by_role("button", name="Confirm return").click()
+    await expect(page.locator("#label")).to_be_visible(timeout=30_000)
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    status = await returns.status(return_id)
+    assert [(line.line_id, line.exchange_sku) for line in status.lines] == [("L1", "TSHIRT-L-BLUE")]
+
+    warehouse = role_headers(stack.settings, "warehouse", "dock-7")
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        for scan in (TrackingStatus.transit, TrackingStatus.delivered):
+            await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
+        await wait_for_stage(returns, return_id, Stage.delivered)
+        receipt = {"receipt_id": f"{return_id}-P1", "lines": [{"line_id": "L1", "quantity": 2}]}
+        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
+        inspection = {"lines": [{"line_id": "L1", "grade": "A"}]}
+        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
+    await wait_for_stage(returns, return_id, Stage.completed)
+    async with httpx.AsyncClient(timeout=10) as http:
+        exchanges = (await http.get(f"{stack.sandbox_url('shop')}/_sandbox/exchange_orders")).json()
+    assert [(e["sku"], e["quantity"]) for e in exchanges if e["reference"] == return_id] == [("TSHIRT-L-BLUE", 2)]
+    assert await ledger_refunds(stack, order.payment_intent_id) == []  # the replacement instead of money
+    await page.reload()
+    await expect(page.locator("#resolution")).to_have_text("Exchange ordered: TSHIRT-L-BLUE × 2")

@@ -79,3 +79,8 @@ def test_a_status_link_names_its_return_until_it_expires_and_a_forged_one_never(
     time.sleep(2.1)
     with pytest.raises(LinkExpired):
         signer.return_of(token)
+
+
+def test_an_exchange_pays_no_money_and_no_fee() -> None:
+    shown = estimate(ORDER, SHIRTS, ReturnMethod.mail_label, ResolutionKind.exchange, POLICY)
+    assert (shown.fees, shown.paid_out) == (0, 0)  # resolution.py: the replacement instead of money
