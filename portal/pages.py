@@ -10,16 +10,21 @@ workflow does; the session (portal/session.py) only remembers what the shopper c
 from __future__ import annotations
 
 import asyncio
+import gettext
+import io
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -48,6 +53,7 @@ from portal.journey import (
     shopper_address,
 )
 from portal.session import CSRF_FIELD, LinkExpired, LinkInvalid, Signer, csrf_matches
+from portal.words import _
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from workflows.models import Cancellation, ReturnStatus
@@ -61,7 +67,7 @@ _ORDER_ID = TypeAdapter(Identifier)
 CANCELLABLE = frozenset({Stage.requested, Stage.needs_review, Stage.approved, Stage.label_issued})
 OUTCOMES = (ResolutionKind.refund, ResolutionKind.store_credit)
 SETTLE_SECONDS = 5.0  # how long a confirmation or cancellation waits for the return's own next step
-NOT_FOUND = "We couldn't find an order with that number and email address or postal code. Please check both."
+NOT_FOUND = _("We couldn't find an order with that number and email address or postal code. Please check both.")
 
 
 class PortalState:
@@ -86,23 +92,52 @@ def install_portal(app: FastAPI, settings: Settings) -> None:
     app.mount("/portal/static", StaticFiles(directory=_HERE / "static"), name="portal-static")
 
 
-templates = Jinja2Templates(
-    env=Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"])
-)
-templates.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-templates.env.globals.update(words=words, csrf_field=CSRF_FIELD)
 pages = APIRouter(prefix="/portal", include_in_schema=False)
+# The portal's languages and the locale their dates and amounts are written in; English is the
+# templates' own, German comes from portal/locale/de (Babel catalogs, read at import).
+LOCALES = {"en": "en_US", "de": "de_DE"}
 
 
-def _money(amount: int, currency: str, locale: str = "en_US") -> str:
+def _money(amount: int, currency: str, locale: str) -> str:
     return format_currency(amount / 10 ** rules.minor_unit_exponent(currency), currency, locale=locale)
 
 
-def _day(moment: datetime, locale: str = "en_US") -> str:
+def _day(moment: datetime, locale: str) -> str:
     return format_date(moment, format="long", locale=locale)
 
 
-templates.env.filters.update(money=_money, day=_day)
+def _translations(language: str) -> gettext.NullTranslations:
+    if language == "en":
+        return gettext.NullTranslations()
+    with (_HERE / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        compiled = io.BytesIO()
+        write_mo(compiled, read_po(po))
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def _templates(language: str) -> Jinja2Templates:
+    environment = Environment(
+        loader=FileSystemLoader(_HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+    environment.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
+    environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language)
+    locale = LOCALES[language]
+    environment.filters.update(money=partial(_money, locale=locale), day=partial(_day, locale=locale))
+    return Jinja2Templates(env=environment)
+
+
+TEMPLATES = {language: _templates(language) for language in LOCALES}
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The first of the shopper's languages (`Accept-Language`, in its order) that the portal speaks."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        language = tag.split("-")[0]
+        if language in LOCALES:
+            return language
+    return "en"
 
 
 class Visit:
@@ -113,13 +148,23 @@ class Visit:
         self.portal: PortalState = request.app.state.portal
         self.returns: ReturnsClient = request.app.state.returns
         self.session = self.portal.signer.load_session(request)
+        chosen = request.query_params.get("lang")
+        if chosen in LOCALES:  # the switcher's choice lasts the session
+            self.session["lang"] = chosen
+        self.language = self.session.get("lang") or preferred_language(request.headers.get("accept-language"))
 
     def render(
         self, template: str, status_code: int = 200, *, image_origin: str | None = None, **context: Any
     ) -> Response:
         context |= {"csrf_token": self.session["csrf"]}
-        response = templates.TemplateResponse(self.request, template, context, status_code=status_code)
+        context |= {"switch_to": self._page_to_switch_on()}
+        response = TEMPLATES[self.language].TemplateResponse(self.request, template, context, status_code=status_code)
         return self._finish(response, image_origin)
+
+    def _page_to_switch_on(self) -> str:
+        """The page the language switcher reloads: this one, or for a form's answer the page of that form."""
+        path = self.request.url.path.removesuffix("/cancel")
+        return {"/portal/lookup": "/portal", "/portal/confirm": "/portal/review"}.get(path, path)
 
     def redirect(self, path: str) -> Response:
         return self._finish(RedirectResponse(path, status_code=303), None)
@@ -136,8 +181,8 @@ class Visit:
         log.warning("portal form without its csrf token", path=self.request.url.path)
         return self.message(
             403,
-            "This form has expired",
-            "The form was not sent from this page, or it was open too long. Please start again; nothing was changed.",
+            _("This form has expired"),
+            _("The form was not sent from this page, or was open too long. Please start again; nothing was changed."),
         )
 
     async def order(self) -> ShopperOrder | None:
@@ -188,7 +233,7 @@ async def lookup(request: Request) -> Response:
     host = request.client.host if request.client else "-"
     if not visit.portal.may_look_up(host, order_id):
         log.warning("portal lookup rate limited", order_id=order_id[:64])
-        return visit.render("lookup.html", 429, error="Too many attempts. Please wait a few minutes and try again.")
+        return visit.render("lookup.html", 429, error=_("Too many attempts. Please wait a few minutes and try again."))
     email, postal_code = (contact, None) if "@" in contact else (None, contact)
     try:
         _ORDER_ID.validate_python(order_id)
@@ -222,7 +267,9 @@ def _addresses(visit: Visit, order: ShopperOrder) -> tuple[Any, Any]:
 
 def _cannot_return_online(visit: Visit) -> Response:
     return visit.message(
-        409, "This order can't be returned here", "Please contact the shop: it has not given us what a return needs."
+        409,
+        _("This order can't be returned here"),
+        _("Please contact the shop: it has not given us what a return needs."),
     )
 
 
@@ -272,13 +319,13 @@ async def choose_items(request: Request) -> Response:
         except ValueError:
             quantity, reason = 0, None
         if quantity and not 0 < quantity <= offered.returnable_units:
-            return await _items(visit, "Choose at most the quantity shown for each item.")
+            return await _items(visit, _("Choose at most the quantity shown for each item."))
         if quantity and reason is None:
-            return await _items(visit, f"Tell us why you are returning {offered.line.title}.")
+            return await _items(visit, _("Tell us why you are returning each item you chose."))
         if quantity:
             choices.append((line_id, quantity, reason.value))
     if not choices:
-        return await _items(visit, "Choose at least one item to return.")
+        return await _items(visit, _("Choose at least one item to return."))
     visit.session.update(choices=choices, return_id=None)
     return visit.redirect("/portal/method")
 
@@ -321,7 +368,7 @@ async def _method(visit: Visit, error: str | None = None) -> Response:
         return visit.redirect("/portal/items")
     methods = await _methods_on_offer(visit, order, choices)
     if not methods:
-        return await _items(visit, "These items can't be returned together; please choose fewer.")
+        return await _items(visit, _("These items can't be returned together; please choose fewer."))
     policy = visit.returns.policy
     variants = await _variants(visit, order, choices)
     exchangeable = all(in_stock_for(choice, variants[choice.line_id]) for choice in choices)
@@ -365,7 +412,7 @@ async def choose_method(request: Request) -> Response:
     methods = await _methods_on_offer(visit, order, choices)
     method, outcome = form.get("method"), form.get("outcome")
     if method not in methods or outcome not in (*OUTCOMES, ResolutionKind.exchange):
-        return await _method(visit, "Choose how to send the items back and what you would like in return.")
+        return await _method(visit, _("Choose how to send the items back and what you would like in return."))
     exchange: dict[str, list[str]] = {}
     if outcome == ResolutionKind.exchange:
         variants = await _variants(visit, order, choices)
@@ -379,7 +426,7 @@ async def choose_method(request: Request) -> Response:
                 None,
             )
             if wanted is None:
-                return await _method(visit, "Choose an item in stock to exchange each line for.")
+                return await _method(visit, _("Choose an item in stock to exchange each line for."))
             exchange[choice.line_id] = [wanted.sku, wanted.title]
     visit.session.update(method=method, resolution=outcome, exchange=exchange, return_id=None)
     return visit.redirect("/portal/review")
@@ -418,7 +465,7 @@ async def _review(visit: Visit, error: str | None = None) -> Response:
     contact, dock = _addresses(visit, order)
     check = await visit.returns.check_eligibility(eligibility_request(order, choices, method, contact, dock))
     if not all(line.returnable for line in check.lines):
-        return await _items(visit, "Something changed: please choose your items again.")
+        return await _items(visit, _("Something changed: please choose your items again."))
     policy = visit.returns.policy
     if not visit.session.get("return_id"):  # one id per draft: confirming twice starts one return
         prefix = order.order_id.split(":")[0] + ":" if ":" in order.order_id else ""
@@ -455,7 +502,7 @@ async def confirm(request: Request) -> Response:
     order, choices, method, resolution = draft
     return_id = visit.session.get("return_id")
     if not return_id or form.get("return_id") != return_id:
-        return await _review(visit, "Your choices changed since this page was shown: please check them again.")
+        return await _review(visit, _("Your choices changed since this page was shown: please check them again."))
     contact, dock = _addresses(visit, order)
     request_to_start = return_request(return_id, order, choices, method, resolution, contact, dock)
     try:
@@ -463,7 +510,7 @@ async def confirm(request: Request) -> Response:
     except (InvalidReturnInput, ReturnConflictError) as error:
         log.warning("portal return not started", return_id=return_id, error=str(error))
         visit.session["return_id"] = None
-        return await _review(visit, "We couldn't start this return. Please check your choices and try again.")
+        return await _review(visit, _("We couldn't start this return. Please check your choices and try again."))
     log.info("portal return started", return_id=return_id, method=method.value, resolution=resolution.value)
     await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
     for key in ("choices", "method", "resolution", "exchange", "return_id"):
@@ -478,13 +525,13 @@ async def _status_of(visit: Visit, token: str) -> tuple[str, ReturnStatus] | Res
     try:
         return_id = visit.portal.signer.return_of(token)
     except LinkExpired:
-        return visit.message(410, "This link has expired", "Find your order again to see your return.")
+        return visit.message(410, _("This link has expired"), _("Find your order again to see your return."))
     except LinkInvalid:
-        return visit.message(404, "We don't know this link", "Find your order again to see your return.")
+        return visit.message(404, _("We don't know this link"), _("Find your order again to see your return."))
     try:
         return return_id, await visit.returns.status(return_id)
     except ReturnNotFoundError:
-        return visit.message(404, "We don't know this return", "Find your order again to see your return.")
+        return visit.message(404, _("We don't know this return"), _("Find your order again to see your return."))
 
 
 @pages.get("/returns/{token}", response_class=HTMLResponse)
@@ -568,7 +615,7 @@ async def cancel(request: Request, token: str) -> Response:
     try:
         await visit.returns.cancel(return_id, cancellation, idempotency_key=f"portal-cancel-{return_id}")
     except ReturnStateError:
-        return await _return(visit, token, "It can't be cancelled any more: the parcel is on its way.")
+        return await _return(visit, token, _("It can't be cancelled any more: the parcel is on its way."))
     log.info("portal return cancelled", return_id=return_id)
     await _after_its_next_step(visit.returns, return_id, lambda status: status.stage is Stage.cancelled)
     return visit.redirect(f"/portal/returns/{token}?cancelling=1")

@@ -37,7 +37,11 @@ def test_the_wheel_holds_the_product_and_its_policy_and_nothing_of_the_tooling(w
     packages = {name.split("/", 1)[0] for name in names if "/" in name and ".dist-info" not in name}
     assert packages == PRODUCT
     assert "starter/return_policy.json" in names
-    assert {"portal/templates/base.html", "portal/static/portal.css"} <= set(names)  # the portal's pages
+    assert {
+        "portal/templates/base.html",
+        "portal/static/portal.css",
+        "portal/locale/de/LC_MESSAGES/messages.po",
+    } <= set(names)  # the portal's pages and its German catalog
 
 
 def test_the_installed_commands_start_from_another_directory(wheel: Path, tmp_path: Path) -> None:
