@@ -108,14 +108,8 @@ class ShopAddress:
 
 
 @dataclass(frozen=True)
-class ShopperOrderLine:
-    line_id: str
-    sku: str
+class ShopperOrderLine(ShopOrderLine):
     title: str  # what the shopper bought, in their words (the SKU when the shop gives no title)
-    category: str
-    quantity: int
-    unit_price: int
-    returnable: bool
 
 
 @dataclass(frozen=True)
@@ -174,21 +168,8 @@ class ShopPlatform:
     async def load_order(self, order_id: str) -> ShopOrder:
         order = await self._call("GET", f"/v1/orders/{order_id}")
         return ShopOrder(
-            order_id=order["order_id"],
-            customer_id=order["customer_id"],
-            currency=order["currency"],
-            delivered_at=datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None,
-            lines=[
-                ShopOrderLine(
-                    line_id=line["line_id"],
-                    sku=line["sku"],
-                    category=line["category"],
-                    quantity=line["quantity"],
-                    unit_price=line["unit_price"],
-                    returnable=line["returnable"],
-                )
-                for line in order["lines"]
-            ],
+            **_order_fields(order),
+            lines=[ShopOrderLine(**_line_fields(line)) for line in order["lines"]],
             customer_return_count=order["customer_return_count"],
             payments=[ShopPayment(p["payment_intent_id"], p["amount"]) for p in order.get("payments", [])],
         )
@@ -200,20 +181,9 @@ class ShopPlatform:
     async def load_shopper_order(self, order_id: str) -> ShopperOrder:
         order = await self._call("GET", f"/v1/orders/{order_id}")
         return ShopperOrder(
-            order_id=order["order_id"],
-            customer_id=order["customer_id"],
-            currency=order["currency"],
-            delivered_at=datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None,
+            **_order_fields(order),
             lines=[
-                ShopperOrderLine(
-                    line_id=line["line_id"],
-                    sku=line["sku"],
-                    title=line.get("title") or line["sku"],
-                    category=line["category"],
-                    quantity=line["quantity"],
-                    unit_price=line["unit_price"],
-                    returnable=line["returnable"],
-                )
+                ShopperOrderLine(**_line_fields(line), title=line.get("title") or line["sku"])
                 for line in order["lines"]
             ],
             contact=OrderContact(email=order.get("customer_email"), postal_code=order.get("shipping_postal_code")),
@@ -337,6 +307,22 @@ class ShopPlatform:
         if response.is_error:
             raise _error_from(response)
         return response.json() if response.content else None
+
+
+def _order_fields(order: dict[str, Any]) -> dict[str, Any]:
+    """What every view of an order has: whose, in which currency, delivered when."""
+    delivered_at = datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None
+    return {
+        "order_id": order["order_id"],
+        "customer_id": order["customer_id"],
+        "currency": order["currency"],
+        "delivered_at": delivered_at,
+    }
+
+
+def _line_fields(line: dict[str, Any]) -> dict[str, Any]:
+    names = ("line_id", "sku", "category", "quantity", "unit_price", "returnable")
+    return {name: line[name] for name in names}
 
 
 def _address(fields: dict[str, Any] | None) -> ShopAddress | None:

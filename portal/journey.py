@@ -8,7 +8,7 @@ what the return pays when the warehouse grades the items A.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import workflows.rules as rules
@@ -105,16 +105,7 @@ def dock_address(order: ShopperOrder) -> Address | None:
 
 
 def _address(address: ShopAddress) -> Address:
-    return Address(
-        name=address.name,
-        street1=address.street1,
-        street2=address.street2,
-        city=address.city,
-        state=address.state,
-        zip=address.zip,
-        country=address.country,
-        phone=address.phone,
-    )
+    return Address.model_validate(asdict(address))
 
 
 def in_stock_for(choice: Choice, variants: list[Variant]) -> list[Variant]:

@@ -15,8 +15,11 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from activities.models import OrderLine
 from devstack.checkout import charge_shopper, demo_order, seed_order
+from devstack.demo import carrier_reports, role_headers
+from devstack.polling import wait_for_stage
 from devstack.stack import ROOT, LocalStack, Ports
 from starter.client import ReturnsClient
+from workflows.vocabulary import Stage, TrackingStatus
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH")
 AXE = os.environ.get("AXE_CORE_PATH")
@@ -114,6 +117,25 @@ async def find_order(page: Page, order_id: str, contact: str = EMAIL) -> None:
 def amount_in_cents(text: str) -> int:
     """`$44.01` as 4401."""
     return int(re.sub(r"[^0-9]", "", text))
+
+
+async def sent_back_and_graded_a(
+    stack: LocalStack, returns: ReturnsClient, return_id: str, units: dict[str, int]
+) -> None:
+    """The carrier takes the parcel to the warehouse, which receives and grades every unit A; the return completes."""
+    status = await returns.status(return_id)
+    assert status.label is not None
+    warehouse = role_headers(stack.settings, "warehouse", "dock-7")
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        for scan in (TrackingStatus.transit, TrackingStatus.delivered):
+            await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
+        await wait_for_stage(returns, return_id, Stage.delivered)
+        lines = [{"line_id": line_id, "quantity": quantity} for line_id, quantity in units.items()]
+        receipt = {"receipt_id": f"{return_id}-P1", "lines": lines}
+        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
+        inspection = {"lines": [{"line_id": line_id, "grade": "A"} for line_id in units]}
+        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
+    await wait_for_stage(returns, return_id, Stage.completed)
 
 
 async def ledger_refunds(stack: LocalStack, payment_intent_id: str) -> list[dict]:

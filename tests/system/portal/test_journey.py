@@ -8,13 +8,20 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from devstack.demo import carrier_reports, role_headers
+from devstack.demo import role_headers
 from devstack.polling import wait_for_stage
 from devstack.stack import LocalStack
 from starter.client import ReturnsClient
 from tests.system.api.doors import exists
-from tests.system.portal.conftest import amount_in_cents, audited, find_order, ledger_refunds, placed_order
-from workflows.vocabulary import Stage, TrackingStatus
+from tests.system.portal.conftest import (
+    amount_in_cents,
+    audited,
+    find_order,
+    ledger_refunds,
+    placed_order,
+    sent_back_and_graded_a,
+)
+from workflows.vocabulary import Stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
 
@@ -65,16 +72,7 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     assert [(line.line_id, line.quantity) for line in status.lines] == [("L1", 2)]
     assert await page.locator("#label").get_attribute("href") == status.label.label_url
 
-    warehouse = role_headers(stack.settings, "warehouse", "dock-7")
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
-        for scan in (TrackingStatus.transit, TrackingStatus.delivered):
-            await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
-        await wait_for_stage(returns, return_id, Stage.delivered)
-        receipt = {"receipt_id": f"{return_id}-P1", "lines": [{"line_id": "L1", "quantity": 2}]}
-        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
-        inspection = {"lines": [{"line_id": "L1", "grade": "A"}]}
-        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
-    await wait_for_stage(returns, return_id, Stage.completed)
+    await sent_back_and_graded_a(stack, returns, return_id, {"L1": 2})
 
     refunds = await ledger_refunds(stack, order.payment_intent_id)
     assert [(refund["amount"], refund["metadata"]["return_id"]) for refund in refunds] == [(estimate, return_id)]
@@ -197,16 +195,7 @@ async def test_an_exchange_for_another_size_in_stock_is_ordered_once_the_shirts_
     status = await returns.status(return_id)
     assert [(line.line_id, line.exchange_sku) for line in status.lines] == [("L1", "TSHIRT-L-BLUE")]
 
-    warehouse = role_headers(stack.settings, "warehouse", "dock-7")
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
-        for scan in (TrackingStatus.transit, TrackingStatus.delivered):
-            await carrier_reports(api, stack.settings, status.label.tracking_number, scan)
-        await wait_for_stage(returns, return_id, Stage.delivered)
-        receipt = {"receipt_id": f"{return_id}-P1", "lines": [{"line_id": "L1", "quantity": 2}]}
-        (await api.post(f"/v1/returns/{return_id}/receipts", json=receipt, headers=warehouse)).raise_for_status()
-        inspection = {"lines": [{"line_id": "L1", "grade": "A"}]}
-        (await api.post(f"/v1/returns/{return_id}/inspection", json=inspection, headers=warehouse)).raise_for_status()
-    await wait_for_stage(returns, return_id, Stage.completed)
+    await sent_back_and_graded_a(stack, returns, return_id, {"L1": 2})
     async with httpx.AsyncClient(timeout=10) as http:
         exchanges = (await http.get(f"{stack.sandbox_url('shop')}/_sandbox/exchange_orders")).json()
     assert [(e["sku"], e["quantity"]) for e in exchanges if e["reference"] == return_id] == [("TSHIRT-L-BLUE", 2)]

@@ -21,9 +21,9 @@ ORDER = ShopperOrder(
     currency="USD",
     delivered_at=datetime(2026, 12, 1, tzinfo=UTC),
     lines=[
-        ShopperOrderLine("L1", "TSHIRT", "T-shirt", "apparel", 2, 2500, True),
-        ShopperOrderLine("L2", "MUG", "Mug", "kitchen", 1, 600, True),
-        ShopperOrderLine("L3", "GIFT-CARD", "Gift card", "gift_card", 1, 5000, True),
+        ShopperOrderLine("L1", "TSHIRT", "apparel", 2, 2500, True, title="T-shirt"),
+        ShopperOrderLine("L2", "MUG", "kitchen", 1, 600, True, title="Mug"),
+        ShopperOrderLine("L3", "GIFT-CARD", "gift_card", 1, 5000, True, title="Gift card"),
     ],
     contact=OrderContact(email="ada@example.com", postal_code="94103"),
     shipping_address=None,
