@@ -13,7 +13,7 @@ import asyncio
 import gettext
 import io
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -26,8 +26,9 @@ from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
@@ -92,7 +93,28 @@ def install_portal(app: FastAPI, settings: Settings) -> None:
     app.mount("/portal/static", StaticFiles(directory=_HERE / "static"), name="portal-static")
 
 
-pages = APIRouter(prefix="/portal", include_in_schema=False)
+class PortalRoute(APIRoute):
+    """A portal page whatever happens behind it: a shop platform or Temporal that doesn't answer is a
+    page in the shopper's language (503), never the API's JSON error."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException:
+                raise
+            except Exception:
+                log.exception("portal page failed", path=request.url.path)
+                return Visit(request).message(
+                    503, _("We can't reach the shop right now"), _("Please try again in a minute.")
+                )
+
+        return answer
+
+
+pages = APIRouter(prefix="/portal", include_in_schema=False, route_class=PortalRoute)
 # The portal's languages and the locale their dates and amounts are written in; English is the
 # templates' own, German comes from portal/locale/de (Babel catalogs, read at import).
 LOCALES = {"en": "en_US", "de": "de_DE"}

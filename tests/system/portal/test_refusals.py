@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
@@ -78,3 +79,19 @@ async def test_an_expired_or_forged_status_link_says_so(page: Page, stack: Local
     response = await page.goto(f"/portal/returns/{token[:-2]}xx")
     assert response.status == 404
     await expect(page.get_by_role("heading", level=1)).to_have_text("We don't know this link")
+
+
+async def test_a_shop_platform_that_fails_is_a_page_in_the_shoppers_words_not_an_api_error(
+    page: Page, stack: LocalStack
+) -> None:
+    order = await placed_order(stack)
+    fault = {"method": "GET", "path": f"/v1/orders/{order.order_id}", "status": 503, "times": 1}
+    async with httpx.AsyncClient(timeout=10) as http:
+        (await http.post(f"{stack.sandbox_url('shop')}/_sandbox/faults", json=fault)).raise_for_status()
+    async with page.expect_response(lambda response: response.url.endswith("/portal/lookup")) as answered:
+        await find_order(page, order.order_id)
+    assert (await answered.value).status == 503
+    await expect(page.get_by_role("heading", level=1)).to_have_text("We can't reach the shop right now")
+    await audited(page, "refused-shop-down")
+    await find_order(page, order.order_id)  # the shop answers again
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
