@@ -61,7 +61,8 @@ def print_doors(stack: LocalStack, return_id: str) -> None:
 def print_portal(stack: LocalStack, order_id: str) -> None:
     print(
         f"Shopper's returns portal: {stack.api_url}/portal\n"
-        f"  order number {order_id}, email {SHOPPER_EMAIL} (or postal code {SHOPPER.zip})",
+        f"  order number {order_id}, email {SHOPPER_EMAIL} (or postal code {SHOPPER.zip})\n"
+        f"  its emails land in {stack.mail_dir}/*.eml (the SMTP sink on :{stack.ports.smtp})",
         flush=True,
     )
 

@@ -181,6 +181,18 @@ class Settings(BaseSettings):
     portal_lookups_per_address: str = "20/10 minutes"
     portal_lookups_per_order: str = "10/10 minutes"
 
+    # Where the portal's status links point in emails (the API's public address), e.g.
+    # https://returns.example.com; unset: the address the shopper's browser used.
+    portal_base_url: str | None = None
+    # The shopper's email (portal/mail.py), over SMTP; unset SMTP_HOST: none is sent.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "Returns <returns@localhost>"
+    smtp_timeout_seconds: float = 10.0
+
     log_format: str = "console"  # or "json"
     log_level: str = "INFO"
 

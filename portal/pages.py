@@ -13,6 +13,7 @@ import asyncio
 import gettext
 import io
 import secrets
+import smtplib
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -31,12 +32,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
 
+import portal.mail as mail
 import portal.words as words
 import workflows.rules as rules
 from integrations.settings import Settings
@@ -140,15 +142,18 @@ def _translations(language: str) -> gettext.NullTranslations:
 
 def _templates(language: str) -> Jinja2Templates:
     environment = Environment(
-        loader=FileSystemLoader(_HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=select_autoescape(("html",)),  # the plain-text email's templates are not HTML
+        extensions=["jinja2.ext.i18n"],
     )
-    environment.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
+    environment.install_gettext_translations(TRANSLATIONS[language], newstyle=True)  # type: ignore[attr-defined]
     environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language)
     locale = LOCALES[language]
     environment.filters.update(money=partial(_money, locale=locale), day=partial(_day, locale=locale))
     return Jinja2Templates(env=environment)
 
 
+TRANSLATIONS = {language: _translations(language) for language in LOCALES}
 TEMPLATES = {language: _templates(language) for language in LOCALES}
 
 
@@ -528,16 +533,38 @@ async def confirm(request: Request) -> Response:
     contact, dock = _addresses(visit, order)
     request_to_start = return_request(return_id, order, choices, method, resolution, contact, dock)
     try:
-        await visit.returns.start(request_to_start)
+        started = await visit.returns.start(request_to_start)
     except (InvalidReturnInput, ReturnConflictError) as error:
         log.warning("portal return not started", return_id=return_id, error=str(error))
         visit.session["return_id"] = None
         return await _review(visit, _("We couldn't start this return. Please check your choices and try again."))
     log.info("portal return started", return_id=return_id, method=method.value, resolution=resolution.value)
+    token = visit.portal.signer.status_link_token(return_id)
+    if started.created and order.contact.email:
+        await _email_confirmation(visit, order.contact.email, return_id, token)
     await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
     for key in ("choices", "method", "resolution", "exchange", "return_id"):
         visit.session.pop(key, None)
-    return visit.redirect(f"/portal/returns/{visit.portal.signer.status_link_token(return_id)}?confirmed=1")
+    return visit.redirect(f"/portal/returns/{token}?confirmed=1")
+
+
+async def _email_confirmation(visit: Visit, to: str, return_id: str, token: str) -> None:
+    """The confirmation with its status link, to the order's email (the shop's, not the form's);
+    a mail server that fails is logged, the return goes ahead."""
+    settings: Settings = visit.request.app.state.settings
+    if settings.smtp_host is None:
+        return
+    base = settings.portal_base_url or str(visit.request.base_url).rstrip("/")
+    subject = TRANSLATIONS[visit.language].gettext(_("Your return %(id)s is confirmed")) % {"id": return_id}
+    message = mail.confirmation(
+        settings, TEMPLATES[visit.language].env, subject, to, return_id, f"{base}/portal/returns/{token}"
+    )
+    try:
+        await mail.send(settings, message)
+    except (OSError, smtplib.SMTPException) as error:
+        log.warning("portal confirmation not emailed", return_id=return_id, error=str(error))
+        return
+    log.info("portal confirmation emailed", return_id=return_id)
 
 
 # --- 6 and 7. Confirmation and status, by signed link ----------------------------------------------

@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 from devstack.demo import role_headers
 from devstack.polling import wait_for_stage
 from devstack.stack import LocalStack
+from sandboxes.smtp_sink import read_mail
 from starter.client import ReturnsClient
 from tests.system.api.doors import exists
 from tests.system.portal.conftest import (
@@ -69,6 +70,11 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     await audited(page, "5-confirmation")
     status = await returns.status(return_id)
     assert status.stage is Stage.label_issued and status.order_id == order.order_id
+    (email,) = [m for m in read_mail(stack.mail_dir) if return_id in m["Subject"]]
+    assert (email["To"], email["Subject"]) == ("ada@example.com", f"Your return {return_id} is confirmed")
+    text, html = email.get_body(("plain",)).get_content(), email.get_body(("html",)).get_content()
+    status_link = page.url.split("?")[0]
+    assert status_link in text and f'href="{status_link}"' in html  # the signed link, in both parts
     assert [(line.line_id, line.quantity) for line in status.lines] == [("L1", 2)]
     assert await page.locator("#label").get_attribute("href") == status.label.label_url
 
