@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from playwright.async_api import Locator, Page, expect
 
 from devstack.stack import LocalStack
 from starter.client import ReturnsClient
@@ -72,11 +75,19 @@ async def test_every_response_carries_the_security_headers(page: Page) -> None:
 
 
 async def test_an_expired_or_forged_status_link_says_so(page: Page, stack: LocalStack) -> None:
-    from itsdangerous import URLSafeTimedSerializer
+    class SignedLongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 181 * 86_400  # portal_status_link_days: 180
 
-    stale = URLSafeTimedSerializer("local-portal-secret", salt="portal-status-link")
-    token = stale.dumps("RP-OLD")
-    response = await page.goto(f"/portal/returns/{token[:-2]}xx")
+    secret = stack.settings.portal_secret.get_secret_value()
+    old = URLSafeTimedSerializer(secret, salt="portal-status-link", signer=SignedLongAgo).dumps("RP-OLD")
+    response = await page.goto(f"/portal/returns/{old}")
+    assert response.status == 410
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
+    await audited(page, "refused-expired-link")
+
+    fresh = URLSafeTimedSerializer(secret, salt="portal-status-link").dumps("RP-OLD")
+    response = await page.goto(f"/portal/returns/{fresh[:-2]}xx")
     assert response.status == 404
     await expect(page.get_by_role("heading", level=1)).to_have_text("We don't know this link")
 
@@ -95,3 +106,46 @@ async def test_a_shop_platform_that_fails_is_a_page_in_the_shoppers_words_not_an
     await audited(page, "refused-shop-down")
     await find_order(page, order.order_id)  # the shop answers again
     await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
+
+
+async def tab_to(page: Page, target: Locator, most: int = 40) -> None:
+    """Presses Tab until `target` has the focus, as a keyboard user moves through the page."""
+    for _ in range(most):
+        if await target.evaluate("element => element === document.activeElement"):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"{target} is not reached by Tab")
+
+
+async def test_a_return_can_be_made_with_the_keyboard_alone(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await page.goto("/portal")
+    await page.keyboard.press("Tab")  # the skip link comes first
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    await tab_to(page, page.get_by_label("Order number"))
+    await page.keyboard.type(order.order_id)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("ada@example.com")
+    await page.keyboard.press("Enter")
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
+    await tab_to(page, page.locator("#quantity-L1"))
+    await page.keyboard.press("ArrowDown")  # 1 unit
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("ArrowDown")  # the first reason
+    await expect(page.locator("#quantity-L1")).to_have_value("1")
+    await expect(page.locator("#reason-L1")).to_have_value("size_too_small")
+    await tab_to(page, page.get_by_role("button", name="Continue"))
+    await page.keyboard.press("Enter")
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("How will you send it back?")
+    await tab_to(page, page.get_by_role("button", name="Continue"))  # the defaults: prepaid label, refund
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Review your return")
+    await tab_to(page, page.get_by_role("button", name="Confirm return"))
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    assert [(line.line_id, line.quantity) for line in (await returns.status(return_id)).lines] == [("L1", 1)]
