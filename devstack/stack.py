@@ -114,6 +114,7 @@ class LocalStack:
             smtp_port=self.ports.smtp,
             smtp_tls="none",
             portal_base_url=self.api_url,
+            portal_photo_dir=str(self.log_dir / "photos"),
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
         )
         return Settings(**(own | self.overrides))

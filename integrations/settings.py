@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     portal_secret: SecretStr | None = None
     portal_status_link_days: int = Field(default=180, ge=1)  # how long an email's status link works
     portal_session_minutes: int = Field(default=60, ge=1)
+    # Where shoppers' photos are kept (portal/photos.py: a local directory, served under
+    # /portal/photos/); unset: the portal asks for none.
+    portal_photo_dir: str | None = None
+    portal_photo_max_bytes: int = Field(default=2_000_000, ge=1)
     # Order lookups allowed (the `limits` library's notation), per shopper address and per order.
     portal_lookups_per_address: str = "20/10 minutes"
     portal_lookups_per_order: str = "10/10 minutes"

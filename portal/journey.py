@@ -31,6 +31,7 @@ class Choice:
     quantity: int
     reason: ReasonCode
     exchange_sku: str | None = None  # the variant wanted instead (outcome exchange)
+    photo_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,14 @@ def eligibility_request(
         return_id="portal-check",
         order_id=order.order_id,
         lines=[
-            ReturnLine(line_id=c.line_id, sku=skus[c.line_id], quantity=c.quantity, reason=c.reason) for c in choices
+            ReturnLine(
+                line_id=c.line_id,
+                sku=skus[c.line_id],
+                quantity=c.quantity,
+                reason=c.reason,
+                photo_urls=list(c.photo_urls),
+            )
+            for c in choices
         ],
         customer_address=contact,
         warehouse_address=dock,

@@ -37,6 +37,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile  # what request.form() holds (FastAPI's is a subclass)
 
 import portal.mail as mail
 import portal.words as words
@@ -55,6 +56,7 @@ from portal.journey import (
     return_request,
     shopper_address,
 )
+from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoRefused, PhotoStore, kind_of
 from portal.session import CSRF_FIELD, LinkExpired, LinkInvalid, Signer, csrf_matches
 from portal.words import _
 from starter.client import ReturnsClient, actor_id
@@ -69,6 +71,7 @@ _ORDER_ID = TypeAdapter(Identifier)
 # A shopper may cancel until the parcel has left them (the workflow's own validator has the last word).
 CANCELLABLE = frozenset({Stage.requested, Stage.needs_review, Stage.approved, Stage.label_issued})
 OUTCOMES = (ResolutionKind.refund, ResolutionKind.store_credit)
+PHOTOS_PER_FORM = 12  # photos one items form may carry, whatever the lines
 SETTLE_SECONDS = 5.0  # how long a confirmation or cancellation waits for the return's own next step
 NOT_FOUND = _("We couldn't find an order with that number and email address or postal code. Please check both.")
 
@@ -78,6 +81,8 @@ class PortalState:
 
     def __init__(self, settings: Settings):
         self.signer = Signer.from_settings(settings)
+        self.photo_dir = Path(settings.portal_photo_dir) if settings.portal_photo_dir else None
+        self.photo_max_bytes = settings.portal_photo_max_bytes
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._per_address = parse(settings.portal_lookups_per_address)
         self._per_order = parse(settings.portal_lookups_per_order)
@@ -93,6 +98,16 @@ def install_portal(app: FastAPI, settings: Settings) -> None:
     app.state.portal = PortalState(settings)
     app.include_router(pages)
     app.mount("/portal/static", StaticFiles(directory=_HERE / "static"), name="portal-static")
+    if settings.portal_photo_dir:
+        Path(settings.portal_photo_dir).mkdir(parents=True, exist_ok=True)
+        app.mount("/portal/photos", StaticFiles(directory=settings.portal_photo_dir), name="portal-photos")
+
+
+def portal_body_limits(settings: Settings) -> dict[str, int]:
+    """The items form carries photos: its own body limit (the API's for everything else)."""
+    if not settings.portal_photo_dir:
+        return {}
+    return {"/portal/items": settings.api_max_body_bytes + PHOTOS_PER_FORM * settings.portal_photo_max_bytes}
 
 
 class PortalRoute(APIRoute):
@@ -187,6 +202,13 @@ class Visit:
         context |= {"switch_to": self._page_to_switch_on()}
         response = TEMPLATES[self.language].TemplateResponse(self.request, template, context, status_code=status_code)
         return self._finish(response, image_origin)
+
+    def photo_store(self) -> PhotoStore | None:
+        if self.portal.photo_dir is None:
+            return None
+        settings: Settings = self.request.app.state.settings
+        base = settings.portal_base_url or str(self.request.base_url)
+        return LocalPhotoStore(self.portal.photo_dir, base)
 
     def _page_to_switch_on(self) -> str:
         """The page the language switcher reloads: this one, or for a form's answer the page of that form."""
@@ -313,7 +335,7 @@ async def _items(visit: Visit, error: str | None = None) -> Response:
     offer = await _offer(visit, order)
     if offer is None:
         return _cannot_return_online(visit)
-    chosen = {line_id: (quantity, reason) for line_id, quantity, reason in visit.session.get("choices", [])}
+    chosen = {line_id: (quantity, reason) for line_id, quantity, reason, _ in visit.session.get("choices", [])}
     return visit.render(
         "items.html",
         422 if error else 200,
@@ -322,6 +344,8 @@ async def _items(visit: Visit, error: str | None = None) -> Response:
         chosen=chosen,
         error=error,
         reasons=list(ReasonCode),
+        photos=visit.portal.photo_dir is not None,
+        photo_megabytes="%g" % (visit.portal.photo_max_bytes / 1_000_000),
     )
 
 
@@ -338,6 +362,7 @@ async def choose_items(request: Request) -> Response:
     if offer is None:
         return _cannot_return_online(visit)
     choices = []
+    photos: dict[str, list[tuple[bytes, str]]] = {}
     for offered in offer[0]:
         line_id = offered.line.line_id
         try:
@@ -351,15 +376,46 @@ async def choose_items(request: Request) -> Response:
             return await _items(visit, _("Tell us why you are returning each item you chose."))
         if quantity:
             choices.append((line_id, quantity, reason.value))
+            try:
+                photos[line_id] = await _photos_of(visit, form.getlist(f"photos-{line_id}"))
+            except PhotoRefused as refused:
+                return await _items(visit, str(refused))
     if not choices:
         return await _items(visit, _("Choose at least one item to return."))
-    visit.session.update(choices=choices, return_id=None)
+    if sum(len(kept) for kept in photos.values()) > PHOTOS_PER_FORM:
+        return await _items(visit, _("Please send fewer photos at once."))
+    store = visit.photo_store()
+    kept = {
+        line_id: [await store.keep(content, kind) for content, kind in line_photos] if store else []
+        for line_id, line_photos in photos.items()
+    }
+    visit.session.update(
+        choices=[(line_id, quantity, reason, kept.get(line_id, [])) for line_id, quantity, reason in choices],
+        return_id=None,
+    )
     return visit.redirect("/portal/method")
+
+
+async def _photos_of(visit: Visit, uploads: list[Any]) -> list[tuple[bytes, str]]:
+    """A line's photos, each checked by its content and size (nothing is kept until every one passes)."""
+    files = [upload for upload in uploads if isinstance(upload, UploadFile) and upload.filename]
+    if files and visit.portal.photo_dir is None:
+        raise PhotoRefused(_("This shop takes no photos."))
+    if len(files) > MOST_PER_LINE:
+        raise PhotoRefused(_("Up to 3 photos per item, please."))
+    checked = []
+    for upload in files:
+        content = await upload.read(visit.portal.photo_max_bytes + 1)
+        if len(content) > visit.portal.photo_max_bytes:
+            raise PhotoRefused(_("A photo is too large: each may be up to 2 MB."))
+        checked.append((content, kind_of(content)))
+    return checked
 
 
 def _choices(visit: Visit) -> list[Choice]:
     return [
-        Choice(line_id, quantity, ReasonCode(reason)) for line_id, quantity, reason in visit.session.get("choices", [])
+        Choice(line_id, quantity, ReasonCode(reason), photo_urls=tuple(urls))
+        for line_id, quantity, reason, urls in visit.session.get("choices", [])
     ]
 
 

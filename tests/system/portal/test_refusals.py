@@ -149,3 +149,36 @@ async def test_a_return_can_be_made_with_the_keyboard_alone(
     await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
     return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
     assert [(line.line_id, line.quantity) for line in (await returns.status(return_id)).lines] == [("L1", 1)]
+
+
+async def test_photos_are_taken_by_their_content_and_the_return_carries_their_urls(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await find_order(page, order.order_id)
+    photo = await page.screenshot()  # a real PNG
+    kept_before = sorted((stack.log_dir / "photos").glob("*"))
+
+    async def send(files: list[dict]) -> None:
+        await page.locator("#quantity-L1").select_option("1")
+        await page.locator("#reason-L1").select_option("defective")
+        await page.locator("#photos-L1").set_input_files(files)
+        await page.get_by_role("button", name="Continue").click()
+
+    await send([{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"<script>not a photo</script>"}])
+    await expect(page.get_by_role("alert")).to_have_text("Photos must be JPEG or PNG images.")
+    await audited(page, "refused-fake-photo")
+    await send([{"name": "huge.png", "mimeType": "image/png", "buffer": photo[:8] + bytes(2_000_000)}])
+    await expect(page.get_by_role("alert")).to_have_text("A photo is too large: each may be up to 2 MB.")
+    assert sorted((stack.log_dir / "photos").glob("*")) == kept_before  # nothing refused is kept
+
+    await send([{"name": "scratch.png", "mimeType": "image/png", "buffer": photo}])
+    await expect(page.get_by_role("heading", level=1)).to_have_text("How will you send it back?")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("button", name="Confirm return").click()
+    await expect(page.get_by_role("status")).to_have_text("Your return is confirmed.")
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    (line,) = (await returns.status(return_id)).lines
+    (url,) = line.shopper_photo_urls
+    seen = await page.request.get(url)
+    assert seen.ok and await seen.body() == photo  # the photo, as the warehouse will open it
