@@ -16,31 +16,33 @@ log = structlog.get_logger(__name__)
 class BodySizeLimit:
     """Refuses bodies over `max_bytes` with 413: early by Content-Length, else while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path -> its own limit (the portal's form with photos)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await error_response(413, self._message)(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            return await error_response(413, self._message(max_bytes))(scope, receive, send)
         received = 0
 
         async def limited() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, self._message)  # the handler has not acted yet: it reads first
+            if received > max_bytes:
+                raise HTTPException(413, self._message(max_bytes))  # the handler has not acted yet: it reads first
             return message
 
         await self.app(scope, limited, send)
 
-    @property
-    def _message(self) -> str:
-        return f"request bodies are limited to {self.max_bytes} bytes"
+    @staticmethod
+    def _message(max_bytes: int) -> str:
+        return f"request bodies are limited to {max_bytes} bytes"
 
 
 class RequestLog:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from datetime import UTC, datetime
 
+from devstack.checkout import SHOPPER, SHOPPER_EMAIL, checkout
 from devstack.demo import print_outcome, run_demo
 from devstack.stack import LOCAL_KEYS, ROOT, LocalStack
 from integrations.log_config import configure_logging
@@ -23,6 +25,9 @@ async def _run(args: argparse.Namespace) -> None:
         status = await run_demo(stack.settings, stack.api_url)
         print_outcome(status)
         print_doors(stack, status.return_id)
+        # An order of its own for the portal: the demo's return took every unit of the demo's order.
+        portal_order = (await checkout(stack.settings, f"PORTAL-{datetime.now(UTC):%H%M%S}")).order_id
+        print_portal(stack, portal_order)
         if args.exit_after_demo:
             return
         print("Everything keeps running; press Ctrl-C to stop it all.", flush=True)
@@ -51,6 +56,15 @@ def print_doors(stack: LocalStack, return_id: str) -> None:
         f"  temporal workflow list --address {temporal} -q \"ReturnStage = 'completed'\"",
     ]
     print("\n".join(lines), flush=True)
+
+
+def print_portal(stack: LocalStack, order_id: str) -> None:
+    print(
+        f"Shopper's returns portal: {stack.api_url}/portal\n"
+        f"  order number {order_id}, email {SHOPPER_EMAIL} (or postal code {SHOPPER.zip})\n"
+        f"  its emails land in {stack.mail_dir}/*.eml (the SMTP sink on :{stack.ports.smtp})",
+        flush=True,
+    )
 
 
 def main() -> None:

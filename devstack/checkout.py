@@ -27,8 +27,18 @@ DEMO_LINES = [
     ReturnLine(line_id="L2", sku="MUG-WHITE", quantity=1, unit_price=1200, reason=ReasonCode.unwanted),
 ]
 DEMO_CATEGORIES = {"L1": "apparel", "L2": "kitchen"}
+# What the shop calls its products, as the shopper's portal shows them.
+PRODUCT_TITLES = {"TSHIRT-M-BLUE": "T-shirt, blue, size M", "MUG-WHITE": "White mug", "GIFT-CARD": "Gift card"}
 DEMO_GRADES = {"L1": Grade.a, "L2": Grade.d}  # the shirts resell; the mug came back broken
 DEMO_ORDER_TOTAL = 2 * 2500 + 1200 + 599  # lines + outbound shipping
+# The shirt in every size, as the shop's catalog has it (what an exchange may ask for), and the units
+# on hand of the sizes nobody ordered: XL is sold out (M's stock is the tests' own).
+SHIRT_SIZES = {
+    "TSHIRT-S-BLUE": ("T-shirt, blue, size S", 3),
+    "TSHIRT-M-BLUE": (PRODUCT_TITLES["TSHIRT-M-BLUE"], None),
+    "TSHIRT-L-BLUE": ("T-shirt, blue, size L", 5),
+    "TSHIRT-XL-BLUE": ("T-shirt, blue, size XL", 0),
+}
 
 
 def demo_order(
@@ -82,10 +92,23 @@ async def seed_order(
     settings: Settings, order: OrderFacts, email: str | None = SHOPPER_EMAIL, postal_code: str | None = SHOPPER.zip
 ) -> None:
     """Puts the order into the shop sandbox, as the shop's checkout would have, with the shopper's
-    email and shipping postal code."""
-    contact = {"customer_email": email, "shipping_postal_code": postal_code}
+    email and shipping postal code, where it went and where its returns go, and its products' titles."""
+    placed = order.model_dump(mode="json")
+    for line in placed["lines"]:
+        if line["sku"] in PRODUCT_TITLES:
+            line["title"] = PRODUCT_TITLES[line["sku"]]
+    storefront = {
+        "customer_email": email,
+        "shipping_postal_code": postal_code,
+        "shipping_address": SHOPPER.model_dump(exclude={"email"}, exclude_none=True),
+        "return_address": WAREHOUSE.model_dump(exclude={"email"}, exclude_none=True),
+    }
+    catalog = [{"sku": sku, "title": title, "family": "tshirt-blue"} for sku, (title, _) in SHIRT_SIZES.items()]
     async with httpx.AsyncClient(base_url=settings.shop_base, timeout=10) as http:
-        response = await http.post("/_sandbox/orders", json=order.model_dump(mode="json") | contact)
+        (await http.post("/_sandbox/products", json=catalog)).raise_for_status()
+        stock = {sku: on_hand for sku, (_, on_hand) in SHIRT_SIZES.items() if on_hand is not None}
+        (await http.post("/_sandbox/stock", json=stock)).raise_for_status()
+        response = await http.post("/_sandbox/orders", json=placed | storefront)
         response.raise_for_status()
 
 

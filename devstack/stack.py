@@ -62,8 +62,9 @@ LOCAL_SECRETS = {
     "stripe_webhook_secret": "whsec_local_stack",
     "shippo_webhook_token": "local-shippo-token",
     "shippo_webhook_hmac_secret": "local-shippo-hmac",
+    "portal_secret": "local-portal-secret",
 }
-_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret")
+_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret", "portal_secret")
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Ports:
     shippo: int = 12112
     shop: int = 12113
     api: int = 8000
+    smtp: int = 1025  # the SMTP sink: the shopper's email lands in <log_dir>/mail
 
     @classmethod
     def free(cls) -> Ports:
@@ -108,9 +110,19 @@ class LocalStack:
             api_port=self.ports.api,
             api_keys={key_hash(key): grant for key, grant in LOCAL_KEYS.items()},
             live_mode=False,
+            smtp_host=SANDBOX_HOST,
+            smtp_port=self.ports.smtp,
+            smtp_tls="none",
+            portal_base_url=self.api_url,
+            portal_photo_dir=str(self.log_dir / "photos"),
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
         )
         return Settings(**(own | self.overrides))
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the SMTP sink keeps what the stack sent (sandboxes/smtp_sink.py: read_mail)."""
+        return self.log_dir / "mail"
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
@@ -129,10 +141,12 @@ class LocalStack:
                 f"--stripe-port={self.ports.stripe}",
                 f"--shippo-port={self.ports.shippo}",
                 f"--shop-port={self.ports.shop}",
+                f"--smtp-port={self.ports.smtp}",
+                f"--mail-dir={self.mail_dir}",
             ],
         )
         await self._start_temporal()
-        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
+        await self._wait_for_ports(("stripe", "shippo", "shop", "smtp"), log_name="sandboxes")
         if self.worker:
             self.start_worker()
         if self.api:

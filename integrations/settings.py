@@ -171,6 +171,32 @@ class Settings(BaseSettings):
     api_key_operator: SecretStr | None = None
     api_max_body_bytes: int = 256 * 1024  # a 100-line inspection with photo URLs fits with room to spare
 
+    # The shopper's portal (portal/, under /portal of the API). The secret signs its session cookies
+    # and status links: give every API process the same one. Unset: a random one per process, so
+    # sessions and links last as long as the process (fine on one machine, not behind a balancer).
+    portal_secret: SecretStr | None = None
+    portal_status_link_days: int = Field(default=180, ge=1)  # how long an email's status link works
+    portal_session_minutes: int = Field(default=60, ge=1)
+    # Where shoppers' photos are kept (portal/photos.py: a local directory, served under
+    # /portal/photos/); unset: the portal asks for none.
+    portal_photo_dir: str | None = None
+    portal_photo_max_bytes: int = Field(default=2_000_000, ge=1)
+    # Order lookups allowed (the `limits` library's notation), per shopper address and per order.
+    portal_lookups_per_address: str = "20/10 minutes"
+    portal_lookups_per_order: str = "10/10 minutes"
+
+    # Where the portal's status links point in emails (the API's public address), e.g.
+    # https://returns.example.com; unset: the address the shopper's browser used.
+    portal_base_url: str | None = None
+    # The shopper's email (portal/mail.py), over SMTP; unset SMTP_HOST: none is sent.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "Returns <returns@localhost>"
+    smtp_timeout_seconds: float = 10.0
+
     log_format: str = "console"  # or "json"
     log_level: str = "INFO"
 

@@ -4,11 +4,16 @@ A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
 (`sandboxes.shop_sandbox`) stands in. The API, version 1:
 
     GET    /v1/orders/{order_id}                                   order facts, with `customer_email` and
-                                                                   `shipping_postal_code` (how shoppers name it)
+                                                                   `shipping_postal_code` (how shoppers name it);
+                                                                   optional for the portal: line `title`s,
+                                                                   `shipping_address`, `return_address`
+    GET    /v1/orders/{order_id}/return_reservations               every return's reservation of the order
     POST   /v1/orders/{order_id}/return_reservations               {return_id, lines: [{line_id, quantity}]}
     GET    /v1/orders/{order_id}/return_reservations/{return_id}   the return's reservation, released or not (404: none)
     DELETE /v1/orders/{order_id}/return_reservations/{return_id}   release (204, also when absent; the record stays)
     GET    /v1/stock/{sku}                                         {sku, on_hand}
+    GET    /v1/products/{sku}/variants                             {sku, variants: [{sku, title, on_hand}]}: the
+                                                                   product's variants (sizes, colours), itself too
     POST   /v1/restocks                                            {sku, quantity, reference}
     GET    /v1/restocks?reference=
     POST   /v1/restocks/{restock_id}/reversal                      takes the units off sale again, once
@@ -91,6 +96,44 @@ class OrderContact:
 
 
 @dataclass(frozen=True)
+class ShopAddress:
+    name: str
+    street1: str
+    city: str
+    zip: str
+    country: str
+    street2: str | None = None
+    state: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopperOrderLine(ShopOrderLine):
+    title: str  # what the shopper bought, in their words (the SKU when the shop gives no title)
+
+
+@dataclass(frozen=True)
+class ShopperOrder:
+    """The order as the shopper's portal shows it: what was bought, where it went, where returns go."""
+
+    order_id: str
+    customer_id: str
+    currency: str
+    delivered_at: datetime | None
+    lines: list[ShopperOrderLine]
+    contact: OrderContact
+    shipping_address: ShopAddress | None
+    return_address: ShopAddress | None  # the shop's dock for this order's returns
+
+
+@dataclass(frozen=True)
+class Variant:
+    sku: str
+    title: str
+    on_hand: int
+
+
+@dataclass(frozen=True)
 class ReservedLine:
     line_id: str
     requested: int
@@ -125,21 +168,8 @@ class ShopPlatform:
     async def load_order(self, order_id: str) -> ShopOrder:
         order = await self._call("GET", f"/v1/orders/{order_id}")
         return ShopOrder(
-            order_id=order["order_id"],
-            customer_id=order["customer_id"],
-            currency=order["currency"],
-            delivered_at=datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None,
-            lines=[
-                ShopOrderLine(
-                    line_id=line["line_id"],
-                    sku=line["sku"],
-                    category=line["category"],
-                    quantity=line["quantity"],
-                    unit_price=line["unit_price"],
-                    returnable=line["returnable"],
-                )
-                for line in order["lines"]
-            ],
+            **_order_fields(order),
+            lines=[ShopOrderLine(**_line_fields(line)) for line in order["lines"]],
             customer_return_count=order["customer_return_count"],
             payments=[ShopPayment(p["payment_intent_id"], p["amount"]) for p in order.get("payments", [])],
         )
@@ -147,6 +177,33 @@ class ShopPlatform:
     async def load_order_contact(self, order_id: str) -> OrderContact:
         order = await self._call("GET", f"/v1/orders/{order_id}")
         return OrderContact(email=order.get("customer_email"), postal_code=order.get("shipping_postal_code"))
+
+    async def load_shopper_order(self, order_id: str) -> ShopperOrder:
+        order = await self._call("GET", f"/v1/orders/{order_id}")
+        return ShopperOrder(
+            **_order_fields(order),
+            lines=[
+                ShopperOrderLine(**_line_fields(line), title=line.get("title") or line["sku"])
+                for line in order["lines"]
+            ],
+            contact=OrderContact(email=order.get("customer_email"), postal_code=order.get("shipping_postal_code")),
+            shipping_address=_address(order.get("shipping_address")),
+            return_address=_address(order.get("return_address")),
+        )
+
+    async def quantities_in_returns(self, order_id: str) -> dict[str, int]:
+        """Per line, the units the order's returns hold (reservations not released), whichever return."""
+        held: dict[str, int] = {}
+        for reservation in await self._call("GET", f"/v1/orders/{order_id}/return_reservations"):
+            if not reservation["released"]:
+                for line in reservation["lines"]:
+                    held[line["line_id"]] = held.get(line["line_id"], 0) + line["reserved"]
+        return held
+
+    async def variants(self, sku: str) -> list[Variant]:
+        """The product's variants (sizes, colours) with what is on hand; the SKU itself among them."""
+        answer = await self._call("GET", f"/v1/products/{sku}/variants")
+        return [Variant(sku=v["sku"], title=v["title"], on_hand=v["on_hand"]) for v in answer["variants"]]
 
     async def reserve_quantities(
         self, order_id: str, return_id: str, lines: list[tuple[str, int]], *, key: str
@@ -250,6 +307,29 @@ class ShopPlatform:
         if response.is_error:
             raise _error_from(response)
         return response.json() if response.content else None
+
+
+def _order_fields(order: dict[str, Any]) -> dict[str, Any]:
+    """What every view of an order has: whose, in which currency, delivered when."""
+    delivered_at = datetime.fromisoformat(order["delivered_at"]) if order["delivered_at"] else None
+    return {
+        "order_id": order["order_id"],
+        "customer_id": order["customer_id"],
+        "currency": order["currency"],
+        "delivered_at": delivered_at,
+    }
+
+
+def _line_fields(line: dict[str, Any]) -> dict[str, Any]:
+    names = ("line_id", "sku", "category", "quantity", "unit_price", "returnable")
+    return {name: line[name] for name in names}
+
+
+def _address(fields: dict[str, Any] | None) -> ShopAddress | None:
+    if not fields:
+        return None
+    known = ("name", "street1", "street2", "city", "state", "zip", "country", "phone")
+    return ShopAddress(**{name: fields.get(name) for name in known})
 
 
 def _error_from(response: httpx.Response) -> IntegrationError:

@@ -11,6 +11,7 @@ Admin routes (no auth, no idempotency) for tests and the demo:
 
     POST /_sandbox/orders   an order, in the shape GET /v1/orders/{id} answers
     POST /_sandbox/stock    {"SKU-1": 5, ...}: sets those SKUs' units on hand
+    POST /_sandbox/products [{sku, title, family}]: the catalog (a family's products are variants)
     GET  /_sandbox/{reservations,restocks,work_orders,store_credits,exchange_orders,notifications}
     POST /_sandbox/reset    forget everything, faults included
     POST/DELETE /_sandbox/faults   see faults.py
@@ -57,6 +58,17 @@ class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ShopAddress(Wire):
+    name: Id
+    street1: Id
+    street2: Id | None = None
+    city: Id
+    state: Id | None = None
+    zip: Id
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    phone: Id | None = None
+
+
 class OrderLine(Wire):
     line_id: Id
     sku: Id
@@ -64,6 +76,7 @@ class OrderLine(Wire):
     quantity: Quantity
     unit_price: int = Field(ge=0)
     returnable: bool = True
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None  # what the shopper bought, in words
 
 
 class OrderPayment(Wire):
@@ -82,6 +95,8 @@ class Order(Wire):
     # How a shopper names the order besides its id (the eligibility door asks for one of them).
     customer_email: Annotated[str, StringConstraints(max_length=254)] | None = None
     shipping_postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    shipping_address: ShopAddress | None = None  # where the order went (a return's label starts there)
+    return_address: ShopAddress | None = None  # the shop's dock for this order's returns
 
 
 class ReservationLineIn(Wire):
@@ -122,6 +137,25 @@ class RestockIn(Wire):
 class Restock(RestockIn):
     id: str
     reversed: bool = False
+
+
+class Product(Wire):
+    """A product of the catalog; products of one family are variants of each other (sizes, colours)."""
+
+    sku: Id
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    family: Id
+
+
+class Variant(Wire):
+    sku: str
+    title: str
+    on_hand: int
+
+
+class Variants(Wire):
+    sku: str
+    variants: list[Variant]
 
 
 class StockLevel(Wire):
@@ -227,6 +261,7 @@ class ShopState:
         self.orders: dict[str, Order] = {}
         self.return_counts: Counter[str] = Counter()  # customer -> returns started, any order
         self.stock: Counter[str] = Counter()
+        self.products: dict[str, Product] = {}
         # key -> (request, answer); answers are of many types, each replayed by its own route
         self.replies: dict[str, tuple[tuple[str, str], Any]] = {}
         self.reservations: dict[tuple[str, str], Reservation] = {}  # (order, return) -> reservation
@@ -250,7 +285,8 @@ class ShopState:
     def reset(self) -> None:
         with self.lock:
             # Cleared in place: the admin routes hold references to these collections.
-            for collection in (self.orders, self.return_counts, self.stock, self.replies, *self.records().values()):
+            collections = (self.orders, self.return_counts, self.stock, self.products, self.replies)
+            for collection in (*collections, *self.records().values()):
                 collection.clear()
 
     def once(self, call: IdempotentCall, body: BaseModel | None, effect: Callable[[], T]) -> T:
@@ -275,6 +311,11 @@ class ShopState:
         with self.lock:
             self.orders[order.order_id] = order
             self.return_counts[order.customer_id] = order.customer_return_count
+
+    def reservations_of(self, order_id: str) -> list[Reservation]:
+        with self.lock:
+            self.order(order_id)
+            return [reservation for (order, _), reservation in self.reservations.items() if order == order_id]
 
     def reservation(self, order_id: str, return_id: str) -> Reservation:
         with self.lock:
@@ -327,6 +368,16 @@ class ShopState:
         with self.lock:
             for sku, on_hand in levels.items():
                 self.stock[sku] = on_hand
+
+    def variants(self, sku: str) -> Variants:
+        """The product's family, itself included, with what is on hand (a SKU outside the catalog: itself)."""
+        with self.lock:
+            product = self.products.get(sku)
+            family = [p for p in self.products.values() if product and p.family == product.family]
+            family = family or [Product(sku=sku, title=sku, family=sku)]
+            return Variants(
+                sku=sku, variants=[Variant(sku=p.sku, title=p.title, on_hand=self.stock[p.sku]) for p in family]
+            )
 
     def stock_level(self, sku: str) -> StockLevel:
         with self.lock:
@@ -434,6 +485,11 @@ def create_app() -> FastAPI:
     def get_order(order_id: str) -> Order:
         return state.order(order_id)
 
+    @api.get("/orders/{order_id}/return_reservations")
+    def reservations(order_id: str) -> list[Reservation]:
+        """Every return's reservation of the order, released or not."""
+        return state.reservations_of(order_id)
+
     @api.post("/orders/{order_id}/return_reservations", status_code=201)
     def reserve(order_id: str, body: ReservationIn, call: Call) -> Reservation:
         return state.once(call, body, lambda: state.reserve(order_id, body))
@@ -446,6 +502,10 @@ def create_app() -> FastAPI:
     @api.delete("/orders/{order_id}/return_reservations/{return_id}", status_code=204)
     def release(order_id: str, return_id: str) -> None:
         state.release(order_id, return_id)
+
+    @api.get("/products/{sku}/variants")
+    def variants(sku: str) -> Variants:
+        return state.variants(sku)
 
     @api.get("/stock/{sku}")
     def stock_level(sku: str) -> StockLevel:
@@ -502,6 +562,11 @@ def create_app() -> FastAPI:
     @admin.post("/orders", status_code=204)
     def seed_order(order: Order) -> None:
         state.seed_order(order)
+
+    @admin.post("/products", status_code=204)
+    def add_products(products: list[Product]) -> None:
+        with state.lock:
+            state.products.update({product.sku: product for product in products})
 
     @admin.post("/stock", status_code=204)
     def set_stock(levels: dict[str, Annotated[int, Field(ge=0)]]) -> None:

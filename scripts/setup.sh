@@ -6,6 +6,8 @@
 #     temporal-cli-<v>/temporal            Temporal CLI dev server (go install)
 #     stripe-mock-<v>/stripe-mock          official Stripe API mock (go install)
 #     temporal-test-server-<v>/test-server time-skipping test server (Maven) + wrapper
+#     axe-core-<v>/axe.min.js              accessibility engine the portal's browser tests run (npm)
+#   /usr/bin/chromium      Debian's browser, driven by the `playwright` wheel (apt, as root)
 #   .tools.env             where those tools are, sourced by the Makefile
 #
 # Without Go or Java the tool is left out of .tools.env and the Temporal SDK downloads
@@ -15,6 +17,7 @@ set -euo pipefail
 TEMPORAL_CLI_VERSION=1.5.1          # newest tag `go install` accepts (see README)
 STRIPE_MOCK_VERSION=0.203.0
 TEMPORAL_TEST_SERVER_VERSION=1.31.0
+AXE_CORE_VERSION=4.14.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${RETURNS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/returns-on-temporal}
@@ -99,19 +102,53 @@ else
   log "no Java/Maven: the Temporal SDK will download the test server at first use"
 fi
 
+# --- Debian packages (as root with apt) ----------------------------------------------
+apt_install() {  # <what> <package...>: as root with apt, waiting out another holder of apt's lock
+  local what=$1
+  shift
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then return 1; fi
+  log "installing $what (apt, first time only)"
+  for attempt in 1 2 3 4 5 6; do
+    if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 20
+  done
+  return 1
+}
+
 # --- PostgreSQL server (the event store's tests start a throwaway cluster) -------------
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing PostgreSQL (apt, first time only)"
-    # another process may hold apt's lock for a while: wait for it rather than fail
-    for attempt in 1 2 3 4 5 6; do
-      if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1; then
-        break
-      fi
-      sleep 20
-    done
-  fi
+  apt_install PostgreSQL postgresql || true
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || log "no PostgreSQL: the store's PostgreSQL tests will be skipped"
+fi
+
+# --- Browser tests: Debian's chromium (driven by the playwright wheel) and axe-core --------
+# Playwright's own browser download cannot run here: the tests launch the system's chromium.
+chromium_bin=$(command -v chromium || true)
+if [ -z "$chromium_bin" ]; then
+  apt_install chromium chromium fonts-dejavu-core || true
+  chromium_bin=$(command -v chromium || true)
+fi
+if [ -n "$chromium_bin" ]; then
+  echo "export CHROMIUM_PATH=$chromium_bin" >>"$tools_env.tmp"
+else
+  log "no chromium: the portal's browser tests will be skipped"
+fi
+
+dir="$cache/axe-core-$AXE_CORE_VERSION"
+if [ ! -f "$dir/axe.min.js" ] && command -v npm >/dev/null 2>&1; then
+  log "fetching axe-core $AXE_CORE_VERSION (npm, first time only)"
+  rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+  (cd "$dir.partial" && npm pack --silent "axe-core@$AXE_CORE_VERSION" >/dev/null &&
+    tar -xzf "axe-core-$AXE_CORE_VERSION.tgz" package/axe.min.js package/LICENSE &&
+    mv package/axe.min.js package/LICENSE . && rm -rf package "axe-core-$AXE_CORE_VERSION.tgz") &&
+    rm -rf "$dir" && mv "$dir.partial" "$dir" || log "axe-core could not be fetched"
+fi
+if [ -f "$dir/axe.min.js" ]; then
+  echo "export AXE_CORE_PATH=$dir/axe.min.js" >>"$tools_env.tmp"
+else
+  log "no axe-core (needs npm): the portal's accessibility checks will be skipped"
 fi
 
 mv "$tools_env.tmp" "$tools_env"

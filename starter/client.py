@@ -50,9 +50,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
-from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, load_order
+from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, contact_matches, load_order
 from starter.errors import (
     InvalidReturnInput,
     ReturnConflictError,
@@ -74,6 +75,7 @@ from starter.visibility import (
 from workflows.contract import (
     INVALID_INPUT,
     INVALID_STATE,
+    ORDER_NOT_FOUND,
     REFUND_RETURN_ID_METADATA,
     UNAVAILABLE,
     idempotency_key,
@@ -102,11 +104,11 @@ from workflows.policy import ReturnPolicy
 from workflows.primitives import AT_THE_DOOR, UNSAFE_TEXT
 from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE, TRACKING_NUMBER
-from workflows.vocabulary import CLOSED_STAGES, RefundState, Stage, TrackingStatus
+from workflows.vocabulary import CLOSED_STAGES, RefundState, ReturnMethod, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
-    from integrations.shop import ShopPlatform
+    from integrations.shop import ShopperOrder, ShopPlatform, Variant
     from integrations.stripe_webhooks import StripeRefundEvent
 
 # A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
@@ -218,6 +220,40 @@ class ReturnsClient:
         if not belongs_to_shop(request.order_id, shop_id):
             raise InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         return await EligibilityCheck(self._shop_platform(), self.policy).of(request, datetime.now(UTC))
+
+    async def eligibility_by_method(
+        self, request: ReturnRequest, methods: list[ReturnMethod]
+    ) -> dict[ReturnMethod, Eligibility]:
+        """`check_eligibility` for each of these ways of sending it back (the order is read once)."""
+        request = at_the_door(request)
+        return await EligibilityCheck(self._shop_platform(), self.policy).of_each(request, methods, datetime.now(UTC))
+
+    async def shopper_order(
+        self, order_id: str, *, email: str | None = None, postal_code: str | None = None, shop_id: str | None = None
+    ) -> ShopperOrder:
+        """The order as its shopper sees it (lines with titles, addresses), for a caller who names it
+        rightly: its id and the order's email or postal code. Anyone else hears "unknown order" (the
+        same `InvalidReturnInput` as for an order that does not exist), and learns nothing."""
+        unknown = InvalidReturnInput("order_id", f"unknown order {order_id}")
+        if not belongs_to_shop(order_id, shop_id):
+            raise unknown
+        try:
+            order = await self._shop_platform().load_shopper_order(order_id)
+        except IntegrationError as error:
+            if error.code == ORDER_NOT_FOUND:
+                raise unknown from error
+            raise
+        if not contact_matches(email, postal_code, order.contact):
+            raise unknown
+        return order
+
+    async def variants(self, sku: str) -> list[Variant]:
+        """What a line may be exchanged for: the product's variants, with what the shop has on hand."""
+        return await self._shop_platform().variants(sku)
+
+    async def units_in_returns(self, order_id: str) -> dict[str, int]:
+        """Per order line, the units its returns hold now (any return, any door)."""
+        return await self._shop_platform().quantities_in_returns(order_id)
 
     async def start(self, request: ReturnRequest, *, shop_id: str | None = None) -> StartedReturn:
         """Starts the return's workflow, or finds the one this same request started before.

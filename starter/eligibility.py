@@ -20,7 +20,7 @@ from starter.errors import InvalidReturnInput
 from workflows.contract import ORDER_NOT_FOUND
 from workflows.models import ReturnRequest
 from workflows.policy import ReturnPolicy
-from workflows.vocabulary import DeclineReason
+from workflows.vocabulary import DeclineReason, ReturnMethod
 
 if TYPE_CHECKING:
     from integrations.shop import OrderContact, ShopOrder, ShopPlatform
@@ -80,6 +80,12 @@ class EligibilityCheck:
         self._policy = policy
 
     async def of(self, request: ReturnRequest, now: datetime) -> Eligibility:
+        return (await self.of_each(request, [request.method], now))[request.method]
+
+    async def of_each(
+        self, request: ReturnRequest, methods: list[ReturnMethod], now: datetime
+    ) -> dict[ReturnMethod, Eligibility]:
+        """The request's eligibility were it sent back each of these ways (the order read once)."""
         unknown = InvalidReturnInput("order_id", f"unknown order {request.order_id}")
         try:
             if not names_the_order(request, await self._shop.load_order_contact(request.order_id)):
@@ -90,6 +96,9 @@ class EligibilityCheck:
             raise
         order = await load_order(self._shop, request.order_id)
         request = as_the_order_has_it(request, order)
+        return {method: self._assess(request.model_copy(update={"method": method}), order, now) for method in methods}
+
+    def _assess(self, request: ReturnRequest, order: ShopOrder, now: datetime) -> Eligibility:
         assessment = rules.assess(request, order_facts(order), self._policy, now)
         lines = [
             LineEligibility(
@@ -110,10 +119,14 @@ class EligibilityCheck:
 def names_the_order(request: ReturnRequest, contact: OrderContact) -> bool:
     """Whether the request gives the order's email (any case) or its postal code (spaces, dashes and
     case aside). An order the shop platform keeps neither for can't be named: no one is answered."""
-    address = request.customer_address
-    if address.email and contact.email and address.email.strip().casefold() == contact.email.strip().casefold():
+    return contact_matches(request.customer_address.email, request.customer_address.zip, contact)
+
+
+def contact_matches(email: str | None, postal_code: str | None, contact: OrderContact) -> bool:
+    """Whether an email (any case) or postal code (spaces, dashes and case aside) is the order's."""
+    if email and contact.email and email.strip().casefold() == contact.email.strip().casefold():
         return True
-    return bool(address.zip and contact.postal_code and _postal(address.zip) & _postal(contact.postal_code))
+    return bool(postal_code and contact.postal_code and _postal(postal_code) & _postal(contact.postal_code))
 
 
 def _postal(code: str) -> set[str]:

@@ -47,6 +47,9 @@ class ReturnLine(Contract):
     exchange_sku: Annotated[str, StringConstraints(min_length=1, max_length=64), AtTheDoor()] | None = Field(
         default=None, description="the variant wanted in exchange (resolution `exchange`)"
     )
+    photo_urls: Annotated[list[PhotoUrl], Field(max_length=3)] = Field(
+        default=[], description="the shopper's photos of the item: links to where they are kept, never the images"
+    )
 
 
 class ReturnRequest(Contract):
@@ -206,6 +209,7 @@ class LineStatus(Contract):
     reason: ReasonCode
     category: str | None = None
     exchange_sku: str | None = None
+    shopper_photo_urls: list[str] = []  # the shopper's photos of the item, as the request gave them
     declined: DeclineReason | None = None
     reception: Reception = Reception.awaiting
     received_quantity: int = 0  # units of this line that came back

@@ -172,6 +172,11 @@ def assess(
     return Assessment(declined=declined, categories=categories, review_reason=review_reason)
 
 
+def ships_a_parcel(method: ReturnMethod) -> bool:
+    """Whether the return's parcel travels with a carrier (the return shipping fee applies)."""
+    return method in _SHIPPED_METHODS
+
+
 def qualifies_for_instant_refund(
     request: ReturnRequest, value: int, customer_return_count: int, policy: ReturnPolicy, currency: str
 ) -> bool:

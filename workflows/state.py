@@ -79,6 +79,7 @@ class ReturnState:
                 unit_price=line.unit_price or 0,  # the doors fill it in from the order
                 reason=line.reason,
                 exchange_sku=line.exchange_sku,
+                shopper_photo_urls=line.photo_urls,
             )
             for line in request.lines
         }

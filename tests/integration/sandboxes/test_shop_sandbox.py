@@ -73,6 +73,30 @@ async def test_unknown_order_is_not_found_and_not_retryable(shop: ShopPlatform) 
     assert "o-missing" in error.value.message  # the body is kept for operators
 
 
+async def test_the_shoppers_order_has_titles_and_addresses_and_counts_units_held_by_returns(
+    shop: ShopPlatform, admin: httpx.AsyncClient
+) -> None:
+    dock = {"name": "Dock", "street1": "1 Pier", "city": "San Jose", "zip": "95122", "country": "US"}
+    titled = ORDER | {
+        "order_id": "o-2",
+        "lines": [ORDER["lines"][0] | {"title": "Shirt, M"}, ORDER["lines"][1]],
+        "return_address": dock,
+    }
+    (await admin.post("/_sandbox/orders", json=titled)).raise_for_status()
+
+    order = await shop.load_shopper_order("o-2")
+    assert [line.title for line in order.lines] == ["Shirt, M", "MUG"]  # the SKU where the shop gives no title
+    assert order.return_address is not None and order.return_address.zip == "95122"
+    assert order.shipping_address is None
+    assert await shop.quantities_in_returns("o-2") == {}
+
+    await shop.reserve_quantities("o-2", "r-1", [("l-1", 2)], key="r-1:reserve")
+    await shop.reserve_quantities("o-2", "r-2", [("l-1", 2)], key="r-2:reserve")  # one unit left for it
+    assert await shop.quantities_in_returns("o-2") == {"l-1": 3}
+    await shop.release_quantities("o-2", "r-1")
+    assert await shop.quantities_in_returns("o-2") == {"l-1": 1}  # a released reservation holds nothing
+
+
 async def test_reservations_clamp_across_returns_and_release_frees(
     shop: ShopPlatform, admin: httpx.AsyncClient
 ) -> None:

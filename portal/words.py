@@ -1,0 +1,68 @@
+"""The portal's plain words for the trade's vocabulary (stages, methods, reasons, why a line can't
+go back). Marked with `_` so Babel extracts them into the message catalogs; translated at render."""
+
+from __future__ import annotations
+
+from workflows.vocabulary import DeclineReason, ReasonCode, ResolutionKind, ReturnMethod, Stage
+
+
+def _(message: str) -> str:  # marks a message for extraction; templates translate it
+    return message
+
+
+REASONS = {
+    ReasonCode.size_too_small: _("Too small"),
+    ReasonCode.size_too_large: _("Too large"),
+    ReasonCode.unwanted: _("No longer wanted"),
+    ReasonCode.not_as_described: _("Not as described"),
+    ReasonCode.wrong_item: _("Wrong item sent"),
+    ReasonCode.defective: _("Faulty"),
+    ReasonCode.damaged_in_transit: _("Arrived damaged"),
+    ReasonCode.style: _("Didn't like the style"),
+    ReasonCode.color: _("Didn't like the colour"),
+    ReasonCode.other: _("Something else"),
+}
+
+METHODS = {
+    ReturnMethod.mail_label: (
+        _("Prepaid label"),
+        _("Print the label, stick it on the parcel, hand it to the carrier."),
+    ),
+    ReturnMethod.drop_off: (
+        _("QR code at a drop-off point"),
+        _("No printer needed: show the QR code at a drop-off point."),
+    ),
+    ReturnMethod.in_store: (_("In a store"), _("Bring the items to one of our stores.")),
+    ReturnMethod.keep_it: (_("Keep it"), _("Nothing to send back: keep the items.")),
+}
+
+OUTCOMES = {
+    ResolutionKind.refund: _("Refund to your original payment"),
+    ResolutionKind.store_credit: _("Store credit"),
+    ResolutionKind.exchange: _("Exchange"),
+}
+
+WHY_NOT = {
+    DeclineReason.non_returnable: _("This item can't be returned (final sale or not returnable)."),
+    DeclineReason.outside_return_window: _("The return window closed on %(date)s."),
+    DeclineReason.method_not_allowed: _("This item can't be returned this way."),
+    DeclineReason.currency_not_priced: _("This order can't be returned online; please contact the shop."),
+}
+CANT_RETURN = _("This item can't be returned.")
+ALREADY_RETURNED = _("Already in a return.")
+
+STAGES = {
+    Stage.requested: _("We received your return request."),
+    Stage.needs_review: _("The shop is checking your return before it goes ahead."),
+    Stage.approved: _("Your return was accepted."),
+    Stage.label_issued: _("Your return label is ready."),
+    Stage.in_transit: _("Your parcel is on its way to us."),
+    Stage.delivered: _("Your items arrived at our warehouse."),
+    Stage.inspecting: _("We checked your items."),
+    Stage.resolving: _("Your money is on its way."),
+    Stage.completed: _("Your return is complete."),
+    Stage.declined: _("Your return was declined."),
+    Stage.cancelled: _("Your return was cancelled."),
+    Stage.expired: _("Your return expired: nothing was sent before the deadline."),
+    Stage.failed_needs_attention: _("We are looking into a problem with your return."),
+}

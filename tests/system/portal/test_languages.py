@@ -1,0 +1,55 @@
+"""The portal in German, by the browser's Accept-Language and by the switcher; every page audited in both."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from devstack.stack import LocalStack
+from tests.system.portal.conftest import audited, placed_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.devserver]
+
+
+async def test_a_german_browser_gets_the_portal_in_german_with_german_dates_and_amounts(
+    browser: Browser, stack: LocalStack
+) -> None:
+    context = await browser.new_context(base_url=stack.api_url, locale="de-DE")  # Accept-Language: de-DE
+    page = await context.new_page()
+    order = await placed_order(stack)
+    await page.goto("/portal")
+    assert await page.get_attribute("html", "lang") == "de"
+    await audited(page, "de-1-lookup")
+    await page.get_by_label("Bestellnummer").fill(order.order_id)
+    await page.get_by_label("E-Mail-Adresse oder Postleitzahl").fill("ada@example.com")
+    await page.get_by_role("button", name="Bestellung finden").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Welche Artikel senden Sie zurück?")
+    await expect(page.locator("#line-L3")).to_contain_text("Dieser Artikel kann nicht zurückgegeben werden")
+    await expect(page.locator("#line-L1")).to_contain_text(re.compile(r"Rückgabe möglich bis \d+\. \w+ 20\d\d"))
+    await audited(page, "de-2-items")
+    await page.locator("#quantity-L1").select_option("2")
+    await page.locator("#reason-L1").select_option("size_too_large")
+    await page.get_by_role("button", name="Weiter").click()
+
+    await expect(page.locator("label[for=method-mail_label]")).to_contain_text("5,99 $, von Ihrer Erstattung abgezogen")
+    await audited(page, "de-3-method")
+    await page.get_by_role("button", name="Weiter").click()
+    await expect(page.locator("#estimate")).to_have_text("44,01 $")
+    await audited(page, "de-4-review")
+
+    await page.get_by_role("link", name="English").click()  # the switcher: the same page, and the session keeps it
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Review your return")
+    await expect(page.locator("#estimate")).to_have_text("$44.01")
+    await page.goto("/portal/items")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
+    await context.close()
+
+
+async def test_the_switcher_turns_an_english_page_german(page: Page) -> None:
+    await page.goto("/portal")
+    await page.get_by_role("link", name="Deutsch").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Artikel zurückgeben")
+    assert await page.get_attribute("html", "lang") == "de"
