@@ -23,10 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -57,10 +55,12 @@ from portal.journey import (
     shopper_address,
 )
 from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoRefused, PhotoStore, kind_of
-from portal.session import CSRF_FIELD, LinkExpired, LinkInvalid, Signer, csrf_matches
+from portal.session import LinkExpired, LinkInvalid, Signer
 from portal.words import _
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from web.formats import day, money
+from web.session import CSRF_FIELD, csrf_matches, secure_page
 from workflows.models import Cancellation, ReturnStatus
 from workflows.primitives import Identifier
 from workflows.vocabulary import ReasonCode, ResolutionKind, ReturnMethod, Stage
@@ -137,14 +137,6 @@ pages = APIRouter(prefix="/portal", include_in_schema=False, route_class=PortalR
 LOCALES = {"en": "en_US", "de": "de_DE"}
 
 
-def _money(amount: int, currency: str, locale: str) -> str:
-    return format_currency(amount / 10 ** rules.minor_unit_exponent(currency), currency, locale=locale)
-
-
-def _day(moment: datetime, locale: str) -> str:
-    return format_date(moment, format="long", locale=locale)
-
-
 def _translations(language: str) -> gettext.NullTranslations:
     if language == "en":
         return gettext.NullTranslations()
@@ -164,7 +156,7 @@ def _templates(language: str) -> Jinja2Templates:
     environment.install_gettext_translations(TRANSLATIONS[language], newstyle=True)  # type: ignore[attr-defined]
     environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language)
     locale = LOCALES[language]
-    environment.filters.update(money=partial(_money, locale=locale), day=partial(_day, locale=locale))
+    environment.filters.update(money=partial(money, locale=locale), day=partial(day, locale=locale))
     return Jinja2Templates(env=environment)
 
 
@@ -247,20 +239,7 @@ class Visit:
 
     def _finish(self, response: Response, image_origin: str | None) -> Response:
         self.portal.signer.save_session(self.request, response, self.session)
-        images = " ".join(filter(None, ["'self'", image_origin]))
-        response.headers.update(
-            {
-                "Content-Security-Policy": (
-                    f"default-src 'none'; style-src 'self'; img-src {images}; form-action 'self';"
-                    " frame-ancestors 'none'; base-uri 'none'"
-                ),
-                "Referrer-Policy": "no-referrer",
-                "X-Content-Type-Options": "nosniff",
-                "X-Frame-Options": "DENY",
-                "Cache-Control": "no-store",
-            }
-        )
-        return response
+        return secure_page(response, image_origin)
 
 
 # --- 1. Find the order ----------------------------------------------------------------------------

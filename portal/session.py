@@ -8,7 +8,6 @@ it tells its holder nothing they did not type themselves.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +16,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from integrations.settings import Settings
-
-COOKIE = "portal_session"
-CSRF_FIELD = "csrf_token"
-_PATH = "/portal"
+from web.session import SessionCookie
 
 
 class LinkExpired(Exception):
@@ -44,44 +40,28 @@ class Signer:
         secret = settings.portal_secret.get_secret_value() if settings.portal_secret else secrets.token_urlsafe(32)
         return cls(secret, settings.portal_session_minutes * 60, settings.portal_status_link_days * 86_400)
 
-    def _serializer(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.secret, salt=salt)
+    @property
+    def _cookie(self) -> SessionCookie:
+        return SessionCookie("portal_session", "/portal", self.secret, self.session_seconds)
 
     def status_link_token(self, return_id: str) -> str:
-        return self._serializer("portal-status-link").dumps(return_id)
+        return self._links().dumps(return_id)
 
     def return_of(self, token: str) -> str:
         """The return a status link names; LinkExpired or LinkInvalid otherwise."""
         try:
-            return self._serializer("portal-status-link").loads(token, max_age=self.link_seconds)
+            return self._links().loads(token, max_age=self.link_seconds)
         except SignatureExpired as error:
             raise LinkExpired from error
         except BadSignature as error:
             raise LinkInvalid from error
 
+    def _links(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.secret, salt="portal-status-link")
+
     def load_session(self, request: Request) -> dict[str, Any]:
         """The request's session; a fresh one (with its CSRF token) when absent, forged or expired."""
-        cookie = request.cookies.get(COOKIE)
-        if cookie:
-            try:
-                session = self._serializer("portal-session").loads(cookie, max_age=self.session_seconds)
-                if isinstance(session, dict) and isinstance(session.get("csrf"), str):
-                    return session
-            except BadSignature:
-                pass
-        return {"csrf": secrets.token_urlsafe(24)}
+        return self._cookie.load(request)
 
     def save_session(self, request: Request, response: Response, session: dict[str, Any]) -> None:
-        response.set_cookie(
-            COOKIE,
-            self._serializer("portal-session").dumps(session),
-            max_age=self.session_seconds,
-            path=_PATH,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
-
-
-def csrf_matches(session: dict[str, Any], sent: object) -> bool:
-    return isinstance(sent, str) and bool(sent) and hmac.compare_digest(sent, session["csrf"])
+        self._cookie.save(request, response, session)

@@ -1,0 +1,1 @@
+"""What the server-rendered pages (the shopper's portal, the operations console) share."""
