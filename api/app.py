@@ -29,6 +29,7 @@ from api.health import health
 from api.middleware import BodySizeLimit, RequestLog
 from api.routes import router
 from api.webhooks import webhooks
+from console import install_console
 from integrations import telemetry
 from integrations.log_config import configure_logging
 from integrations.settings import Settings, VendorModeError, get_settings, require_vendor_mode
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
     app.include_router(health)
     app.include_router(codec)
     install_portal(app, settings)  # the shopper's pages under /portal (not in the OpenAPI document)
+    install_console(app, settings)  # the operations console under /console (nor this)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes, larger=portal_body_limits(settings))
     app.add_middleware(RequestLog)

@@ -110,6 +110,15 @@ class KeyRing:
                 found = Caller(Role(grant.role), grant.holder, known[:12], grant.system, grant.shop)
         return found
 
+    def still_admits(self, caller: Caller) -> bool:
+        """Whether the key a caller signed in with is still configured, with the same grant (a
+        session of a revoked key ends at its next request)."""
+        return any(
+            known.startswith(caller.key_id)
+            and Caller(Role(grant.role), grant.holder, known[:12], grant.system, grant.shop) == caller
+            for known, grant in self._grants.items()
+        )
+
 
 def new_key_entry(role: Role, holder: str, *, system: bool = False, shop: str | None = None) -> tuple[str, str]:
     """A fresh random key and its API_KEYS entry (JSON): give the key to its holder, keep the entry."""

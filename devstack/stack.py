@@ -63,8 +63,15 @@ LOCAL_SECRETS = {
     "shippo_webhook_token": "local-shippo-token",
     "shippo_webhook_hmac_secret": "local-shippo-hmac",
     "portal_secret": "local-portal-secret",
+    "console_secret": "local-console-secret",
 }
-_WEBHOOK_SECRETS = ("stripe_webhook_secret", "shippo_webhook_token", "shippo_webhook_hmac_secret", "portal_secret")
+_WEBHOOK_SECRETS = (
+    "stripe_webhook_secret",
+    "shippo_webhook_token",
+    "shippo_webhook_hmac_secret",
+    "portal_secret",
+    "console_secret",
+)
 
 
 @dataclass

@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     portal_lookups_per_address: str = "20/10 minutes"
     portal_lookups_per_order: str = "10/10 minutes"
 
+    # The operations console (console/, under /console of the API): people sign in with their own
+    # API key (operator or warehouse). The secret signs its session cookies: give every API
+    # process the same one; unset, a random one per process. A session lasts this long.
+    console_secret: SecretStr | None = None
+    console_session_minutes: int = Field(default=30, ge=1)
+
     # Where the portal's status links point in emails (the API's public address), e.g.
     # https://returns.example.com; unset: the address the shopper's browser used.
     portal_base_url: str | None = None

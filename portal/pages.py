@@ -14,7 +14,7 @@ import gettext
 import io
 import secrets
 import smtplib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 import structlog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -60,6 +59,7 @@ from portal.words import _
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from web.formats import day, money
+from web.routes import answering_with
 from web.session import CSRF_FIELD, csrf_matches, secure_page
 from workflows.models import Cancellation, ReturnStatus
 from workflows.primitives import Identifier
@@ -110,28 +110,12 @@ def portal_body_limits(settings: Settings) -> dict[str, int]:
     return {"/portal/items": settings.api_max_body_bytes + PHOTOS_PER_FORM * settings.portal_photo_max_bytes}
 
 
-class PortalRoute(APIRoute):
-    """A portal page whatever happens behind it: a shop platform or Temporal that doesn't answer is a
-    page in the shopper's language (503), never the API's JSON error."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HTTPException:
-                raise
-            except Exception:
-                log.exception("portal page failed", path=request.url.path)
-                return Visit(request).message(
-                    503, _("We can't reach the shop right now"), _("Please try again in a minute.")
-                )
-
-        return answer
+def _unavailable(request: Request) -> Response:
+    """A shop platform or Temporal that doesn't answer is a page in the shopper's language (503)."""
+    return Visit(request).message(503, _("We can't reach the shop right now"), _("Please try again in a minute."))
 
 
-pages = APIRouter(prefix="/portal", include_in_schema=False, route_class=PortalRoute)
+pages = APIRouter(prefix="/portal", include_in_schema=False, route_class=answering_with(_unavailable))
 # The portal's languages and the locale their dates and amounts are written in; English is the
 # templates' own, German comes from portal/locale/de (Babel catalogs, read at import).
 LOCALES = {"en": "en_US", "de": "de_DE"}

@@ -351,6 +351,16 @@ class ReturnsClient:
             next_page_token=encode_page_token(token) if token else None,
         )
 
+    async def count_returns(self, query: str) -> int:
+        """How many returns match a visibility query (counted by the server, none read)."""
+        try:
+            counted = await self._client.count_workflows(scoped(query), rpc_timeout=self._rpc_timeout)
+        except RPCError as error:
+            if error.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidReturnInput("query", error.message) from error
+            raise
+        return counted.count
+
     async def find_return_by_tracking_number(self, tracking_number: str) -> str | None:
         query = tracking_number_query(tracking_number)
         page = await self.search_returns(query, page_size=1) if query else None

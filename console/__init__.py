@@ -1,0 +1,19 @@
+"""The operations console: operators' queues, search, return pages and bulk actions; the
+warehouse's receiving with a scanner; the dashboard of the event store's reports."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from console import operator, warehouse
+from console.desk import HERE, ConsoleState, pages
+from integrations.settings import Settings
+
+__all__ = ["install_console", "operator", "warehouse"]
+
+
+def install_console(app: FastAPI, settings: Settings) -> None:
+    app.state.console = ConsoleState(settings)
+    app.include_router(pages)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

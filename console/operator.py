@@ -1,0 +1,294 @@
+"""The operator's pages: signing in, queues, search, a return's page, its actions and bulk retry."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from api.auth import Role
+from console.desk import Desk, admits, pages
+from console.queues import QUEUE_BY_SLUG, QUEUES, STUCK_DAYS, search_query
+from starter.client import ReturnsClient, actor_id
+from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
+from starter.visibility import ReturnPage
+from web.session import fresh_session
+from workflows.models import (
+    Cancellation,
+    DeadlineExtension,
+    DispositionOverride,
+    OperatorAction,
+    OtherWay,
+    ReturnStatus,
+)
+from workflows.state import REJECTABLE
+from workflows.vocabulary import CLOSED_STAGES, Stage
+
+log = structlog.get_logger(__name__)
+PAGE_SIZE = 25
+BULK_MOST = 100  # returns one bulk action may name
+
+
+# --- Signing in ----------------------------------------------------------------------------------
+
+
+@pages.get("", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    desk = Desk(request)
+    if desk.person is None:
+        return desk.redirect("/console/sign-in")
+    return desk.redirect("/console/queues" if desk.person.role is Role.operator else "/console/receiving")
+
+
+@pages.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request) -> Response:
+    return Desk(request).render("sign_in.html")
+
+
+@pages.post("/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request) -> Response:
+    desk = Desk(request)
+    form = await desk.form()
+    if form is None:
+        return desk.refused_form()
+    caller = request.app.state.keys.caller(str(form.get("api_key", "")).strip())
+    if caller is None or caller.system or caller.role not in (Role.operator, Role.warehouse):
+        log.warning("console sign-in refused")
+        error = "That is not an operator's or a warehouse person's own key."
+        return desk.render("sign_in.html", 401, error=error)
+    who = {"role": caller.role.value, "holder": caller.holder, "key_id": caller.key_id, "shop": caller.shop}
+    desk.session = fresh_session(who=who)  # a new session and CSRF token for the person
+    log.info("console sign-in", actor=actor_id(caller.role.value, caller.holder))
+    return desk.redirect("/console")
+
+
+@pages.post("/sign-out", response_class=HTMLResponse)
+async def sign_out(request: Request) -> Response:
+    desk = Desk(request)
+    if await desk.form() is not None:
+        desk.session = fresh_session()
+    return desk.redirect("/console/sign-in", "Signed out.")
+
+
+# --- Operator: queues, search, a return, its actions, bulk actions ---------------------------------
+
+
+@pages.get("/queues", response_class=HTMLResponse)
+@admits(Role.operator)
+async def queues(desk: Desk) -> Response:
+    days = _stuck_days(desk.request)
+    now = datetime.now(UTC)
+    policy = desk.returns.policy
+    counts = await asyncio.gather(*(desk.returns.count_returns(queue.query(now, policy, days)) for queue in QUEUES))
+    return desk.render("queues.html", counted=list(zip(QUEUES, counts, strict=True)), days=days)
+
+
+def _stuck_days(request: Request) -> int:
+    try:
+        return min(max(int(request.query_params.get("days", STUCK_DAYS)), 1), 3650)
+    except ValueError:
+        return STUCK_DAYS
+
+
+async def _page(desk: Desk, query: str) -> ReturnPage | Response:
+    token = desk.request.query_params.get("page") or None
+    try:
+        return await desk.returns.search_returns(query, page_size=PAGE_SIZE, page_token=token)
+    except InvalidReturnInput as error:
+        return desk.message(400, "That page is not one of ours", error.message)
+
+
+@pages.get("/queues/{slug}", response_class=HTMLResponse)
+@admits(Role.operator)
+async def queue_page(desk: Desk, slug: str) -> Response:
+    queue = QUEUE_BY_SLUG.get(slug)
+    if queue is None:
+        return desk.message(404, "No such queue", f"There is no queue {slug!r}.")
+    days = _stuck_days(desk.request)
+    query = queue.query(datetime.now(UTC), desk.returns.policy, days)
+    page, count = await asyncio.gather(_page(desk, query), desk.returns.count_returns(query))
+    if isinstance(page, Response):
+        return page
+    statuses = await _statuses(desk, [summary.return_id for summary in page.returns]) if queue.attention else {}
+    why = Counter(_why(status) for status in statuses.values())
+    return desk.render("queue.html", queue=queue, page=page, count=count, statuses=statuses, why=why, days=days)
+
+
+async def _statuses(desk: Desk, return_ids: list[str]) -> dict[str, ReturnStatus]:
+    answers = await asyncio.gather(*(desk.returns.status(rid) for rid in return_ids), return_exceptions=True)
+    return {rid: status for rid, status in zip(return_ids, answers, strict=True) if isinstance(status, ReturnStatus)}
+
+
+def _why(status: ReturnStatus) -> str:
+    """What a return in a queue waits for, in one line (its breakdown's key)."""
+    if status.awaiting_decision is not None:
+        return f"decision: {status.awaiting_decision.value}"
+    if status.attention is not None and status.attention.step:
+        return f"failed step: {status.attention.step} ({status.attention.error_type or 'error'})"
+    if status.attention is not None:
+        return status.attention.reason
+    return status.stage.value
+
+
+@pages.get("/returns", response_class=HTMLResponse)
+@admits(Role.operator)
+async def search(desk: Desk) -> Response:
+    term = desk.request.query_params.get("q", "").strip().lstrip("#") or None
+    stage_name = desk.request.query_params.get("stage") or None
+    stage = Stage(stage_name) if stage_name in Stage.__members__ else None
+    query = search_query(term, stage)
+    if query is None:
+        return desk.render(
+            "search.html",
+            400,
+            term=term,
+            stage=stage,
+            page=None,
+            error="Not a return id, order, customer or tracking number.",
+        )
+    page = await _page(desk, query)
+    if isinstance(page, Response):
+        return page
+    return desk.render("search.html", term=term, stage=stage, page=page)
+
+
+@pages.get("/returns/{return_id}", response_class=HTMLResponse)
+@admits(Role.operator, Role.warehouse)
+async def return_page(desk: Desk, return_id: str) -> Response:
+    try:
+        status = await desk.returns.status(return_id)
+    except (ReturnNotFoundError, InvalidReturnInput):
+        return desk.message(404, "No such return", f"There is no return {return_id!r}.")
+    return desk.render("return.html", status=status, allowed=allowed_actions(status), form_id=secrets.token_hex(8))
+
+
+# --- The actions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    title: str
+    payload: Callable[[str, str, Mapping[str, Any]], BaseModel]  # (actor, reason, form) -> the action
+    send: Callable[..., Awaitable[Any]]  # a ReturnsClient method
+
+
+ACTIONS: dict[str, Action] = {
+    "approve": Action("Approve", lambda a, r, f: OperatorAction(actor=a, reason=r), ReturnsClient.approve),
+    "reject": Action("Reject", lambda a, r, f: OperatorAction(actor=a, reason=r), ReturnsClient.reject),
+    "retry": Action("Retry the failed step", lambda a, r, f: OperatorAction(actor=a, reason=r), ReturnsClient.retry),
+    "other-way": Action(
+        "Resolve another way",
+        lambda a, r, f: OtherWay(actor=a, reason=r, way=f.get("way")),
+        ReturnsClient.resolve_otherwise,
+    ),
+    "cancel": Action(
+        "Cancel", lambda a, r, f: Cancellation(actor=a, reason=r, requested_by="operator"), ReturnsClient.cancel
+    ),
+    "extend-deadline": Action(
+        "Extend a deadline",
+        lambda a, r, f: DeadlineExtension(actor=a, reason=r, deadline=f.get("deadline"), days=f.get("days")),
+        ReturnsClient.extend_deadline,
+    ),
+    "override-disposition": Action(
+        "Override a disposition",
+        lambda a, r, f: DispositionOverride(
+            actor=a, reason=r, line_id=f.get("line_id"), disposition=f.get("disposition")
+        ),
+        ReturnsClient.override_disposition,
+    ),
+}
+
+
+def allowed_actions(status: ReturnStatus) -> list[str]:
+    """The actions the return's state offers (the workflow's validators still decide when one is sent)."""
+    if status.stage in CLOSED_STAGES:
+        return []
+    allowed = []
+    if status.awaiting_decision is not None:
+        allowed.append("approve")
+        if status.awaiting_decision in REJECTABLE:
+            allowed.append("reject")
+    if status.attention is not None and status.attention.step:
+        allowed += ["retry", "other-way"]
+    allowed.append("cancel")
+    if status.deadlines:
+        allowed.append("extend-deadline")
+    if any(line.disposition for line in status.lines):
+        allowed.append("override-disposition")
+    return allowed
+
+
+async def apply(desk: Desk, return_id: str, name: str, form: Mapping[str, Any], form_id: str) -> str | None:
+    """Sends one action; None when accepted, else why it was refused (the validator's words)."""
+    action = ACTIONS[name]
+    try:
+        payload = action.payload(desk.actor, str(form.get("reason", "")).strip(), form)
+        # The form's id makes a double-clicked or resent form one update (ReturnsClient's idempotency).
+        update_id = f"{name}:console-{desk.person.key_id if desk.person else '-'}:{form_id}:{return_id}"
+        await action.send(desk.returns, return_id, payload, idempotency_key=update_id)
+    except ValidationError as error:
+        problem = InvalidReturnInput.from_validation(error)
+        return "; ".join(f"{field}: {message}" for field, message in problem.problems)
+    except ReturnStateError as error:
+        return f"Refused: the return is {error.stage.value}: {error.reason}"
+    except (InvalidReturnInput, ReturnConflictError) as error:
+        return f"Refused: {error}"
+    except ReturnNotFoundError:
+        return f"There is no return {return_id}."
+    log.info("console action", return_id=return_id, action=name, actor=desk.actor)
+    return None
+
+
+@pages.post("/returns/{return_id}/{name}", response_class=HTMLResponse)
+@admits(Role.operator, Role.warehouse)
+async def act(desk: Desk, return_id: str, name: str) -> Response:
+    form = await desk.form()
+    if form is None:
+        return desk.refused_form()
+    if name not in ACTIONS:
+        return desk.message(404, "No such action", f"There is no action {name!r}.")
+    if desk.person is None or desk.person.role is not Role.operator:
+        return desk.refused_role()
+    refused = await apply(desk, return_id, name, form, str(form.get("form_id", ""))[:32] or secrets.token_hex(8))
+    if refused is not None:
+        try:
+            status = await desk.returns.status(return_id)
+        except ReturnNotFoundError:
+            return desk.message(404, "No such return", refused)
+        return desk.render(
+            "return.html",
+            409,
+            status=status,
+            allowed=allowed_actions(status),
+            form_id=secrets.token_hex(8),
+            error=refused,
+        )
+    return desk.redirect(f"/console/returns/{return_id}", f"{ACTIONS[name].title}: done.")
+
+
+@pages.post("/bulk/retry", response_class=HTMLResponse)
+@admits(Role.operator)
+async def bulk_retry(desk: Desk) -> Response:
+    """Retries the failed step of each chosen return: first a confirmation naming the count, then
+    one by one, each return's outcome shown."""
+    form = await desk.form()
+    if form is None:
+        return desk.refused_form()
+    chosen = list(dict.fromkeys(str(rid) for rid in form.getlist("return_id")))[:BULK_MOST]  # type: ignore[attr-defined]
+    reason = str(form.get("reason", "")).strip()
+    if not chosen:
+        return desk.message(400, "Nothing chosen", "Choose the returns to retry first.")
+    if form.get("confirmed") != "yes":
+        return desk.render("bulk_confirm.html", chosen=chosen, reason=reason, form_id=secrets.token_hex(8))
+    form_id = str(form.get("form_id", ""))[:32] or secrets.token_hex(8)
+    outcomes = [(rid, await apply(desk, rid, "retry", form, form_id)) for rid in chosen]
+    return desk.render("bulk_results.html", outcomes=outcomes)
