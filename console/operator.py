@@ -168,7 +168,20 @@ async def return_page(desk: Desk, return_id: str) -> Response:
         status = await desk.returns.status(return_id)
     except (ReturnNotFoundError, InvalidReturnInput):
         return desk.message(404, "No such return", f"There is no return {return_id!r}.")
-    return desk.render("return.html", status=status, allowed=allowed_actions(status), form_id=secrets.token_hex(8))
+    return _return_page(desk, status)
+
+
+def _return_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error: str | None = None) -> Response:
+    returned_value = sum(line.quantity * line.unit_price for line in status.lines if line.declined is None)
+    return desk.render(
+        "return.html",
+        status_code,
+        status=status,
+        returned_value=returned_value,
+        allowed=allowed_actions(status),
+        form_id=secrets.token_hex(8),
+        error=error,
+    )
 
 
 # --- The actions ---------------------------------------------------------------------------------
@@ -264,14 +277,7 @@ async def act(desk: Desk, return_id: str, name: str) -> Response:
             status = await desk.returns.status(return_id)
         except ReturnNotFoundError:
             return desk.message(404, "No such return", refused)
-        return desk.render(
-            "return.html",
-            409,
-            status=status,
-            allowed=allowed_actions(status),
-            form_id=secrets.token_hex(8),
-            error=refused,
-        )
+        return _return_page(desk, status, 409, refused)
     return desk.redirect(f"/console/returns/{return_id}", f"{ACTIONS[name].title}: done.")
 
 

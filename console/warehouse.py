@@ -25,7 +25,7 @@ from workflows.models import (
     ReceivedLine,
     ReturnStatus,
 )
-from workflows.vocabulary import CLOSED_STAGES, Grade
+from workflows.vocabulary import Grade
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ async def receiving(desk: Desk) -> Response:
     if return_id is None:
         error = f"No return has the tracking number or id {scanned!r}. Set the parcel aside for an operator."
         return desk.render("receiving.html", 404, error=error, scanned=scanned)
-    return desk.redirect(f"/console/receiving/{return_id}")
+    return desk.redirect(f"/console/receiving/{return_id}?scanned=1")
 
 
 async def _return_of(desk: Desk, scanned: str) -> str | None:
@@ -75,12 +75,13 @@ def _parcel_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error
     to_grade = open_lines(status)
     received = any(line.received_quantity or line.wrong_item_quantity for line in status.lines)
     to_confirm = [line for line in status.lines if line.disposition_work_id and not line.disposition_confirmed_by]
-    if error is None and not to_grade and not to_confirm:
-        error = (
-            f"Return {status.return_id} is already inspected ({status.stage.value}): nothing to receive or grade."
-            if status.stage not in CLOSED_STAGES or any(line.grade for line in status.lines)
-            else f"Return {status.return_id} is {status.stage.value}: nothing to receive."
-        )
+    if error is None and not to_grade and desk.request.query_params.get("scanned"):
+        # A parcel scanned again: say so, so it isn't put away twice.
+        if any(line.grade for line in status.lines):
+            then = "confirm its disposition work below." if to_confirm else "nothing to receive or grade."
+            error = f"Return {status.return_id} is already inspected ({status.stage.value}): {then}"
+        else:
+            error = f"Return {status.return_id} is {status.stage.value}: nothing to receive."
     return desk.render(
         "parcel.html",
         status_code,

@@ -1,0 +1,158 @@
+"""The operator's console in a real browser: queues filled by real returns, an approval that
+shows in the timeline, a refusal when the state moved, a bulk retry after a Stripe outage."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from devstack.polling import wait_for_stage
+from starter.client import ReturnsClient
+from tests.system.api.doors import Doors, eventually
+from tests.system.browser import ledger_refunds, sent_back_and_graded
+from tests.system.console.conftest import shot, signed_in
+from workflows.vocabulary import Stage
+
+pytestmark = pytest.mark.browser
+IN_REVIEW = {"customer_return_count": 11}  # over the policy's review threshold
+
+
+async def count_of(page: Page, queue: str, at_least: int) -> int:
+    """The queue's count on the queues page, reloaded until visibility has caught up."""
+    for _ in range(50):
+        await page.goto("/console/queues")
+        count = int(await page.locator(f"td[data-queue={queue}]").inner_text())
+        if count >= at_least:
+            return count
+        await page.wait_for_timeout(200)
+    return count
+
+
+async def test_a_system_key_can_t_sign_in_nor_a_made_up_one(page: Page) -> None:
+    for key in ("local-warehouse-key", "not-a-key"):
+        await page.goto("/console/sign-in")
+        await page.get_by_label("Your API key").fill(key)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("not an operator's or a warehouse person's own key")
+    await shot(page, "sign-in-refused", narrowest=320)
+    await page.goto("/console/queues")
+    await expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+
+
+async def test_queues_count_real_returns_and_an_approval_shows_in_the_timeline(page: Page, doors: Doors) -> None:
+    review = await doors.started(Stage.needs_review, order_changes=IN_REVIEW)
+    shippo = doors.stack.sandbox_url("shippo")
+    await doors.http.post(f"{shippo}/_sandbox/faults", json={"method": "POST", "path": "/shipments", "status": 400})
+    stuck = await doors.new_request()
+    (await doors.start(stuck)).raise_for_status()
+    await eventually(lambda: doors.status(stuck.return_id), lambda status: status.attention is not None)
+
+    await signed_in(page, "kim")
+    assert await count_of(page, "needs-review", 1) >= 1
+    assert await count_of(page, "needs-attention", 1) >= 1
+    await shot(page, "queues")
+
+    await page.get_by_role("link", name="Needs attention").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=stuck.return_id))
+    await expect(row).to_contain_text("buy label")
+    await shot(page, "queue-needs-attention")
+
+    await page.goto("/console/queues")
+    await page.get_by_role("link", name="Needs review").click()
+    await page.get_by_role("link", name=review.return_id).click()
+    await expect(page.locator(".stage")).to_have_text("needs_review")
+    await shot(page, "return-in-review")
+    approve = page.locator(f"form[action='/console/returns/{review.return_id}/approve']")
+    await approve.get_by_label("Reason").fill("regular customer, looks fine")
+    await approve.get_by_role("button", name="Approve").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("Approve: done.")
+    timeline = page.locator("table.timeline")
+    await expect(timeline).to_contain_text("operator:kim")
+    approved = await doors.wait_for(review.return_id, Stage.label_issued)
+    assert any(
+        entry.actor == "operator:kim" and "regular customer, looks fine" in entry.detail for entry in approved.timeline
+    ), approved.timeline
+    await page.reload()
+    await shot(page, "return-approved")
+
+
+async def test_an_action_on_a_state_that_moved_is_refused_with_the_validator_s_message(
+    page: Page, doors: Doors
+) -> None:
+    review = await doors.started(Stage.needs_review, order_changes=IN_REVIEW)
+    await signed_in(page, "kim")
+    await page.goto(f"/console/returns/{review.return_id}")
+    decided = await doors.act("operator", review.return_id, "reject", {"reason": "fraud pattern"})
+    assert decided.status_code == 200
+
+    approve = page.locator(f"form[action='/console/returns/{review.return_id}/approve']")
+    await approve.get_by_label("Reason").fill("looks fine")
+    await approve.get_by_role("button", name="Approve").click()
+
+    await expect(page.get_by_role("alert")).to_contain_text("Refused: the return is declined")
+    assert (await doors.status(review.return_id)).stage is Stage.declined
+    await shot(page, "refused-state-moved")
+
+
+async def test_a_warehouse_login_can_t_approve(page: Page, doors: Doors) -> None:
+    review = await doors.started(Stage.needs_review, order_changes=IN_REVIEW)
+    await signed_in(page, "dock-3")
+    await page.goto("/console/queues")
+    await expect(page.get_by_role("heading", name="Not for your role")).to_be_visible()
+    await page.goto(f"/console/returns/{review.return_id}")
+    await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answer = await page.request.post(
+        f"/console/returns/{review.return_id}/approve", form={"csrf_token": token or "", "reason": "sneaky"}
+    )
+    assert answer.status == 403
+    assert (await doors.status(review.return_id)).stage is Stage.needs_review
+
+
+async def test_a_bulk_retry_after_a_stripe_outage_refunds_each_return_once(
+    page: Page, doors: Doors, returns: ReturnsClient
+) -> None:
+    requests = [await doors.new_request() for _ in range(2)]
+    for request in requests:
+        (await doors.start(request)).raise_for_status()
+        await doors.wait_for(request.return_id, Stage.label_issued)
+    stripe = doors.stack.sandbox_url("stripe")
+    async with httpx.AsyncClient(timeout=10) as http:
+        outage = {"method": "POST", "path": "/v1/refunds", "status": 400, "times": 50}
+        (await http.post(f"{stripe}/_sandbox/faults", json=outage)).raise_for_status()
+        for request in requests:
+            await sent_back_and_graded(doors.stack, returns, request.return_id, {"L1": 2, "L2": 1})
+        for request in requests:
+            failed = await eventually(
+                lambda rid=request.return_id: doors.status(rid), lambda status: status.attention is not None, 60
+            )
+            assert failed.attention is not None and failed.attention.step, failed
+        (await http.delete(f"{stripe}/_sandbox/faults")).raise_for_status()
+
+    await signed_in(page, "kim")
+    chosen = [request.return_id for request in requests]
+    for _ in range(50):
+        await page.goto("/console/queues/needs-attention")
+        if all([await page.get_by_role("link", name=rid).count() for rid in chosen]):
+            break
+        await page.wait_for_timeout(200)
+    for rid in chosen:
+        await page.get_by_label(f"Choose {rid}").check()
+    await page.get_by_label("Reason for retrying").fill("Stripe is back")
+    await page.get_by_role("button", name="Retry chosen").click()
+    await expect(page.get_by_role("heading")).to_contain_text("Retry the failed step of 2 returns?")
+    await shot(page, "bulk-confirm")
+    await page.get_by_role("button", name="Retry 2 returns").click()
+
+    for rid in chosen:
+        await expect(page.get_by_role("row").filter(has=page.get_by_role("link", name=rid))).to_contain_text("retried")
+    await shot(page, "bulk-results")
+    for request in requests:
+        done = await wait_for_stage(returns, request.return_id, Stage.completed)
+        refunds = await ledger_refunds(doors.stack, request.payment_intent_id)
+        assert len(refunds) == 1, refunds
+        assert done.refund is not None and refunds[0]["id"] == done.refund.refund_id

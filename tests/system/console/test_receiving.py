@@ -1,0 +1,67 @@
+"""The warehouse's receiving in a real browser: a scanner types the tracking number and presses
+Enter, the parcel's lines are counted and graded; unknown and already-inspected parcels are told."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from devstack.polling import wait_for_stage
+from starter.client import ReturnsClient
+from tests.system.api.doors import Doors
+from tests.system.browser import delivered
+from tests.system.console.conftest import shot, signed_in
+from workflows.vocabulary import Stage
+
+pytestmark = pytest.mark.browser
+SCAN_FIELD = "Scan the parcel (tracking number or return id) and press Enter"
+TABLET = 768
+
+
+async def scan(page: Page, code: str) -> None:
+    """What a USB barcode scanner does: types into the focused field, then Enter."""
+    await page.goto("/console/receiving")
+    await expect(page.get_by_label(SCAN_FIELD)).to_be_focused()
+    await page.keyboard.type(code)
+    await page.keyboard.press("Enter")
+
+
+async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors, returns: ReturnsClient) -> None:
+    status = await doors.started(Stage.label_issued)
+    await delivered(doors.stack, returns, status.return_id)
+    assert status.label is not None
+    await signed_in(page, "dock-3")
+    await shot(page, "receiving", narrowest=TABLET)
+
+    await scan(page, status.label.tracking_number)
+    await expect(page.get_by_role("heading", name=f"Parcel of return {status.return_id}")).to_be_visible()
+    await expect(page.get_by_label("Units of L1 received")).to_have_value("2")
+    await page.get_by_label("Units of L2 received").fill("1")
+    await shot(page, "receiving-units", narrowest=TABLET)
+    await page.get_by_role("button", name="Record the parcel").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("Recorded.")
+    await page.get_by_label("Grade of L1").select_option("A")
+    await page.get_by_label("Grade of L2").select_option("D")
+    await page.get_by_label("Notes on L2").fill("handle broken off")
+    await shot(page, "receiving-grades", narrowest=TABLET)
+    await page.get_by_role("button", name="Record the grades").click()
+
+    await expect(page.locator("td.disposition")).to_have_count(2)
+    await shot(page, "receiving-dispositions", narrowest=TABLET)
+    done = await wait_for_stage(returns, status.return_id, Stage.completed)
+    lines = {line.line_id: line for line in done.lines}
+    assert (lines["L1"].received_quantity, lines["L1"].grade, lines["L2"].grade) == (2, "A", "D")
+    assert done.inspected_by == "warehouse:dock-3"
+    assert any(entry.actor == "warehouse:dock-3" for entry in done.timeline)
+
+    await scan(page, status.label.tracking_number)  # the same parcel again
+    await expect(page.get_by_role("alert")).to_contain_text("already inspected")
+
+
+async def test_an_unknown_parcel_is_told_and_nothing_is_recorded(page: Page) -> None:
+    await signed_in(page, "dock-3")
+    await scan(page, "9400NOSUCHPARCEL")
+    await expect(page.get_by_role("alert")).to_contain_text("No return has the tracking number or id")
+    await expect(page.get_by_label(SCAN_FIELD)).to_be_focused()
+    await shot(page, "receiving-unknown", narrowest=TABLET)
