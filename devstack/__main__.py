@@ -28,6 +28,7 @@ async def _run(args: argparse.Namespace) -> None:
         # An order of its own for the portal: the demo's return took every unit of the demo's order.
         portal_order = (await checkout(stack.settings, f"PORTAL-{datetime.now(UTC):%H%M%S}")).order_id
         print_portal(stack, portal_order)
+        print_console(stack, status.return_id)
         if args.exit_after_demo:
             return
         print("Everything keeps running; press Ctrl-C to stop it all.", flush=True)
@@ -49,7 +50,7 @@ def print_doors(stack: LocalStack, return_id: str) -> None:
         f"  curl -H 'X-API-Key: {storefront}' {api}/v1/returns/{return_id}/timeline",
         f"  curl -H 'X-API-Key: {storefront}' '{api}/v1/returns?customer_id=CUS-ada'",
         f"  curl -H 'X-API-Key: {operator}' '{api}/v1/returns?needs_attention=true'",
-        "Operator console:",
+        "Operator command line:",
         f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl list",
         f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl show {return_id}",
         f"Temporal Web UI: http://127.0.0.1:{stack.ports.ui}/namespaces/default/workflows",
@@ -63,6 +64,18 @@ def print_portal(stack: LocalStack, order_id: str) -> None:
         f"Shopper's returns portal: {stack.api_url}/portal\n"
         f"  order number {order_id}, email {SHOPPER_EMAIL} (or postal code {SHOPPER.zip})\n"
         f"  its emails land in {stack.mail_dir}/*.eml (the SMTP sink on :{stack.ports.smtp})",
+        flush=True,
+    )
+
+
+def print_console(stack: LocalStack, return_id: str) -> None:
+    """The web console's address and a demo login per role (each a person's own local key)."""
+    keys = {grant.holder: key for key, grant in LOCAL_KEYS.items()}
+    print(
+        f"Operations console: {stack.api_url}/console\n"
+        f"  operator kim signs in with the key {keys['kim']}\n"
+        f"    the demo return: {stack.api_url}/console/returns/{return_id}\n"
+        f"  warehouse dock-3 signs in with the key {keys['dock-3']}  (receiving: scan a tracking number or return id)",
         flush=True,
     )
 

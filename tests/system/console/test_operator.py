@@ -9,6 +9,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from devstack.__main__ import print_console
+from devstack.demo import run_demo
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually
@@ -156,3 +158,25 @@ async def test_a_bulk_retry_after_a_stripe_outage_refunds_each_return_once(
         refunds = await ledger_refunds(doors.stack, request.payment_intent_id)
         assert len(refunds) == 1, refunds
         assert done.refund is not None and refunds[0]["id"] == done.refund.refund_id
+
+
+async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
+    page: Page, doors: Doors, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = await run_demo(doors.stack.settings, doors.stack.api_url)
+    print_console(doors.stack, demo.return_id)
+    printed = capsys.readouterr().out
+    assert f"{doors.stack.api_url}/console" in printed
+    assert "local-operator-key" in printed and "local-inspector-key" in printed
+
+    await signed_in(page, "kim")
+    for _ in range(50):  # visibility catches up with the return's last stage
+        await page.goto(f"/console/returns?q={demo.return_id}&stage=completed")
+        if await page.get_by_role("link", name=demo.return_id).count():
+            break
+        await page.wait_for_timeout(200)
+    await shot(page, "search")
+    await page.get_by_role("link", name=demo.return_id).click()
+    await expect(page.locator(".stage")).to_have_text("completed")
+    await expect(page.locator(".paid")).to_contain_text("$")
+    await shot(page, "return-completed")
