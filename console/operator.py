@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -10,7 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import barcode
 import structlog
+from barcode.writer import SVGWriter
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -21,7 +24,7 @@ from console.queues import QUEUE_BY_SLUG, QUEUES, STUCK_DAYS, search_query
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from starter.visibility import ReturnPage
-from web.session import fresh_session
+from web.session import fresh_session, secure_page
 from workflows.models import (
     Cancellation,
     DeadlineExtension,
@@ -169,6 +172,20 @@ async def return_page(desk: Desk, return_id: str) -> Response:
     except (ReturnNotFoundError, InvalidReturnInput):
         return desk.message(404, "No such return", f"There is no return {return_id!r}.")
     return _return_page(desk, status)
+
+
+@pages.get("/returns/{return_id}/barcode.svg")
+@admits(Role.operator, Role.warehouse)
+async def barcode_label(desk: Desk, return_id: str) -> Response:
+    """The return id as a Code 128 barcode (SVG), for a parcel that arrived without its label."""
+    try:
+        await desk.returns.status(return_id)  # only a return's own id is drawn
+    except (ReturnNotFoundError, InvalidReturnInput):
+        return desk.message(404, "No such return", f"There is no return {return_id!r}.")
+    drawn = io.BytesIO()
+    options = {"module_height": 12.0, "font_size": 8, "text_distance": 4.0, "quiet_zone": 4.0}
+    barcode.get("code128", return_id, writer=SVGWriter()).write(drawn, options=options)
+    return secure_page(Response(drawn.getvalue(), media_type="image/svg+xml"))
 
 
 def _return_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error: str | None = None) -> Response:

@@ -179,4 +179,6 @@ async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
     await page.get_by_role("link", name=demo.return_id).click()
     await expect(page.locator(".stage")).to_have_text("completed")
     await expect(page.locator(".paid")).to_contain_text("$")
+    barcode = page.get_by_alt_text(f"Code 128 barcode of {demo.return_id}")
+    assert await barcode.evaluate("image => image.complete && image.naturalWidth > 0")
     await shot(page, "return-completed")
