@@ -108,9 +108,15 @@ class LocalStack:
             api_port=self.ports.api,
             api_keys={key_hash(key): grant for key, grant in LOCAL_KEYS.items()},
             live_mode=False,
+            event_store_url=f"sqlite:///{self.store_file}",
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
         )
         return Settings(**(own | self.overrides))
+
+    @property
+    def store_file(self) -> Path:
+        """The stack's own event store, beside its logs."""
+        return self.log_dir / "returns.db"
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
@@ -121,6 +127,9 @@ class LocalStack:
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.db_file is None:  # Temporal starts empty: so does the record of its returns
+            for path in self.log_dir.glob(f"{self.store_file.name}*"):  # with SQLite's -wal and -shm
+                path.unlink()
         self._spawn(
             "sandboxes",
             [

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = True
     workflow_sandbox_strict: bool = False
 
+    # The event store (store/): every change of a return, appended by the workers, read by the API
+    # once Temporal has deleted a closed run, and the source of the reports. A SQLite file by default
+    # (relative to the working directory); PostgreSQL in production, a database of its own.
+    event_store_url: str = "sqlite:///.run/returns.db"
+
     # live | sandbox (module docstring). Unset: processes that talk to vendors refuse to start.
     vendor_mode: VendorMode | None = None
 

@@ -1,7 +1,7 @@
 """Engines for the store: SQLite (a file, the embedded default) or PostgreSQL.
 
-    STORE_URL=sqlite:///.run/returns.db          # default
-    STORE_URL=postgresql+psycopg://user:pw@host:5432/returns_store
+    EVENT_STORE_URL=sqlite:///.run/returns.db          # default (integrations/settings.py)
+    EVENT_STORE_URL=postgresql+psycopg://user:pw@host:5432/returns_store
 
 SQLite gets WAL (readers never block the writer), a busy timeout, foreign keys, and write
 transactions that take the write lock when they begin (BEGIN IMMEDIATE), so two appends
@@ -11,18 +11,18 @@ never both read and then fail to upgrade.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-DEFAULT_URL = "sqlite:///.run/returns.db"
+from integrations.settings import get_settings
 
 
 def store_url() -> str:
-    return os.environ.get("STORE_URL", DEFAULT_URL)
+    """The store the settings name (EVENT_STORE_URL)."""
+    return get_settings().event_store_url
 
 
 def normalise_url(url: str) -> str:

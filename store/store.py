@@ -1,6 +1,6 @@
 """The event store: append events of returns, read them back, keep the read model.
 
-    store = EventStore.open()                   # STORE_URL, default sqlite:///.run/returns.db
+    store = EventStore.open()                   # EVENT_STORE_URL, default sqlite:///.run/returns.db
     appended = store.append(event)              # idempotent; appended.created says whether it was new
     store.status("R-1001")                      # ReturnStatus from the read model, or None
     store.timeline("R-1001"); store.events_of("R-1001"); store.events_between(start, end)
@@ -77,7 +77,7 @@ class EventStore:
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = False, **engine_options: Any) -> EventStore:
-        """Opens the store at `url` (default STORE_URL); `migrate=True` upgrades its schema first."""
+        """Opens the store at `url` (default EVENT_STORE_URL); `migrate=True` upgrades its schema first."""
         if migrate:
             from store.migrate import migrate as run_migrations
 

@@ -44,8 +44,10 @@ class Sandboxes:
     stripe_url: str
     shippo_url: str
     shop_url: str
+    store_dir: Path  # the session's event stores: never the working tree's .run/returns.db
 
     def settings(self, **overrides: object) -> Settings:
+        overrides.setdefault("event_store_url", f"sqlite:///{self.store_dir / 'events.db'}")
         return Settings(
             vendor_mode="sandbox",
             workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
@@ -75,13 +77,13 @@ class Sandboxes:
 
 
 @pytest.fixture(scope="session")
-def sandboxes() -> Iterator[Sandboxes]:
+def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     with (
         serve_in_thread(stripe_sandbox.create_app()) as stripe_url,
         serve_in_thread(shippo_sandbox.create_app()) as shippo_url,
         serve_in_thread(shop_sandbox.create_app()) as shop_url,
     ):
-        yield Sandboxes(stripe_url, shippo_url, shop_url)
+        yield Sandboxes(stripe_url, shippo_url, shop_url, tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")

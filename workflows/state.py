@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 import workflows.rules as rules
 from activities.models import Label, OrderFacts
+from store.events import ReturnEvent
 from workflows.contract import INVALID_INPUT, INVALID_STATE, receipt_key
 from workflows.models import (
     Attention,
@@ -111,6 +112,10 @@ class ReturnState:
         self._ways_out: frozenset[WayOut] = frozenset()  # what an operator may do with the failed step
         self._way_out: tuple[WayOut, OperatorAction] | None = None
         self._timeline: list[TimelineEntry] = []
+        # Returns started before `RETURN_EVENTS` record no events; later ones number theirs from 1.
+        self._records_events = False
+        self._event_sequence = 0
+        self._unrecorded: list[ReturnEvent] = []  # made, not yet in the store (oldest first)
 
     def status(self) -> ReturnStatus:
         return ReturnStatus(

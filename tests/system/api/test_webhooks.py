@@ -241,6 +241,8 @@ async def test_an_event_of_a_refund_that_is_not_the_return_s_is_ignored(doors: D
     assert not [e for e in (await doors.status(refunded.return_id)).timeline if "re_made_elsewhere" in e.detail]
     logs = (doors.stack.log_dir / "api.log").read_text()
     assert "refund event ignored: not this return's refund" in logs
+
+
 async def test_a_signed_stripe_body_that_is_not_json_is_400_saying_so(doors: Doors) -> None:
     answer = await post_stripe(doors, b"not json")
     assert (answer["status"], answer["error"]) == (400, "invalid_json")

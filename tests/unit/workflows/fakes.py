@@ -38,6 +38,7 @@ from activities.models import (
     WorkOrderCompletion,
 )
 from integrations.errors import IntegrationError
+from store.events import ReturnEvent
 from workflows.contract import ORDER_NOT_FOUND
 from workflows.vocabulary import RefundState
 
@@ -61,6 +62,7 @@ class FakeVendors:
     out_of_stock: set[str] = field(default_factory=set)
     refund_status: RefundState = RefundState.succeeded  # what the next refund is when made
     failing: dict[str, ApplicationError] = field(default_factory=dict)  # activity name -> its error, every time
+    events: dict[str, ReturnEvent] = field(default_factory=dict)  # the event store: by event id, each once
 
     def _fail_if_told(self) -> None:
         error = self.failing.get(activity.info().activity_type)
@@ -233,6 +235,16 @@ class FakeVendors:
             request.idempotency_key,
             ExchangeReceipt(exchange_order_id=placed, sku=request.sku, quantity=request.quantity),
         )
+
+    @activity.defn(name="record_events")
+    async def record_events(self, events: list[ReturnEvent]) -> int:
+        self._fail_if_told()
+        new = [event for event in events if event.id not in self.events]
+        self.events.update((event.id, event) for event in new)
+        return len(new)
+
+    def events_of(self, return_id: str) -> list[ReturnEvent]:
+        return sorted((e for e in self.events.values() if e.return_id == return_id), key=lambda e: e.sequence)
 
     def refunded(self, return_id: str) -> list[int]:
         return [refund.amount for refund in self.refunds.values() if refund.refund_id.endswith(return_id)]
