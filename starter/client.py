@@ -21,19 +21,24 @@ or line breaks in free text, every text within its limit) before Temporal sees i
 text (a carrier's location, a refund's failure reason) is made plain instead, since the vendor
 can't be asked again. Actions take an `idempotency_key` (the Temporal update id): the same
 action sent again with the same key is answered, not applied twice.
+
+A return whose run Temporal no longer has (deleted when the namespace's retention ended) is
+read from the event store instead (`status`, `timeline`): its last event's status.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
@@ -71,6 +76,7 @@ from starter.visibility import (
     summary_of,
     tracking_number_query,
 )
+from store.store import EventStore
 from workflows.contract import (
     INVALID_INPUT,
     INVALID_STATE,
@@ -108,6 +114,7 @@ if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neit
     from integrations.shippo_webhooks import TrackUpdate
     from integrations.shop import ShopPlatform
     from integrations.stripe_webhooks import StripeRefundEvent
+    from store.store import EventStore
 
 # A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
 ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
@@ -174,12 +181,15 @@ class ReturnsClient:
         settings: Settings,
         policy: ReturnPolicy | None = None,
         shop: ShopPlatform | None = None,
+        store: EventStore | None = None,
     ):
         self._client = client
         self._settings = settings
         self._rpc_timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
         self._policy = policy
         self._shop = shop
+        self._store = store
+        self._store_opening = threading.Lock()  # two first reads at once migrate once
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> ReturnsClient:
@@ -189,6 +199,8 @@ class ReturnsClient:
     async def aclose(self) -> None:
         if self._shop is not None:
             await self._shop.aclose()
+        if self._store is not None:
+            self._store.close()
 
     @property
     def temporal(self) -> Client:
@@ -269,17 +281,42 @@ class ReturnsClient:
     async def status(self, return_id: str) -> ReturnStatus:
         """The return's status, with the step the server is retrying, if any (from the first failure on,
         long before the retries run out and the return asks for an operator)."""
-        status, retrying = await asyncio.gather(
-            self._query(return_id, ReturnWorkflow.status), self._retrying(return_id)
-        )
+        try:
+            status, retrying = await asyncio.gather(
+                self._query(return_id, ReturnWorkflow.status), self._retrying(return_id)
+            )
+        except ReturnNotFoundError:
+            return await self._from_the_record(return_id, "status")
         return status.model_copy(update={"retrying": retrying}) if retrying else status
 
     async def timeline(self, return_id: str) -> list[TimelineEntry]:
-        return await self._query(return_id, ReturnWorkflow.timeline)
+        try:
+            return await self._query(return_id, ReturnWorkflow.timeline)
+        except ReturnNotFoundError:
+            return await self._from_the_record(return_id, "timeline")
 
     async def result(self, return_id: str) -> ReturnStatus:
         """Waits for the return's workflow to end; its final status."""
         return await self._handle(return_id).result()
+
+    def event_store(self) -> EventStore:
+        """The event store (EVENT_STORE_URL), opened and brought up to date on first use."""
+        with self._store_opening:
+            if self._store is None:
+                self._store = EventStore.open(self._settings.event_store_url, migrate=True)
+        return self._store
+
+    async def _from_the_record(self, return_id: str, read: Literal["status", "timeline"]) -> Any:
+        """What the event store knows of a return Temporal no longer has (its run was deleted)."""
+        try:
+            store = await asyncio.to_thread(self.event_store)
+            found = await asyncio.to_thread(getattr(store, read), return_id)
+        except SQLAlchemyError as error:
+            log.warning("event store unreadable", return_id=return_id, error=type(error).__name__)
+            raise ReturnUnavailableError(return_id) from error
+        if found is None:
+            raise ReturnNotFoundError(return_id)
+        return found
 
     def _shop_platform(self) -> ShopPlatform:
         if self._shop is None:

@@ -43,6 +43,7 @@ class EventType(StrEnum):
     expired = "expired"
     completed = "completed"
     closed_unresolved = "closed_unresolved"  # an operator closed it at a step that could not be done
+    closed = "closed"  # the run ended: the return's final status, which nothing changes after
 
 
 # The event a move to each stage is; `resolving` is none: its events say how (refunded, credited...).

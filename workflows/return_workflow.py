@@ -130,7 +130,8 @@ class ReturnWorkflow(ReturnResolution):
             action = closed.action
             await self._compensate(Stage.failed_needs_attention, action.actor, f"closed unresolved: {action.reason}")
             await self._notify(NotificationKind.closed, action.reason)
-        if recorder is not None:
+        if recorder is not None:  # the store keeps the return once Temporal deletes the closed run
+            self._event(EventType.closed)
             await self._events_recorded()
             recorder.cancel()
         return self.status()

@@ -50,7 +50,7 @@ STEP_HEARTBEAT = timedelta(seconds=15)
 NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=1))
 # The store must get every event: retried until it takes them, however long it is away.
 EVENTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-EVENTS_TIMEOUT = timedelta(seconds=30)
+EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead worker's is retried after this
 EVENTS_PER_BATCH = 20
 
 
