@@ -32,7 +32,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -76,6 +76,8 @@ from starter.visibility import (
     summary_of,
     tracking_number_query,
 )
+from store import reports
+from store.reports import Report, ReportName
 from store.store import EventStore
 from workflows.contract import (
     INVALID_INPUT,
@@ -114,13 +116,13 @@ if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neit
     from integrations.shippo_webhooks import TrackUpdate
     from integrations.shop import ShopPlatform
     from integrations.stripe_webhooks import StripeRefundEvent
-    from store.store import EventStore
 
 # A name in who acted (`<role>:<holder> for <name>`): a key's holder, or whom a system's key acts for.
 ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,47}$")]
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger(__name__)
+REPORT_DAYS = 30  # a report's period when none is given
 # How a call that ran past its rpc_timeout comes back from the SDK's core.
 _TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 
@@ -298,6 +300,25 @@ class ReturnsClient:
     async def result(self, return_id: str) -> ReturnStatus:
         """Waits for the return's workflow to end; its final status."""
         return await self._handle(return_id).result()
+
+    # --- Reports (the event store) -------------------------------------------------------------
+
+    async def report(
+        self, name: ReportName, start: date | None = None, end: date | None = None, currency: str | None = None
+    ) -> Report:
+        """A report of the event store over the days `start` to `end`, both included (store/reports.py).
+        Without them: the last `REPORT_DAYS` days, or for the snapshots (open returns, needs
+        attention) every return."""
+        if start is None and end is None and name in reports.SNAPSHOTS:
+            period = None
+        else:
+            end = end or (start + timedelta(days=REPORT_DAYS - 1) if start else datetime.now(UTC).date())
+            start = start or end - timedelta(days=REPORT_DAYS - 1)
+            if start > end:
+                raise InvalidReturnInput("from", f"the period must not end ({end}) before it starts ({start})")
+            period = reports.Period.days(start.isoformat(), end.isoformat())
+        store = await asyncio.to_thread(self.event_store)
+        return await asyncio.to_thread(reports.report, store, name, period, currency)
 
     def event_store(self) -> EventStore:
         """The event store (EVENT_STORE_URL), opened and brought up to date on first use."""

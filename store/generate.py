@@ -289,7 +289,7 @@ def synthesize(
     for i in open_lines:
         line = ret.status["lines"][i]
         grade = Grade(_choice(rng, GRADES))
-        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY)
+        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY, status["currency"])
         reception = line["reception"]
         if grade is Grade.wrong_item:
             reception = "wrong_item_received"
@@ -318,10 +318,12 @@ def _resolve(rng: random.Random, ret: _Return, open_lines: list[int], later: Any
     status = ret.status
     line_models = [LineStatus.model_construct(**line) for line in status["lines"] if not line["declined"]]
     if keep_it:
-        settlement = rules.settle_unseen(line_models, POLICY, shipped=False)
+        settlement = rules.settle_unseen(line_models, POLICY, shipped=False, currency=status["currency"])
     else:
         shipped = status["method"] in ("mail_label", "drop_off")
-        settlement = rules.settle(line_models, POLICY, shipped=shipped, receipts_recorded=True)
+        settlement = rules.settle(
+            line_models, POLICY, shipped=shipped, receipts_recorded=True, currency=status["currency"]
+        )
     at = later(rng.uniform(0.05, 6))
     if not at:
         return _events(ret)
