@@ -22,6 +22,7 @@ from starter.errors import (
     ReturnStateError,
     ReturnUnavailableError,
 )
+from store.webhooks import UnknownSubscriptionError
 from workflows.vocabulary import Stage
 
 log = structlog.get_logger(__name__)
@@ -151,6 +152,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def return_unreachable(_: Request, error: ReturnUnavailableError) -> JSONResponse:
         log.warning("temporal or the return's worker did not answer in time", return_id=error.return_id)
         return error_response(503, "the return can't be reached right now; try again")
+
+    @app.exception_handler(UnknownSubscriptionError)
+    async def no_subscription(_: Request, error: UnknownSubscriptionError) -> JSONResponse:
+        return error_response(404, f"no event subscription {error}")
 
     @app.exception_handler(SQLAlchemyError)
     async def store_unreachable(_: Request, error: SQLAlchemyError) -> JSONResponse:

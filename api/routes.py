@@ -120,7 +120,7 @@ class Accepted(BaseModel):
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-async def _plain_text(request: Request) -> None:
+async def plain_text(request: Request) -> None:
     """Refuses (422, naming the field) a query parameter or JSON body string with a control character."""
     for name, value in request.query_params.multi_items():
         if _CONTROL_CHARACTERS.search(value):
@@ -144,9 +144,7 @@ async def _plain_text(request: Request) -> None:
             pending.append((field, item))
 
 
-router = APIRouter(
-    prefix="/v1", dependencies=[Depends(_plain_text)], responses=documented(400, 401, 403, 413, 422, 503)
-)
+router = APIRouter(prefix="/v1", dependencies=[Depends(plain_text)], responses=documented(400, 401, 403, 413, 422, 503))
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))
@@ -430,7 +428,7 @@ async def _acted(
     return await returns.status(return_id)
 
 
-def _document_roles(routes: Sequence[BaseRoute]) -> None:
+def document_roles(routes: Sequence[BaseRoute]) -> None:
     """Adds `x-roles` to each operation behind an API key, read from its `Admit` dependency."""
     for route in routes:
         if not isinstance(route, APIRoute):
@@ -440,4 +438,4 @@ def _document_roles(routes: Sequence[BaseRoute]) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": [role.value for role in admits[0].roles]}
 
 
-_document_roles(router.routes)
+document_roles(router.routes)

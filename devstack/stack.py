@@ -28,6 +28,8 @@ from integrations.settings import SANDBOX_HOST, ApiKeyGrant, Settings
 from integrations.temporal_client import register_search_attributes
 from sandboxes.server import free_port
 from starter.client import ReturnsClient
+from store.store import EventStore
+from store.webhooks import Subscriptions
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,7 @@ class Ports:
     shippo: int = 12112
     shop: int = 12113
     api: int = 8000
+    receiver: int = 12114  # devstack/receiver.py: subscribed to every return event
 
     @classmethod
     def free(cls) -> Ports:
@@ -109,6 +112,7 @@ class LocalStack:
             api_keys={key_hash(key): grant for key, grant in LOCAL_KEYS.items()},
             live_mode=False,
             event_store_url=f"sqlite:///{self.store_file}",
+            webhook_allow_private_urls=True,  # the receiver is on loopback
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
         )
         return Settings(**(own | self.overrides))
@@ -120,6 +124,10 @@ class LocalStack:
 
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://{SANDBOX_HOST}:{self.ports.receiver}"
 
     @property
     def api_url(self) -> str:
@@ -140,8 +148,13 @@ class LocalStack:
                 f"--shop-port={self.ports.shop}",
             ],
         )
+        secret = await asyncio.to_thread(self._subscribe_receiver)
+        self._spawn(
+            "receiver", ["-m", "devstack.receiver", f"--port={self.ports.receiver}"], {"RECEIVER_SECRET": secret}
+        )
         await self._start_temporal()
         await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
+        await self._wait_for_ports(("receiver",), log_name="receiver")
         if self.worker:
             self.start_worker()
         if self.api:
@@ -171,6 +184,20 @@ class LocalStack:
             await self._env.shutdown()
             self._env = None
         await self._start_temporal()
+
+    def _subscribe_receiver(self) -> str:
+        """The stack's store, migrated, with one subscription to every event: the receiver's
+        (replacing one a previous run left). Answers its signing secret."""
+        store = EventStore.open(self.settings.event_store_url, migrate=True)
+        try:
+            subscriptions = Subscriptions(store.engine)
+            for earlier in subscriptions.list():
+                if earlier.url.startswith(self.receiver_url):
+                    subscriptions.delete(earlier.id)
+            created = subscriptions.create(f"{self.receiver_url}/events", [], "the local stack's receiver")
+            return created.secret
+        finally:
+            store.close()
 
     def start_worker(self, **environment: str) -> subprocess.Popen:
         """A worker process; `environment` adds settings of its own (e.g. WORKER_HEALTH_PORT)."""

@@ -67,6 +67,7 @@ from starter.errors import (
 )
 from starter.policy import load_return_policy
 from starter.shops import belongs_to_shop, shop_prefix, shop_query
+from starter.subscriptions import checked_url, send_deliveries
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -77,8 +78,18 @@ from starter.visibility import (
     tracking_number_query,
 )
 from store import reports
+from store.events import EventType
 from store.reports import Report, ReportName
 from store.store import EventStore
+from store.webhooks import (
+    Attempt,
+    CreatedSubscription,
+    Deliveries,
+    Delivery,
+    Outcome,
+    Subscription,
+    Subscriptions,
+)
 from workflows.contract import (
     INVALID_INPUT,
     INVALID_STATE,
@@ -317,8 +328,74 @@ class ReturnsClient:
             if start > end:
                 raise InvalidReturnInput("from", f"the period must not end ({end}) before it starts ({start})")
             period = reports.Period.days(start.isoformat(), end.isoformat())
+        return await self._in_store(lambda store: reports.report(store, name, period, currency))
+
+    # --- Event subscriptions (outbound webhooks; the store keeps them) ----------------------------
+
+    async def create_subscription(
+        self, url: str, event_types: Iterable[str] = (), description: str | None = None
+    ) -> CreatedSubscription:
+        """A subscription to return events (every type when none is named); its signing secret is
+        answered here once. A URL reaching a private or loopback address is refused unless
+        WEBHOOK_ALLOW_PRIVATE_URLS allows it."""
+        url = await checked_url(url, allow_private=self._settings.webhook_allow_private_urls)
+        unknown = sorted(set(event_types) - {kind.value for kind in EventType})
+        if unknown:
+            raise InvalidReturnInput("event_types", f"unknown event types: {', '.join(unknown)}")
+        return await self._in_store(lambda store: Subscriptions(store.engine).create(url, event_types, description))
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await self._in_store(lambda store: Subscriptions(store.engine).list())
+
+    async def subscription(self, subscription_id: str) -> Subscription:
+        return await self._in_store(lambda store: Subscriptions(store.engine).get(subscription_id))
+
+    async def rotate_subscription_secret(self, subscription_id: str) -> str:
+        """A new signing secret (answered once); the previous one keeps signing for a day beside it."""
+        return await self._in_store(lambda store: Subscriptions(store.engine).rotate_secret(subscription_id))
+
+    async def delivery_log(
+        self, subscription_id: str, *, outcome: Outcome | None = None, limit: int = 100
+    ) -> list[tuple[Delivery, list[Attempt]]]:
+        """A subscription's deliveries, newest first, each with its attempts (status, latency, error)."""
+
+        def read(store: EventStore) -> list[tuple[Delivery, list[Attempt]]]:
+            deliveries = Deliveries(store.engine)
+            deliveries.subscriptions.get(subscription_id)  # an unknown one is refused, not an empty log
+            found = deliveries.log(subscription_id, outcome=outcome, limit=limit)
+            return [(delivery, deliveries.attempts(delivery.id)) for delivery in found]
+
+        return await self._in_store(read)
+
+    async def redeliver(
+        self,
+        subscription_id: str,
+        *,
+        event_id: str | None = None,
+        return_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Sends again one event, every event of a return, or the events queued in a time range
+        (each return's in sequence order); answers how many deliveries were queued again."""
+        if event_id is None and return_id is None and since is None:
+            raise InvalidReturnInput("event_id", "name an event, a return or a start time")
+
+        def reset(store: EventStore) -> tuple[int, list[Delivery]]:
+            deliveries = Deliveries(store.engine)
+            deliveries.subscriptions.get(subscription_id)
+            count = deliveries.redeliver(
+                subscription_id, event_id=event_id, return_id=return_id, since=since, until=until
+            )
+            return count, deliveries.log(subscription_id, outcome=Outcome.pending, limit=10_000)
+
+        count, pending = await self._in_store(reset)
+        await send_deliveries(self._client, self._settings, pending)
+        return count
+
+    async def _in_store(self, work: Callable[[EventStore], T]) -> T:
         store = await asyncio.to_thread(self.event_store)
-        return await asyncio.to_thread(reports.report, store, name, period, currency)
+        return await asyncio.to_thread(work, store)
 
     def event_store(self) -> EventStore:
         """The event store (EVENT_STORE_URL), opened and brought up to date on first use."""

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, insert,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store import rollups
-from store.db import is_sqlite, make_engine
+from store.db import is_sqlite, make_engine, write_transaction
 from store.events import ReturnEvent
 from store.projection import current_lines, project
 from store.rollups import contributions
@@ -90,7 +90,7 @@ class EventStore:
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """One write transaction (SQLite: holding the write lock from its start)."""
-        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection, connection.begin():
+        with write_transaction(self.engine) as connection:
             yield connection
 
     @contextmanager

@@ -48,9 +48,9 @@ class Sandboxes:
 
     def settings(self, **overrides: object) -> Settings:
         overrides.setdefault("event_store_url", f"sqlite:///{self.store_dir / 'events.db'}")
+        overrides.setdefault("workflow_sandbox_strict", True)  # our workflow code under all of the sandbox's checks
         return Settings(
             vendor_mode="sandbox",
-            workflow_sandbox_strict=True,  # our workflow code under all of the sandbox's checks
             stripe_api_base=self.stripe_url,
             shippo_api_base=self.shippo_url,
             shop_api_base=self.shop_url,

@@ -23,6 +23,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import defined_activities
+from activities.deliveries import DeliveryActivities
 from activities.events import EventActivities
 from activities.labels import LabelActivities
 from activities.payments import PaymentActivities
@@ -36,6 +37,7 @@ from integrations.stripe_payments import StripePayments
 from integrations.temporal_client import connect, payload_codec
 from store.store import EventStore
 from workers.health import WorkerState, health_app, serve_health
+from workflows.event_delivery import EventDeliveryWorkflow
 from workflows.return_workflow import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
@@ -53,12 +55,13 @@ def build_worker(
         ShopActivities(shop),
         LabelActivities(ShippoLabels(settings)),
         PaymentActivities(StripePayments(settings)),
-        EventActivities(store),
+        EventActivities(store, settings),
+        DeliveryActivities(store),
     )
     interceptors = [metrics.interceptor()] if metrics is not None else []
     worker = Worker(
         client,
-        workflows=[ReturnWorkflow],
+        workflows=[ReturnWorkflow, EventDeliveryWorkflow],
         activities=activities,
         interceptors=interceptors,
         **worker_options(settings),

@@ -26,7 +26,6 @@ check, in workflows/state.py.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -117,7 +116,6 @@ class ReturnWorkflow(ReturnResolution):
 
     @workflow.run
     async def run(self, start: StartReturn) -> ReturnStatus:
-        recorder = asyncio.create_task(self._record_events()) if self._records_events else None
         self._note("shop", f"return requested for order {self._request.order_id}, {len(self._lines)} line(s)")
         self._event(EventType.requested)
         try:
@@ -130,10 +128,8 @@ class ReturnWorkflow(ReturnResolution):
             action = closed.action
             await self._compensate(Stage.failed_needs_attention, action.actor, f"closed unresolved: {action.reason}")
             await self._notify(NotificationKind.closed, action.reason)
-        if recorder is not None:  # the store keeps the return once Temporal deletes the closed run
-            self._event(EventType.closed)
-            await self._events_recorded()
-            recorder.cancel()
+        self._event(EventType.closed)  # the store keeps the return once Temporal deletes the closed run
+        await self._events_recorded()
         return self.status()
 
     async def _process(self) -> None:

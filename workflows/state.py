@@ -8,12 +8,12 @@ workflow (return_workflow.py) changes this state only through its steps and hand
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
 import workflows.rules as rules
 from activities.models import Label, OrderFacts
-from store.events import ReturnEvent
 from workflows.contract import INVALID_INPUT, INVALID_STATE, receipt_key
 from workflows.models import (
     Attention,
@@ -115,7 +115,7 @@ class ReturnState:
         # Returns started before `RETURN_EVENTS` record no events; later ones number theirs from 1.
         self._records_events = False
         self._event_sequence = 0
-        self._unrecorded: list[ReturnEvent] = []  # made, not yet in the store (oldest first)
+        self._recording: list[Any] = []  # the record_event activities not known to be done
 
     def status(self) -> ReturnStatus:
         return ReturnStatus(

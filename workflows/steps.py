@@ -14,6 +14,7 @@ Passed through the workflow sandbox (no per-return import): only workflow APIs, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import timedelta
@@ -51,7 +52,6 @@ NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minute
 # The store must get every event: retried until it takes them, however long it is away.
 EVENTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead worker's is retried after this
-EVENTS_PER_BATCH = 20
 
 
 class ReturnCancelled(Exception):
@@ -235,30 +235,25 @@ class ReturnSteps(ReturnState):
             self._event(STAGE_EVENTS[stage])
 
     def _event(self, kind: EventType) -> None:
-        """The return's next event: its public status now, numbered in sequence, queued for the store.
-        Built from workflow state and the workflow clock, so a replay builds the very same event."""
+        """The return's next event: its public status now, numbered in sequence, appended to the
+        event store by an idempotent activity started right here, with the change (no coroutine of
+        its own that could interleave differently on replay). Built from workflow state and the
+        workflow clock, so a replay builds the very same event."""
         if not self._records_events:
             return
         self._event_sequence += 1
-        self._unrecorded.append(ReturnEvent.of(kind, self.status(), self._event_sequence, workflow.now()))
-
-    async def _record_events(self) -> None:
-        """Runs beside the return for its whole life: appends its events to the store in sequence,
-        a batch at a time (an idempotent activity: a crash or retry stores nothing twice)."""
-        while True:
-            await workflow.wait_condition(lambda: bool(self._unrecorded))
-            batch = self._unrecorded[:EVENTS_PER_BATCH]
-            await workflow.execute_activity_method(
-                EventActivities.record_events,
-                batch,
-                start_to_close_timeout=EVENTS_TIMEOUT,
-                retry_policy=EVENTS_RETRY,
+        event = ReturnEvent.of(kind, self.status(), self._event_sequence, workflow.now())
+        self._recording = [handle for handle in self._recording if not handle.done()]
+        self._recording.append(
+            workflow.start_activity_method(
+                EventActivities.record_event, event, start_to_close_timeout=EVENTS_TIMEOUT, retry_policy=EVENTS_RETRY
             )
-            del self._unrecorded[: len(batch)]
+        )
 
     async def _events_recorded(self) -> None:
-        """Waits until the store has every event made so far (before the return closes)."""
-        await workflow.wait_condition(lambda: not self._unrecorded)
+        """Waits until the store has every event made so far (before the run ends)."""
+        if self._recording:
+            await asyncio.gather(*self._recording)
 
     def _note(self, actor: str, detail: str) -> None:
         self._timeline.append(TimelineEntry(at=workflow.now(), stage=self._stage, actor=actor, detail=detail))

@@ -176,7 +176,7 @@ async def test_a_worker_killed_between_a_change_and_its_append_loses_and_duplica
 
         async def appending() -> bool:
             pending = (await handle.describe()).raw_description.pending_activities
-            return any(activity.activity_type.name == "record_events" for activity in pending)
+            return any(activity.activity_type.name == "record_event" for activity in pending)
 
         for _ in range(200):
             if await appending():

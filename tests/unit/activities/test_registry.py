@@ -8,6 +8,7 @@ import typing
 from collections.abc import Callable
 
 from activities import defined_activities
+from activities.deliveries import DeliveryActivities
 from activities.events import EventActivities
 from activities.labels import LabelActivities
 from activities.payments import PaymentActivities
@@ -20,7 +21,13 @@ def _by_name(activities: list[Callable]) -> dict[str, Callable]:
     return {getattr(fn, "__temporal_activity_definition").name: fn for fn in activities}
 
 
-IMPLEMENTATIONS = (ShopActivities(None), LabelActivities(None), PaymentActivities(None), EventActivities(None))  # type: ignore[arg-type]
+IMPLEMENTATIONS = (
+    ShopActivities(None),  # type: ignore[arg-type]
+    LabelActivities(None),  # type: ignore[arg-type]
+    PaymentActivities(None),  # type: ignore[arg-type]
+    EventActivities(None, None),  # type: ignore[arg-type]
+    DeliveryActivities(None),  # type: ignore[arg-type]
+)
 REAL = _by_name(defined_activities(*IMPLEMENTATIONS))
 FAKE = _by_name(defined_activities(FakeVendors()))
 
@@ -33,7 +40,7 @@ def _types(fn: Callable) -> tuple[list[object], object]:
 
 def test_every_activity_is_registered_once_under_its_name() -> None:
     assert len(REAL) == len(defined_activities(*IMPLEMENTATIONS))
-    assert "refund_payment" in REAL and "dispose_recycle" in REAL and "record_events" in REAL
+    assert "refund_payment" in REAL and "dispose_recycle" in REAL and "record_event" in REAL
 
 
 def test_every_disposition_but_restock_has_its_work_order_activity() -> None:

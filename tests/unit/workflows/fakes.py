@@ -14,6 +14,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    DeliveryVerdict,
     DispositionReceipt,
     DispositionRequest,
     ExchangeReceipt,
@@ -236,12 +239,15 @@ class FakeVendors:
             ExchangeReceipt(exchange_order_id=placed, sku=request.sku, quantity=request.quantity),
         )
 
-    @activity.defn(name="record_events")
-    async def record_events(self, events: list[ReturnEvent]) -> int:
+    @activity.defn(name="record_event")
+    async def record_event(self, event: ReturnEvent) -> bool:
         self._fail_if_told()
-        new = [event for event in events if event.id not in self.events]
-        self.events.update((event.id, event) for event in new)
-        return len(new)
+        return self.events.setdefault(event.id, event) is event
+
+    @activity.defn(name="attempt_delivery")
+    async def attempt_delivery(self, attempt: DeliveryAttempt) -> AttemptOutcome:
+        """No subscriber in the unit tier: the delivery workflow is tested against a real receiver."""
+        return AttemptOutcome(verdict=DeliveryVerdict.delivered)
 
     def events_of(self, return_id: str) -> list[ReturnEvent]:
         return sorted((e for e in self.events.values() if e.return_id == return_id), key=lambda e: e.sequence)

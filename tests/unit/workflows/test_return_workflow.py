@@ -260,13 +260,13 @@ async def test_each_change_of_a_return_is_one_event_in_sequence_with_its_status_
 async def test_a_store_that_is_down_holds_the_events_back_never_the_return_and_loses_none(
     env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
 ) -> None:
-    vendors.failing["record_events"] = ApplicationError("database is locked", type="OperationalError")
+    vendors.failing["record_event"] = ApplicationError("database is locked", type="OperationalError")
     try:
         return_id = await start(env, vendors, client)
         await until(client, return_id, Stage.label_issued)  # the return goes on without its store
         assert vendors.events_of(return_id) == []
     finally:
-        del vendors.failing["record_events"]
+        del vendors.failing["record_event"]
     await deliver_and_inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
     await closed(env, client, return_id)
     events = vendors.events_of(return_id)
