@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from devstack.stack import LocalStack, Ports
 from starter.client import ReturnsClient
 from store.events import ReturnEvent
 from store.store import EventStore
+from tests.system.events.conftest import until
 from workflows.contract import workflow_id_for
 from workflows.models import CarrierScan, InspectionReport, LineInspection
 from workflows.vocabulary import Stage, TrackingStatus
@@ -70,14 +71,6 @@ def store(stack: LocalStack) -> Iterator[EventStore]:
     opened.close()
 
 
-async def _until(probe: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not probe():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.05)
-
-
 def _types(events: list[ReturnEvent]) -> list[str]:
     return [event.type.value for event in events]
 
@@ -103,7 +96,7 @@ async def test_the_demo_returns_events_land_in_the_store_in_sequence_each_once(
     stack: LocalStack, store: EventStore
 ) -> None:
     final = await run_demo(stack.settings, stack.api_url, return_id="EVT-DEMO")
-    await _until(lambda: "closed" in _types(store.events_of("EVT-DEMO")), "the run's end recorded", 60)
+    await until(lambda: "closed" in _types(store.events_of("EVT-DEMO")), "the run's end recorded", 60)
     events = store.events_of("EVT-DEMO")
     assert _types(events) == DEMO_EVENTS
     _assert_each_once_in_sequence(events, "EVT-DEMO")
@@ -139,10 +132,10 @@ async def test_a_return_whose_run_temporal_deleted_is_read_back_through_the_api(
                 return error.status == RPCStatusCode.NOT_FOUND
             return False
 
-        for _ in range(200):
+        for _ in range(240):  # the server deletes in the background: seconds, more on a busy machine
             if await gone():
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)
         else:
             raise AssertionError("Temporal never deleted the run")
 
@@ -165,7 +158,7 @@ async def test_a_worker_killed_between_a_change_and_its_append_loses_and_duplica
     )
     await client.start(request)
     status = await wait_for_stage(client, "EVT-KILL", Stage.label_issued)
-    await _until(lambda: len(store.events_of("EVT-KILL")) == 3, "requested, approved, label_issued stored")
+    await until(lambda: len(store.events_of("EVT-KILL")) == 3, "requested, approved, label_issued stored")
 
     # 1. The change is made (delivered), its append waits on the store: the worker dies then.
     handle = client.temporal.get_workflow_handle(workflow_id_for("EVT-KILL"))
@@ -187,19 +180,19 @@ async def test_a_worker_killed_between_a_change_and_its_append_loses_and_duplica
         stack.kill_workers(signal.SIGKILL)
     assert _types(store.events_of("EVT-KILL")) == ["requested", "approved", "label_issued"]  # not stored yet
     stack.start_worker()
-    await _until(lambda: "delivered" in _types(store.events_of("EVT-KILL")), "delivered", RECOVERY.total_seconds())
+    await until(lambda: "delivered" in _types(store.events_of("EVT-KILL")), "delivered", RECOVERY.total_seconds())
 
     # 2. The append is committed, and the worker dies before it can say so.
     inspection = InspectionReport(
         inspector="dock-1", lines=[LineInspection(line_id=k, grade=v) for k, v in DEMO_GRADES.items()]
     )
     await client.record_inspection("EVT-KILL", inspection)
-    await _until(lambda: "inspected" in _types(store.events_of("EVT-KILL")), "inspected")
+    await until(lambda: "inspected" in _types(store.events_of("EVT-KILL")), "inspected")
     stack.kill_workers(signal.SIGKILL)
     stack.start_worker()
 
     final = await wait_for_stage(client, "EVT-KILL", Stage.completed, timeout=RECOVERY.total_seconds())
-    await _until(
+    await until(
         lambda: "completed" in _types(store.events_of("EVT-KILL")), "completed stored", RECOVERY.total_seconds()
     )
     events = store.events_of("EVT-KILL")

@@ -44,13 +44,6 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
         yield stack
 
 
-@pytest.fixture(scope="module")
-async def operator(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = role_headers(stack.settings, "operator")
-    async with httpx.AsyncClient(base_url=f"{stack.api_url}/v1/reports", headers=headers, timeout=30) as api:
-        yield api
-
-
 def _counted_by_reason(start: date, end: date, currency: str) -> dict[str, dict[str, int]]:
     """Returns and units per reason, for returns requested from `start` to `end` (included), counted
     from the synthetic returns' own events: their first event's date and their latest status."""
@@ -74,14 +67,14 @@ async def test_the_demo_returns_refund_and_reasons_are_reported_from_the_store(
     final = await run_demo(stack.settings, stack.api_url, return_id="REP-DEMO")
     today = datetime.now(UTC).date().isoformat()
     for _ in range(100):  # the refunded event is appended beside the return, a moment after it
-        money = await operator.get("/money", params={"from": today, "to": today, "currency": "USD"})
+        money = await operator.get("/reports/money", params={"from": today, "to": today, "currency": "USD"})
         if money.json()["rows"]:
             break
         await asyncio.sleep(0.1)
     assert money.status_code == 200
     assert [(row["currency"], row["refunded"]) for row in money.json()["rows"]] == [("USD", final.refund.amount)]
     assert final.refund.amount == 2 * 2500 - 599
-    reasons = (await operator.get("/returns_by_reason", params={"from": today, "to": today})).json()
+    reasons = (await operator.get("/reports/returns_by_reason", params={"from": today, "to": today})).json()
     assert {(row["reason"], row["returns"], row["units"]) for row in reasons["rows"]} == {
         ("size_too_large", 1, 2),
         ("unwanted", 1, 1),
@@ -90,7 +83,7 @@ async def test_the_demo_returns_refund_and_reasons_are_reported_from_the_store(
 
 async def test_reports_by_reason_match_what_the_events_say(operator: httpx.AsyncClient) -> None:
     start, end = date(2025, 5, 1), date(2025, 5, 31)
-    answer = await operator.get("/returns_by_reason", params={"from": start, "to": end, "currency": "EUR"})
+    answer = await operator.get("/reports/returns_by_reason", params={"from": start, "to": end, "currency": "EUR"})
     assert answer.status_code == 200
     body = answer.json()
     assert body["report"] == "returns_by_reason"
@@ -107,9 +100,9 @@ async def test_reports_by_reason_match_what_the_events_say(operator: httpx.Async
 @pytest.mark.parametrize("name", list(ReportName))
 async def test_every_report_answers_json_and_the_same_as_csv(operator: httpx.AsyncClient, name: ReportName) -> None:
     period = {"from": "2025-04-01", "to": "2025-06-30"}
-    as_json = await operator.get(f"/{name.value}", params=period)
-    by_accept = await operator.get(f"/{name.value}", params=period, headers={"Accept": "text/csv"})
-    by_format = await operator.get(f"/{name.value}", params=period | {"format": "csv"})
+    as_json = await operator.get(f"/reports/{name.value}", params=period)
+    by_accept = await operator.get(f"/reports/{name.value}", params=period, headers={"Accept": "text/csv"})
+    by_format = await operator.get(f"/reports/{name.value}", params=period | {"format": "csv"})
     assert as_json.status_code == by_accept.status_code == by_format.status_code == 200
     assert by_accept.headers["content-type"].startswith("text/csv") and by_accept.text == by_format.text
     body = as_json.json()
@@ -123,19 +116,19 @@ async def test_every_report_answers_json_and_the_same_as_csv(operator: httpx.Asy
 async def test_a_period_without_synthetic_returns_is_empty_and_a_snapshot_needs_none(
     operator: httpx.AsyncClient,
 ) -> None:
-    empty = (await operator.get("/money", params={"from": "2020-01-01", "to": "2020-01-31"})).json()
+    empty = (await operator.get("/reports/money", params={"from": "2020-01-01", "to": "2020-01-31"})).json()
     assert empty["rows"] == []
-    snapshot = await operator.get("/open_returns")
+    snapshot = await operator.get("/reports/open_returns")
     assert snapshot.status_code == 200 and "start" not in snapshot.json()["parameters"]
     assert sum(row["returns"] for row in snapshot.json()["rows"]) > 0
 
 
 async def test_bad_report_requests_are_refused_clearly(stack: LocalStack, operator: httpx.AsyncClient) -> None:
-    backwards = await operator.get("/money", params={"from": "2025-06-30", "to": "2025-06-01"})
+    backwards = await operator.get("/reports/money", params={"from": "2025-06-30", "to": "2025-06-01"})
     assert backwards.status_code == 422 and "before it starts" in backwards.json()["message"]
-    assert (await operator.get("/money", params={"currency": "euro"})).status_code == 422
-    assert (await operator.get("/money", params={"from": "yesterday"})).status_code == 422
-    assert (await operator.get("/no_such_report")).status_code == 422
+    assert (await operator.get("/reports/money", params={"currency": "euro"})).status_code == 422
+    assert (await operator.get("/reports/money", params={"from": "yesterday"})).status_code == 422
+    assert (await operator.get("/reports/no_such_report")).status_code == 422
     async with httpx.AsyncClient(base_url=f"{stack.api_url}/v1/reports", timeout=30) as anonymous:
         assert (await anonymous.get("/money")).status_code == 401
         shop = await anonymous.get("/money", headers=role_headers(stack.settings, "storefront", "shop-web"))

@@ -5,7 +5,7 @@ and events still arrive in sequence order, none lost, none twice. Real dev serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,7 @@ import pytest
 from devstack.demo import role_headers, run_demo
 from devstack.stack import LocalStack, Ports
 from store.store import EventStore
+from tests.system.events.conftest import until
 
 pytestmark = pytest.mark.devserver
 
@@ -25,13 +26,6 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
     log_dir: Path = tmp_path_factory.mktemp("webhooks")
     async with LocalStack(ports=Ports.free(), ui=False, log_dir=log_dir, overrides=FAST_RETRIES) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-async def operator(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = role_headers(stack.settings, "operator")
-    async with httpx.AsyncClient(base_url=f"{stack.api_url}/v1", headers=headers, timeout=30) as api:
-        yield api
 
 
 def _arrived(stack: LocalStack, return_id: str) -> list[dict]:
@@ -47,14 +41,6 @@ def _stored(stack: LocalStack, return_id: str) -> list[str]:
         store.close()
 
 
-async def _until(probe: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not probe():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.2)
-
-
 async def _all_arrived(stack: LocalStack, return_id: str, timeout: float = 60) -> list[dict]:
     """Waits until the receiver has every event the store has of the return, up to its completion
     (the demo's run itself ends weeks later)."""
@@ -64,7 +50,7 @@ async def _all_arrived(stack: LocalStack, return_id: str, timeout: float = 60) -
         completed = bool(stored) and stored[-1] == f"evt_{return_id}_{len(stored)}" and len(stored) >= 11
         return completed and [seen["event_id"] for seen in _arrived(stack, return_id)] == stored
 
-    await _until(caught_up, f"every event of {return_id} at the receiver", timeout)
+    await until(caught_up, f"every event of {return_id} at the receiver", timeout)
     return _arrived(stack, return_id)
 
 
@@ -134,7 +120,7 @@ async def test_an_endpoint_that_refuses_with_a_4xx_is_not_retried_and_redelivery
     event_id = "evt_HOOK-4XX_2"
     again = await operator.post(f"/event-subscriptions/{receiver['id']}/redeliveries", json={"event_id": event_id})
     assert again.status_code == 202 and again.json() == {"queued": 1}
-    await _until(lambda: [a["event_id"] for a in _arrived(stack, "HOOK-4XX")].count(event_id) == 2, "redelivered")
+    await until(lambda: [a["event_id"] for a in _arrived(stack, "HOOK-4XX")].count(event_id) == 2, "redelivered")
     assert [a["duplicate"] for a in _arrived(stack, "HOOK-4XX") if a["event_id"] == event_id] == [False, True]
 
 
