@@ -9,7 +9,7 @@ from devstack.stack import ROOT
 
 PHASES = ("throughput", "latency", "history", "footprint")
 VARIANTS = ("baseline", "stub", "real", "real x2")  # names from bench.context.LANES
-FOOTPRINT_VARIANTS = ("baseline", "real")
+FOOTPRINT_VARIANTS = ("baseline", "real", "real strict")  # the worker's sandbox as it is, and as it was
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from bench.config import BenchConfig
 from bench.driver import closed_loop, journey, prepare_all
 from bench.flavors import HAPPY_PATH, BaselineFlavor, Flavor, ReturnFlavor
 from bench.stack import BenchStack
-from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
+from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, SandboxMode, WorkerKind
 from integrations.temporal_client import connect
 from starter.client import ReturnsClient
 from starter.policy import load_return_policy
@@ -26,7 +26,7 @@ from workflows.policy import ReturnPolicy
 class LaneSpec:
     kind: WorkerKind
     workers: int = 1  # processes on the lane's task queue
-    unsandboxed: bool = False  # an experiment: the workflow sandbox off
+    sandbox: SandboxMode = "shared"  # the worker's default; "strict" as before it, "off" an experiment
     door: bool = True  # real returns through ReturnsClient; False: started and signalled directly
 
 
@@ -36,9 +36,10 @@ LANES: dict[str, LaneSpec] = {
     "stub": LaneSpec("stub"),
     "real": LaneSpec("real"),
     "real x2": LaneSpec("real", workers=2),
-    "baseline unsandboxed": LaneSpec("baseline", unsandboxed=True),
-    "stub unsandboxed": LaneSpec("stub", unsandboxed=True),
-    "real unsandboxed": LaneSpec("real", unsandboxed=True),
+    "baseline unsandboxed": LaneSpec("baseline", sandbox="off"),
+    "stub unsandboxed": LaneSpec("stub", sandbox="off"),
+    "real unsandboxed": LaneSpec("real", sandbox="off"),
+    "real strict": LaneSpec("real", sandbox="strict"),
     "real raw": LaneSpec("real", door=False),
 }
 
@@ -91,7 +92,7 @@ class Bench:
         """The worker processes of variant `name` on a task queue of their own."""
         spec, key = LANES[name], slug(queue or name)
         task_queue = f"bench-{self.run_id}-{key}"
-        processes = self.stack.spawn_workers(spec.kind, task_queue, spec.workers, max_cached, spec.unsandboxed)
+        processes = self.stack.spawn_workers(spec.kind, task_queue, spec.workers, max_cached, spec.sandbox)
         flavor = self.flavor(spec.kind, task_queue, name=name, door=spec.door)
         return Lane(name, key, task_queue, flavor, processes)
 

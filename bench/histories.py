@@ -34,7 +34,12 @@ BRANCHES = (
     Branch("happy path", HAPPY_PATH, short_deadlines=("refund_settle", "disposition_work")),
     Branch("partial receipt", PARTIAL_RECEIPT, short_deadlines=("refund_settle", "disposition_work")),
     Branch("expired", short_deadlines=("ship_by",)),
-    Branch("keep it", policy_changes={"keep_it_below": 10**9}, request_changes={"method": ReturnMethod.keep_it}),
+    Branch(
+        "keep it",
+        short_deadlines=("refund_settle",),
+        policy_changes={"keep_it_below": 10**9},
+        request_changes={"method": ReturnMethod.keep_it},
+    ),
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerKind
+from bench.worker import DEFAULT_MAX_CACHED_WORKFLOWS, SandboxMode, WorkerKind
 from deploy import Ports as DeployPorts
 from deploy import Topology, TopologyConfig
 from devstack.stack import LOAD_SERVER_ARGS, ROOT, LocalStack
@@ -44,10 +44,10 @@ class BenchStack(LocalStack):
         task_queue: str,
         count: int = 1,
         max_cached: int = DEFAULT_MAX_CACHED_WORKFLOWS,
-        unsandboxed: bool = False,
+        sandbox: SandboxMode = "shared",
     ) -> list[subprocess.Popen]:
         args = ["-m", "bench.worker", f"--kind={kind}", f"--task-queue={task_queue}"]
-        args += [f"--max-cached-workflows={max_cached}", *(["--unsandboxed"] if unsandboxed else [])]
+        args += [f"--max-cached-workflows={max_cached}", f"--sandbox={sandbox}"]
         processes = [self._spawn(f"worker-{task_queue}-{n}", args) for n in range(count)]
         self.workers.setdefault(task_queue, []).extend(processes)
         return processes

@@ -1,12 +1,13 @@
 """A worker process for the benchmark: the production worker, or the same Worker around
 the stub activities or the baseline workflow, with a sticky-cache size of its own.
 
-    python -m bench.worker --kind real|stub|baseline --task-queue Q [--max-cached-workflows N] [--unsandboxed]
+    python -m bench.worker --kind real|stub|baseline --task-queue Q
+        [--max-cached-workflows N] [--sandbox shared|strict|off]
 
 Every kind takes its Worker options from workers.main.worker_options, so all of them run
 with the production settings; only the workflows and activities (and the baseline's
 default converter) differ, and the cache size and sandbox, which are settings
-(`--max-cached-workflows`, `--unsandboxed`).
+(`--max-cached-workflows`, `--sandbox`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from workers.main import build_worker, worker_options
 from workflows.return_workflow import ReturnWorkflow
 
 WorkerKind = Literal["real", "stub", "baseline"]
+# The workflow sandbox (workers/main.py): shared module cache for workflows/ (the default), strict
+# (every run re-imports workflows/, as before the default changed), or off.
+SandboxMode = Literal["shared", "strict", "off"]
+_SANDBOX_SETTINGS: dict[str, dict[str, bool]] = {
+    "shared": {"workflow_sandbox_strict": False},  # the stack's own processes run strict (tests)
+    "strict": {"workflow_sandbox_strict": True},
+    "off": {"workflow_sandbox": False},
+}
 WORKER_KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
 BASELINE = ([baseline.BaselineReturn], baseline.ACTIVITIES)
 DEFAULT_MAX_CACHED_WORKFLOWS = Settings.model_fields["worker_max_cached_workflows"].default
@@ -65,10 +74,10 @@ def main() -> None:
     parser.add_argument("--kind", choices=WORKER_KINDS, required=True)
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--max-cached-workflows", type=int, default=DEFAULT_MAX_CACHED_WORKFLOWS)
-    parser.add_argument("--unsandboxed", action="store_true", help="run workflows without the sandbox (experiment)")
+    parser.add_argument("--sandbox", choices=list(_SANDBOX_SETTINGS), default="shared", help="the workflow sandbox")
     args = parser.parse_args()
     changes = {"task_queue": args.task_queue, "worker_max_cached_workflows": args.max_cached_workflows}
-    settings = get_settings().model_copy(update=changes | ({"workflow_sandbox": False} if args.unsandboxed else {}))
+    settings = get_settings().model_copy(update=changes | _SANDBOX_SETTINGS[args.sandbox])
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(args.kind, settings))
 

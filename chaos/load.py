@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from activities.models import OrderPayment
 from chaos.caller import ApiCaller, RouteStats
 from chaos.report import render_routes, write_json
 from chaos.vendors import Vendors
@@ -113,8 +114,10 @@ async def _prepare(settings: Settings, count: int) -> list[LoadReturn]:
                     update={"lines": [order.lines[0].model_copy(update={"sku": "CAMERA", "unit_price": 30_000})]}
                 )
                 amount = 60_000 + 599
-            request = demo_request(return_id, await charge_shopper(settings, amount), order.order_id, **changes)
-            await seed_order(settings, order)
+            payment_intent = await charge_shopper(settings, amount)
+            request = demo_request(return_id, payment_intent, order.order_id, **changes)
+            payment = OrderPayment(payment_intent_id=payment_intent, amount=amount)
+            await seed_order(settings, order.model_copy(update={"payments": [payment]}))
         return LoadReturn(return_id, role, request.model_dump(mode="json"))
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))

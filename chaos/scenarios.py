@@ -19,6 +19,7 @@ from workflows.policy import OutOfStockFallback, ReturnPolicy
 from workflows.vocabulary import Disposition, Grade, ReasonCode, ResolutionKind, ReturnMethod, Stage
 
 Delivery = Literal["in_order", "reordered", "batched"]
+CURRENCY = "USD"  # the orders' (chaos/vendors.py)
 
 
 @dataclass(frozen=True)
@@ -262,14 +263,14 @@ def expectation(plan: ReturnPlan, policy: ReturnPolicy) -> Expectation:
     statuses = [_line_status(line) for line in plan.lines]
     labels = 1 if plan.ships else 0
     if plan.method is ReturnMethod.keep_it:
-        settlement = rules.settle_unseen(statuses, policy, shipped=False)
+        settlement = rules.settle_unseen(statuses, policy, shipped=False, currency=CURRENCY)
         refund, credit = _money(plan, policy, settlement.net)
         return Expectation(Stage.completed, labels, False, refund, credit)
     receipts_recorded = bool(plan.receipts)
     restocks: dict[str, int] = {}
     work_orders: dict[str, tuple[str, int]] = {}
     for line in statuses:
-        disposition = rules.disposition_for(line.grade, line.category, line.unit_price, policy)
+        disposition = rules.disposition_for(line.grade, line.category, line.unit_price, policy, CURRENCY)
         units = rules.units_back(line, receipts_recorded)
         if disposition is None or units == 0:
             continue
@@ -279,7 +280,9 @@ def expectation(plan: ReturnPlan, policy: ReturnPolicy) -> Expectation:
             work_orders[line.line_id] = (disposition.value, units)
     if plan.resolution is ResolutionKind.exchange:
         return _exchange_expectation(plan, policy, statuses, receipts_recorded, labels, restocks, work_orders)
-    settlement = rules.settle(statuses, policy, shipped=plan.ships, receipts_recorded=receipts_recorded)
+    settlement = rules.settle(
+        statuses, policy, shipped=plan.ships, receipts_recorded=receipts_recorded, currency=CURRENCY
+    )
     refund, credit = _money(plan, policy, settlement.net)
     return Expectation(Stage.completed, labels, False, refund, credit, {}, restocks, work_orders)
 
@@ -304,7 +307,7 @@ def _exchange_expectation(
     exchanges: dict[str, int] = {}
     fallback = 0
     for line in statuses:
-        if line.grade is None or not rules.is_refundable(line.grade, line.reason) or line.exchange_sku is None:
+        if not rules.earns_something(line, policy) or line.exchange_sku is None:
             continue
         units = rules.units_back(line, receipts_recorded)
         if plan.exchange_in_stock:
@@ -329,5 +332,7 @@ def _line_status(line: LinePlan) -> LineStatus:
         category=line.product.category,
         exchange_sku=line.exchange_sku,
         grade=line.grade,
+        # as the workflow records an inspection that names no finding of its own
+        fault_confirmed=rules.fault_confirmed(line.reason, line.grade, None) if line.grade else None,
         received_quantity=line.received,
     )

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import stripe
 
-from chaos.scenarios import ReturnPlan
+from chaos.scenarios import CURRENCY, ReturnPlan
 from devstack.checkout import SHOPPER, WAREHOUSE, charge_shopper
 from devstack.demo import shippo_signature
 from integrations.settings import Settings
@@ -42,11 +42,14 @@ class Vendors:
     # --- The shop's checkout -------------------------------------------------------------------
 
     async def checkout(self, plan: ReturnPlan) -> dict[str, Any]:
-        """Seeds the order, stocks the exchange variants, charges the shopper; answers the return request."""
+        """Charges the shopper, seeds the order paid with that payment, stocks the exchange variants;
+        answers the return request."""
+        payment_intent = await charge_shopper(self.settings, plan.order_total)
         order = {
+            "payments": [{"payment_intent_id": payment_intent, "amount": plan.order_total}],
             "order_id": plan.order_id,
             "customer_id": plan.customer_id,
-            "currency": "USD",
+            "currency": CURRENCY,
             "delivered_at": (datetime.now(UTC) - timedelta(days=3)).isoformat(),
             "lines": [
                 {
@@ -68,7 +71,6 @@ class Vendors:
         }
         if stock:
             (await self._shop.post("/_sandbox/stock", json=stock)).raise_for_status()
-        payment_intent = await charge_shopper(self.settings, plan.order_total)
         if plan.refund_pending:
             outcome = {"status": "pending", "times": 1, "payment_intent": payment_intent}
             (await self._stripe.post("/_sandbox/refund_outcomes", json=outcome)).raise_for_status()
@@ -76,7 +78,7 @@ class Vendors:
             "return_id": plan.return_id,
             "order_id": plan.order_id,
             "customer_id": plan.customer_id,
-            "currency": "USD",
+            "currency": CURRENCY,
             "payment_intent_id": payment_intent,
             "lines": [
                 {

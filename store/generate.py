@@ -289,7 +289,7 @@ def synthesize(
     for i in open_lines:
         line = ret.status["lines"][i]
         grade = Grade(_choice(rng, GRADES))
-        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY, status["currency"])
+        disposition = rules.disposition_for(grade, line["category"], line["unit_price"], POLICY, ret.status["currency"])
         reception = line["reception"]
         if grade is Grade.wrong_item:
             reception = "wrong_item_received"
@@ -316,20 +316,18 @@ def synthesize(
 
 def _resolve(rng: random.Random, ret: _Return, open_lines: list[int], later: Any, keep_it: bool) -> list[ReturnEvent]:
     status = ret.status
+    currency = status["currency"]
     line_models = [LineStatus.model_construct(**line) for line in status["lines"] if not line["declined"]]
     if keep_it:
-        settlement = rules.settle_unseen(line_models, POLICY, shipped=False, currency=status["currency"])
+        settlement = rules.settle_unseen(line_models, POLICY, shipped=False, currency=currency)
     else:
         shipped = status["method"] in ("mail_label", "drop_off")
-        settlement = rules.settle(
-            line_models, POLICY, shipped=shipped, receipts_recorded=True, currency=status["currency"]
-        )
+        settlement = rules.settle(line_models, POLICY, shipped=shipped, receipts_recorded=True, currency=currency)
     at = later(rng.uniform(0.05, 6))
     if not at:
         return _events(ret)
     status["stage"] = Stage.resolving.value
     kind = ("refund" if rng.random() < 0.7 else "store_credit") if keep_it else ret.kind
-    currency = status["currency"]
     if rng.random() < 0.01:  # a vendor outage: the step waits for an operator's retry
         status["attention"] = {
             "reason": "step failed after retries",
@@ -513,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m store.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--returns", type=int, required=True)
-    parser.add_argument("--url", default=store_url(), help="default: EVENT_STORE_URL or sqlite:///.run/returns.db")
+    parser.add_argument("--url", default=store_url(), help="default: STORE_URL or sqlite:///.run/returns.db")
     parser.add_argument("--days", type=int, default=365, help="span of request dates, ending at --end")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="default: today")
     parser.add_argument("--seed", type=int, default=7)

@@ -44,18 +44,18 @@ class Sandboxes:
     stripe_url: str
     shippo_url: str
     shop_url: str
-    store_dir: Path  # the session's event stores: never the working tree's .run/returns.db
+    store_dir: Path  # the session's event store
 
     def settings(self, **overrides: object) -> Settings:
-        overrides.setdefault("event_store_url", f"sqlite:///{self.store_dir / 'events.db'}")
-        overrides.setdefault("workflow_sandbox_strict", True)  # our workflow code under all of the sandbox's checks
-        return Settings(
-            vendor_mode="sandbox",
-            stripe_api_base=self.stripe_url,
-            shippo_api_base=self.shippo_url,
-            shop_api_base=self.shop_url,
-            **overrides,
-        )
+        own = {
+            "vendor_mode": "sandbox",
+            "workflow_sandbox_strict": True,  # our workflow code under all of the sandbox's checks
+            "stripe_api_base": self.stripe_url,
+            "shippo_api_base": self.shippo_url,
+            "shop_api_base": self.shop_url,
+            "event_store_url": f"sqlite:///{self.store_dir / 'events.db'}",  # never the tree's .run/returns.db
+        }
+        return Settings(**(own | overrides))
 
     def admin(self, vendor: str, path: str) -> object:
         """Reads a sandbox's admin view (what the vendor would show in its dashboard)."""

@@ -100,6 +100,9 @@ AWAIT_DISPOSITION_WORK = "await-disposition-work"
 # Money facts come from the shop's order: its payments (split tender), currency and customer;
 # refunds never exceed what a payment has left, the rest goes the policy's way.
 MONEY_FROM_THE_ORDER = "money-from-the-order"
+# Keep-it and lost-parcel returns, resolved without inspection, listen for the settle window too: a
+# refund can fail days after it succeeded, and its money must still go back some way.
+WATCH_EVERY_REFUND = "watch-every-refund"
 # Each change of a return becomes an event in the event store (store/), in sequence, each once.
 RETURN_EVENTS = "return-events"
 
@@ -140,7 +143,8 @@ class ReturnWorkflow(ReturnResolution):
             self._move_to(Stage.delivered, "carrier", "outbound parcel came back to the warehouse undelivered")
         elif request.method is ReturnMethod.keep_it:
             await self._resolve(self._settlement_unseen(shipped=False), "keep it")
-            return self._finish(Stage.completed, "system", "resolved without shipping (keep it)")
+            self._finish(Stage.completed, "system", "resolved without shipping (keep it)")
+            return await self._watch_refund_unless_older()
         elif request.method is ReturnMethod.in_store:
             self._set_deadline(Deadline.ship_by)
             if not await self._wait(lambda: self._receipts_recorded, Deadline.ship_by):
@@ -526,6 +530,11 @@ class ReturnWorkflow(ReturnResolution):
                 return await self._decline("parcel lost; operator declined to resolve")
         await self._resolve(self._settlement_unseen(shipped=False), "lost parcel")
         self._finish(Stage.completed, "system", "resolved although the parcel was lost")
+        await self._watch_refund_unless_older()
+
+    async def _watch_refund_unless_older(self) -> None:
+        if self._stage is Stage.completed and workflow.patched(WATCH_EVERY_REFUND):
+            await self._watch_refund_after_completion()
 
     # --- At the warehouse ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNTRACKED = (".git", ".venv", ".run", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".tools*.env")
-PRODUCT = {"workflows", "activities", "workers", "starter", "integrations", "api"}
+PRODUCT = {"workflows", "activities", "workers", "starter", "integrations", "api", "store"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def test_the_wheel_holds_the_product_and_its_policy_and_nothing_of_the_tooling(w
     packages = {name.split("/", 1)[0] for name in names if "/" in name and ".dist-info" not in name}
     assert packages == PRODUCT
     assert "starter/return_policy.json" in names
+    assert "store/migrations/versions/0001_initial.py" in names  # Alembic reads migrations as files
 
 
 def test_the_installed_commands_start_from_another_directory(wheel: Path, tmp_path: Path) -> None:

@@ -1,10 +1,9 @@
 """Found by the chaos run (issue 10): Stripe events about a keep-it return's refund were answered
 `return_closed`. A refund can fail days after it succeeded (README, "Stripe facts"); a mailed return
-keeps listening for the settle window, a keep-it return closes at once and never hears of it."""
+keeps listening for the settle window; a keep-it return closed at once and never heard of it. Since
+`watch-every-refund`, keep-it and lost-parcel returns listen too."""
 
 from __future__ import annotations
-
-import pytest
 
 from devstack.polling import wait_for_stage
 from tests.integration.workflows.harness import Returns
@@ -17,11 +16,6 @@ POLICY = ReturnPolicy(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow bug, reported to the lead: keep-it (and lost-parcel) returns skip "
-    "_watch_refund_after_completion, so a refund failing after success is never handed to the fallback",
-)
 async def test_a_keep_it_refund_that_fails_after_succeeding_goes_to_an_operator(returns: Returns) -> None:
     client, return_id = await returns.start(POLICY, method=ReturnMethod.keep_it)
     done = await wait_for_stage(client, return_id, Stage.completed)
