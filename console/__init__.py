@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from console import operator, warehouse
+from console import dashboard, operator, warehouse
 from console.desk import HERE, ConsoleState, pages
 from integrations.settings import Settings
 
-__all__ = ["install_console", "operator", "warehouse"]
+__all__ = ["dashboard", "install_console", "operator", "warehouse"]
 
 
 def install_console(app: FastAPI, settings: Settings) -> None:

@@ -136,6 +136,7 @@ class LocalStack:
         """Where the SMTP sink keeps what the stack sent (sandboxes/smtp_sink.py: read_mail)."""
         return self.log_dir / "mail"
 
+    @property
     def store_file(self) -> Path:
         """The stack's own event store, beside its logs."""
         return self.log_dir / "returns.db"

@@ -3,7 +3,11 @@ shows in the timeline, a refusal when the state moved, a bulk retry after a Stri
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -182,3 +186,31 @@ async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
     barcode = page.get_by_alt_text(f"Code 128 barcode of {demo.return_id}")
     assert await barcode.evaluate("image => image.complete && image.naturalWidth > 0")
     await shot(page, "return-completed")
+
+
+async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv(page: Page, doors: Doors) -> None:
+    demo = await run_demo(doors.stack.settings, doors.stack.api_url)
+    assert demo.refund is not None
+    await signed_in(page, "kim")
+    money = page.locator("table[data-report=money] tbody tr")
+    for _ in range(50):  # the return's events reach the store a moment after its stage
+        await page.goto("/console/dashboard")
+        if await money.count() and await page.locator("table[data-report=dispositions] tbody tr").count():
+            break
+        await page.wait_for_timeout(200)
+    for report in ("returns_by_reason", "money", "durations", "dispositions"):
+        section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
+        assert await section.locator("svg.chart rect").count() > 0, report
+    await shot(page, "dashboard")
+
+    columns = await page.locator("table[data-report=money] thead th").all_text_contents()
+    shown = dict(zip(columns, await money.first.locator("td").all_text_contents(), strict=True))
+    assert shown["currency"] == "USD" and int(shown["refunded"]) >= demo.refund.amount
+
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name="Download refunds, credit and retained revenue (CSV)").click()
+    download = await downloading.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert download.suggested_filename == "money.csv"
+    assert rows[0]["currency"] == "USD" and rows[0]["refunded"] == shown["refunded"]
