@@ -22,11 +22,13 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from api.auth import Caller, KeyRing, Role
 from console.queues import QUEUES
 from integrations.settings import Settings
 from starter.client import ReturnsClient, actor_id
+from starter.errors import InvalidReturnInput
 from web.formats import day, money
 from web.routes import answering_with
 from web.session import CSRF_FIELD, SessionCookie, csrf_matches, secure_page
@@ -110,6 +112,11 @@ class Desk:
     def _finish(self, response: Response) -> Response:
         self.state.cookie.save(self.request, response, self.session)
         return secure_page(response)
+
+
+def problems(error: ValidationError) -> str:
+    """A form's invalid fields, each with why, in one line."""
+    return "; ".join(f"{field}: {message}" for field, message in InvalidReturnInput.from_validation(error).problems)
 
 
 def _unavailable(request: Request) -> Response:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from api.auth import Role
-from console.desk import Desk, admits, pages
+from console.desk import Desk, admits, pages, problems
 from console.queues import QUEUE_BY_SLUG, QUEUES, STUCK_DAYS, search_query
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
@@ -266,8 +266,7 @@ async def apply(desk: Desk, return_id: str, name: str, form: Mapping[str, Any], 
         update_id = f"{name}:console-{desk.person.key_id if desk.person else '-'}:{form_id}:{return_id}"
         await action.send(desk.returns, return_id, payload, idempotency_key=update_id)
     except ValidationError as error:
-        problem = InvalidReturnInput.from_validation(error)
-        return "; ".join(f"{field}: {message}" for field, message in problem.problems)
+        return problems(error)
     except ReturnStateError as error:
         return f"Refused: the return is {error.stage.value}: {error.reason}"
     except (InvalidReturnInput, ReturnConflictError) as error:

@@ -6,16 +6,17 @@ an unknown line, a second inspection...), recorded under the person signed in.""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.auth import Role
-from console.desk import Desk, admits, pages
+from console.desk import Desk, admits, pages, problems
 from console.queues import SEARCH_TERM
+from starter.client import ReturnsClient
 from starter.errors import InvalidReturnInput, ReturnNotFoundError, ReturnStateError
 from workflows.models import (
     DispositionConfirmation,
@@ -116,71 +117,75 @@ def _update_id(desk: Desk, form: Mapping[str, Any], what: str, return_id: str) -
     return f"{what}:console-{desk.person.key_id if desk.person else '-'}:{form_id}:{return_id}"
 
 
-def _invalid(desk: Desk, error: ValidationError) -> Response:
-    problem = InvalidReturnInput.from_validation(error)
-    text = "; ".join(f"{field}: {message}" for field, message in problem.problems)
-    return desk.message(400, "Check the form", text)
+async def _recorded(
+    desk: Desk,
+    return_id: str,
+    what: str,
+    build: Callable[[Mapping[str, Any], ReturnStatus, str, str], BaseModel],
+    send: Callable[..., Awaitable[Any]],
+) -> Response:
+    """A warehouse form: its CSRF token checked, its update built from the form, the return's
+    status and the person signed in (`build(form, status, update_id, actor)`; the actor is never a
+    form field), sent (`send`, a ReturnsClient method) and answered."""
+    form = await desk.form()
+    if form is None:
+        return desk.refused_form()
+    try:
+        status = await desk.returns.status(return_id)
+    except (ReturnNotFoundError, InvalidReturnInput):
+        return desk.render("receiving.html", 404, error=f"No return {return_id!r}.")
+    update_id = _update_id(desk, form, what, return_id)
+    try:
+        payload = build(form, status, update_id, desk.actor)
+    except ValidationError as error:
+        return desk.message(400, "Check the form", problems(error))
+    except ValueError:
+        return desk.message(400, "Check the form", "Units are whole numbers.")
+    return await _send(desk, return_id, send(desk.returns, return_id, payload, idempotency_key=update_id))
+
+
+def _receipt(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> ParcelReceipt:
+    lines = [
+        ReceivedLine(
+            line_id=line.line_id,
+            quantity=int(form.get(f"units-{line.line_id}") or 0),
+            wrong_item=form.get(f"wrong-{line.line_id}") == "yes",
+        )
+        for line in status.lines
+        if line.declined is None
+    ]
+    return ParcelReceipt(receipt_id=update_id.split(":")[2], received_by=actor, lines=lines)
+
+
+def _grades(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> InspectionReport:
+    graded = [
+        LineInspection(
+            line_id=line.line_id,
+            grade=form.get(f"grade-{line.line_id}"),
+            notes=str(form.get(f"notes-{line.line_id}") or "").strip() or None,
+        )
+        for line in open_lines(status)
+    ]
+    return InspectionReport(inspector=actor, lines=graded)
 
 
 @pages.post("/receiving/{return_id}/receipt", response_class=HTMLResponse)
 @admits(Role.warehouse)
 async def receive(desk: Desk, return_id: str) -> Response:
-    form = await desk.form()
-    if form is None:
-        return desk.refused_form()
-    status = await desk.returns.status(return_id)
-    try:
-        lines = [
-            ReceivedLine(
-                line_id=line.line_id,
-                quantity=int(form.get(f"units-{line.line_id}") or 0),
-                wrong_item=form.get(f"wrong-{line.line_id}") == "yes",
-            )
-            for line in status.lines
-            if line.declined is None
-        ]
-        update_id = _update_id(desk, form, "receipt", return_id)
-        receipt = ParcelReceipt(receipt_id=update_id.split(":")[2], received_by=desk.actor, lines=lines)
-    except ValidationError as error:
-        return _invalid(desk, error)
-    except ValueError:
-        return desk.message(400, "Check the form", "Units are whole numbers.")
-    return await _send(desk, return_id, desk.returns.record_receipt(return_id, receipt, idempotency_key=update_id))
+    return await _recorded(desk, return_id, "receipt", _receipt, ReturnsClient.record_receipt)
 
 
 @pages.post("/receiving/{return_id}/inspection", response_class=HTMLResponse)
 @admits(Role.warehouse)
 async def inspect(desk: Desk, return_id: str) -> Response:
-    form = await desk.form()
-    if form is None:
-        return desk.refused_form()
-    status = await desk.returns.status(return_id)
-    try:
-        graded = [
-            LineInspection(
-                line_id=line.line_id,
-                grade=form.get(f"grade-{line.line_id}"),
-                notes=str(form.get(f"notes-{line.line_id}") or "").strip() or None,
-            )
-            for line in open_lines(status)
-        ]
-        report = InspectionReport(inspector=desk.actor, lines=graded)
-    except ValidationError as error:
-        return _invalid(desk, error)
-    update_id = _update_id(desk, form, "inspection", return_id)
-    return await _send(desk, return_id, desk.returns.record_inspection(return_id, report, idempotency_key=update_id))
+    return await _recorded(desk, return_id, "inspection", _grades, ReturnsClient.record_inspection)
 
 
 @pages.post("/receiving/{return_id}/confirm", response_class=HTMLResponse)
 @admits(Role.warehouse)
 async def confirm(desk: Desk, return_id: str) -> Response:
-    form = await desk.form()
-    if form is None:
-        return desk.refused_form()
-    try:
-        confirmation = DispositionConfirmation(line_id=form.get("line_id"), confirmed_by=desk.actor)
-    except ValidationError as error:
-        return _invalid(desk, error)
-    update_id = _update_id(desk, form, "confirm", return_id)
-    sending = desk.returns.confirm_disposition(return_id, confirmation, idempotency_key=update_id)
-    return await _send(desk, return_id, sending)
+    return await _recorded(desk, return_id, "confirm", _confirmation, ReturnsClient.confirm_disposition)
+
+
+def _confirmation(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> DispositionConfirmation:
+    return DispositionConfirmation(line_id=form.get("line_id"), confirmed_by=actor)

@@ -59,7 +59,7 @@ from portal.words import _
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from web.formats import day, money
-from web.routes import answering_with
+from web.routes import answering_with, serve_shared_styles
 from web.session import CSRF_FIELD, csrf_matches, secure_page
 from workflows.models import Cancellation, ReturnStatus
 from workflows.primitives import Identifier
@@ -96,6 +96,7 @@ class PortalState:
 
 def install_portal(app: FastAPI, settings: Settings) -> None:
     app.state.portal = PortalState(settings)
+    serve_shared_styles(app)
     app.include_router(pages)
     app.mount("/portal/static", StaticFiles(directory=_HERE / "static"), name="portal-static")
     if settings.portal_photo_dir:

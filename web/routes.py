@@ -1,13 +1,15 @@
-"""Pages that stay pages whatever happens behind them."""
+"""Pages that stay pages whatever happens behind them, and the stylesheet they share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 log = structlog.get_logger(__name__)
 
@@ -32,3 +34,10 @@ def answering_with(unavailable: Callable[[Request], Response]) -> type[APIRoute]
             return answer
 
     return PageRoute
+
+
+def serve_shared_styles(app: FastAPI) -> None:
+    """Serves web/static/ (the pages' shared stylesheet) under /web/static, once per app."""
+    if not getattr(app.state, "shared_styles", False):
+        app.mount("/web/static", StaticFiles(directory=Path(__file__).parent / "static"), name="web-static")
+        app.state.shared_styles = True

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNTRACKED = (".git", ".venv", ".run", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".tools*.env")
-PRODUCT = {"workflows", "activities", "workers", "starter", "integrations", "api", "store", "portal"}
+PRODUCT = {"workflows", "activities", "workers", "starter", "integrations", "api", "store", "portal", "console", "web"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,10 @@ def test_the_wheel_holds_the_product_and_its_policy_and_nothing_of_the_tooling(w
         "portal/templates/base.html",
         "portal/static/portal.css",
         "portal/locale/de/LC_MESSAGES/messages.po",
-    } <= set(names)  # the portal's pages and its German catalog
+        "console/templates/base.html",
+        "console/static/console.css",
+        "web/static/pages.css",
+    } <= set(names)  # the portal's and the console's pages, their shared stylesheet, the German catalog
 
 
 def test_the_installed_commands_start_from_another_directory(wheel: Path, tmp_path: Path) -> None:

@@ -2,30 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from tests.system.local_stack import doors, returns, stack
 
-import pytest
-
-from devstack.stack import LocalStack, Ports
-from starter.client import ReturnsClient
-from tests.system.api.doors import Doors
-
-
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    async with LocalStack(ports=Ports.free(), ui=False, log_dir=tmp_path_factory.mktemp("stack")) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def doors(stack: LocalStack) -> AsyncIterator[Doors]:
-    async with Doors.open(stack) as doors:
-        yield doors
-
-
-@pytest.fixture(scope="module")
-async def returns(stack: LocalStack) -> AsyncIterator[ReturnsClient]:
-    """Temporal, straight: to check what the API did (or did not) start and signal."""
-    client = await stack.client()
-    yield client
-    await client.aclose()
+__all__ = ["doors", "returns", "stack"]  # the fixtures

@@ -7,36 +7,16 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from devstack.stack import ROOT, LocalStack, Ports
-from starter.client import ReturnsClient
-from tests.system.api.doors import Doors
+from devstack.stack import ROOT, LocalStack
 from tests.system.browser import audited, browser, needs_chromium
+from tests.system.local_stack import doors, returns, stack
 
-__all__ = ["browser"]
+__all__ = ["browser", "doors", "returns", "stack"]  # the fixtures
 
 SHOTS = ROOT / ".run" / "console"
 KEYS = {"kim": "local-operator-key", "dock-3": "local-inspector-key", "wms-1": "local-warehouse-key"}
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    async with LocalStack(ports=Ports.free(), ui=False, log_dir=tmp_path_factory.mktemp("stack")) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def doors(stack: LocalStack) -> AsyncIterator[Doors]:
-    async with Doors.open(stack) as doors:
-        yield doors
-
-
-@pytest.fixture(scope="module")
-async def returns(stack: LocalStack) -> AsyncIterator[ReturnsClient]:
-    client = await stack.client()
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -13,31 +13,19 @@ from playwright.async_api import Browser, Page
 from activities.models import OrderLine
 from devstack.checkout import charge_shopper, demo_order, seed_order
 from devstack.polling import wait_for_stage
-from devstack.stack import ROOT, LocalStack, Ports
+from devstack.stack import ROOT, LocalStack
 from starter.client import ReturnsClient
 from tests.system.browser import audited as audited_in
 from tests.system.browser import browser, ledger_refunds, needs_chromium, sent_back_and_graded
+from tests.system.local_stack import returns, stack
 from workflows.vocabulary import Stage
 
-__all__ = ["browser", "ledger_refunds"]  # fixtures and helpers the portal's tests take from here
+__all__ = ["browser", "ledger_refunds", "returns", "stack"]  # fixtures and helpers the portal's tests take from here
 
 SHOTS = ROOT / ".run" / "portal"
 EMAIL = "ada@example.com"
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    async with LocalStack(ports=Ports.free(), ui=False, log_dir=tmp_path_factory.mktemp("stack")) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def returns(stack: LocalStack) -> AsyncIterator[ReturnsClient]:
-    client = await stack.client()
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
