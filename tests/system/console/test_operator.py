@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -214,3 +215,31 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
     rows = list(csv.DictReader(io.StringIO(text)))
     assert download.suggested_filename == "money.csv"
     assert rows[0]["currency"] == "USD" and rows[0]["refunded"] == shown["refunded"]
+
+
+async def test_a_deadline_extended_and_the_return_cancelled_from_its_page(page: Page, doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    await signed_in(page, "kim")
+    await page.goto(f"/console/returns/{status.return_id}")
+
+    extend = page.locator(f"form[action='/console/returns/{status.return_id}/extend-deadline']")
+    await extend.get_by_label("Deadline").select_option("ship_by")
+    await extend.get_by_label("Days later").fill("5")
+    await extend.get_by_label("Reason").fill("shopper travelling")
+    await extend.get_by_role("button", name="Extend").click()
+    await expect(page.get_by_role("status")).to_contain_text("Extend a deadline: done.")
+    extended = await doors.status(status.return_id)
+    assert extended.deadlines["ship_by"] - status.deadlines["ship_by"] == timedelta(days=5)
+
+    cancel = page.locator(f"form[action='/console/returns/{status.return_id}/cancel']")
+    await cancel.get_by_label("Reason").fill("duplicate of another return")
+    await cancel.get_by_role("button", name="Cancel the return").click()
+    await expect(page.get_by_role("status")).to_contain_text("Cancel: done.")
+    cancelled = await doors.wait_for(status.return_id, Stage.cancelled)
+    assert any(
+        entry.actor == "operator:kim" and "duplicate of another return" in entry.detail for entry in cancelled.timeline
+    ), cancelled.timeline
+    await page.reload()
+    await expect(page.locator("table.timeline")).to_contain_text("duplicate of another return")
+    await expect(page.get_by_role("heading", name="Actions")).to_have_count(0)  # nothing left to do
+    await shot(page, "return-cancelled")
