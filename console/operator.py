@@ -297,20 +297,40 @@ async def act(desk: Desk, return_id: str, name: str) -> Response:
     return desk.redirect(f"/console/returns/{return_id}", f"{ACTIONS[name].title}: done.")
 
 
-@pages.post("/bulk/retry", response_class=HTMLResponse)
+@dataclass(frozen=True)
+class Bulk:
+    """An action applied to a selection of a queue: its words before and after."""
+
+    verb: str  # "Retry"
+    what: str  # "the failed step of"
+    done: str  # "retried"
+    queue: str  # the queue whose selection it takes
+
+
+BULK = {
+    "retry": Bulk("Retry", "the failed step of", "retried", "needs-attention"),
+    "approve": Bulk("Approve", "", "approved", "needs-review"),
+}
+
+
+@pages.post("/bulk/{name}", response_class=HTMLResponse)
 @admits(Role.operator)
-async def bulk_retry(desk: Desk) -> Response:
-    """Retries the failed step of each chosen return: first a confirmation naming the count, then
-    one by one, each return's outcome shown."""
+async def bulk(desk: Desk, name: str) -> Response:
+    """Applies an action to each chosen return: first a confirmation naming the count, then one
+    by one, each return's outcome shown."""
     form = await desk.form()
     if form is None:
         return desk.refused_form()
+    action = BULK.get(name)
+    if action is None:
+        return desk.message(404, "No such bulk action", f"There is no bulk action {name!r}.")
     chosen = list(dict.fromkeys(str(rid) for rid in form.getlist("return_id")))[:BULK_MOST]  # type: ignore[attr-defined]
     reason = str(form.get("reason", "")).strip()
     if not chosen:
-        return desk.message(400, "Nothing chosen", "Choose the returns to retry first.")
+        return desk.message(400, "Nothing chosen", "Choose the returns first.")
     if form.get("confirmed") != "yes":
-        return desk.render("bulk_confirm.html", chosen=chosen, reason=reason, form_id=secrets.token_hex(8))
+        context = {"chosen": chosen, "reason": reason, "form_id": secrets.token_hex(8)}
+        return desk.render("bulk_confirm.html", name=name, action=action, **context)
     form_id = str(form.get("form_id", ""))[:32] or secrets.token_hex(8)
-    outcomes = [(rid, await apply(desk, rid, "retry", form, form_id)) for rid in chosen]
-    return desk.render("bulk_results.html", outcomes=outcomes)
+    outcomes = [(rid, await apply(desk, rid, name, form, form_id)) for rid in chosen]
+    return desk.render("bulk_results.html", action=action, outcomes=outcomes)

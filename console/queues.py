@@ -44,6 +44,7 @@ class Queue:
     what: str  # what its returns wait for, in a sentence
     query: Callable[[datetime, ReturnPolicy, int], str]  # (now, policy, stuck days) -> visibility query
     attention: bool = False  # its rows show why (each return's status is read for its page)
+    bulk: str | None = None  # the action its selection may take (console/operator.py: BULK)
 
 
 QUEUES = (
@@ -53,6 +54,7 @@ QUEUES = (
         "An operator approves or rejects the request (the review reason is on each return).",
         lambda now, policy, days: f"{_in_stage(Stage.needs_review)} AND {_RUNNING}",
         attention=True,
+        bulk="approve",
     ),
     Queue(
         "needs-attention",
@@ -62,6 +64,7 @@ QUEUES = (
             f"{NEEDS_ATTENTION.name} = 'true' AND {RETURN_STAGE.name} != '{Stage.needs_review.value}' AND {_RUNNING}"
         ),
         attention=True,
+        bulk="retry",
     ),
     Queue(
         "in-transit-too-long",

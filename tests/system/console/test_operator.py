@@ -243,3 +243,25 @@ async def test_a_deadline_extended_and_the_return_cancelled_from_its_page(page: 
     await expect(page.locator("table.timeline")).to_contain_text("duplicate of another return")
     await expect(page.get_by_role("heading", name="Actions")).to_have_count(0)  # nothing left to do
     await shot(page, "return-cancelled")
+
+
+async def test_a_reviewed_batch_approved_at_once(page: Page, doors: Doors) -> None:
+    reviewed = [await doors.started(Stage.needs_review, order_changes=IN_REVIEW) for _ in range(2)]
+    chosen = [status.return_id for status in reviewed]
+    await signed_in(page, "kim")
+    for _ in range(50):
+        await page.goto("/console/queues/needs-review")
+        if all([await page.get_by_role("link", name=rid).count() for rid in chosen]):
+            break
+        await page.wait_for_timeout(200)
+    for rid in chosen:
+        await page.get_by_label(f"Choose {rid}").check()
+    await page.get_by_label("Reason for approving").fill("checked the batch")
+    await page.get_by_role("button", name="Approve chosen").click()
+    await expect(page.get_by_role("heading")).to_contain_text("Approve 2 returns?")
+    await page.get_by_role("button", name="Approve 2 returns").click()
+
+    for rid in chosen:
+        await expect(page.get_by_role("row").filter(has=page.get_by_role("link", name=rid))).to_contain_text("approved")
+        approved = await doors.wait_for(rid, Stage.label_issued)
+        assert any(entry.actor == "operator:kim" and "checked the batch" in entry.detail for entry in approved.timeline)
