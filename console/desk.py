@@ -32,7 +32,7 @@ from starter.errors import InvalidReturnInput
 from web.formats import day, money
 from web.routes import answering_with
 from web.session import CSRF_FIELD, SessionCookie, csrf_matches, secure_page
-from workflows.vocabulary import Deadline, Disposition, Stage, WayOut
+from workflows.vocabulary import Deadline, Disposition, ReasonCode, ReturnMethod, Stage, WayOut
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
@@ -41,7 +41,7 @@ HERE = Path(__file__).parent
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(csrf_field=CSRF_FIELD, Stage=Stage, Deadline=Deadline, Disposition=Disposition)
-    templates.env.globals.update(WayOut=WayOut, queues=QUEUES)
+    templates.env.globals.update(WayOut=WayOut, ReasonCode=ReasonCode, ReturnMethod=ReturnMethod, queues=QUEUES)
     templates.env.filters.update(money=money, day=day, moment=lambda at: at.strftime("%Y-%m-%d %H:%M"))
     return templates
 

@@ -8,7 +8,7 @@ import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import barcode
@@ -20,10 +20,11 @@ from pydantic import BaseModel, ValidationError
 
 from api.auth import Role
 from console.desk import Desk, admits, pages, problems
-from console.queues import QUEUE_BY_SLUG, QUEUES, STUCK_DAYS, search_query
+from console.queues import QUEUE_BY_SLUG, QUEUES, SEARCH_TERM, STUCK_DAYS, Queue, search_query
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
-from starter.visibility import ReturnPage
+from starter.visibility import ReturnPage, ReturnSummary
+from store.finder import ReturnsWanted
 from web.session import fresh_session, secure_page
 from workflows.models import (
     Cancellation,
@@ -34,7 +35,7 @@ from workflows.models import (
     ReturnStatus,
 )
 from workflows.state import REJECTABLE
-from workflows.vocabulary import CLOSED_STAGES, Stage
+from workflows.vocabulary import CLOSED_STAGES, ReasonCode, ReturnMethod, Stage
 
 log = structlog.get_logger(__name__)
 PAGE_SIZE = 25
@@ -90,9 +91,40 @@ async def sign_out(request: Request) -> Response:
 async def queues(desk: Desk) -> Response:
     days = _stuck_days(desk.request)
     now = datetime.now(UTC)
-    policy = desk.returns.policy
-    counts = await asyncio.gather(*(desk.returns.count_returns(queue.query(now, policy, days)) for queue in QUEUES))
+    counts = await asyncio.gather(*(_count(desk, queue, now, days) for queue in QUEUES))
     return desk.render("queues.html", counted=list(zip(QUEUES, counts, strict=True)), days=days)
+
+
+async def _count(desk: Desk, queue: Queue, now: datetime, days: int) -> int:
+    if queue.wanted is not None:
+        return (await desk.returns.find_returns(queue.wanted, limit=0))[1]
+    assert queue.query is not None
+    return await desk.returns.count_returns(queue.query(now, desk.returns.policy, days))
+
+
+async def _store_page(desk: Desk, wanted: ReturnsWanted) -> tuple[ReturnPage, int] | Response:
+    """A page of the event store's read model; its page token is the offset of the next."""
+    token = desk.request.query_params.get("page") or "0"
+    if not token.isdigit() or int(token) > 1_000_000:
+        return desk.message(400, "That page is not one of ours", "not a page token this console gave out")
+    offset = int(token)
+    rows, total = await desk.returns.find_returns(wanted, limit=PAGE_SIZE, offset=offset)
+    summaries = [
+        ReturnSummary(
+            return_id=row["return_id"],
+            stage=Stage(row["stage"]),
+            order_id=row["order_id"],
+            customer_id=row["customer_id"],
+            tracking_number=None,
+            needs_attention=row["needs_attention"],
+            running=row["is_open"],
+            started_at=row["requested_at"],
+            closed_at=row["closed_at"],
+        )
+        for row in rows
+    ]
+    following = str(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None
+    return ReturnPage(returns=summaries, next_page_token=following), total
 
 
 def _stuck_days(request: Request) -> int:
@@ -117,10 +149,17 @@ async def queue_page(desk: Desk, slug: str) -> Response:
     if queue is None:
         return desk.message(404, "No such queue", f"There is no queue {slug!r}.")
     days = _stuck_days(desk.request)
-    query = queue.query(datetime.now(UTC), desk.returns.policy, days)
-    page, count = await asyncio.gather(_page(desk, query), desk.returns.count_returns(query))
-    if isinstance(page, Response):
-        return page
+    if queue.wanted is not None:
+        found = await _store_page(desk, queue.wanted)
+        if isinstance(found, Response):
+            return found
+        page, count = found
+    else:
+        assert queue.query is not None
+        query = queue.query(datetime.now(UTC), desk.returns.policy, days)
+        page, count = await asyncio.gather(_page(desk, query), desk.returns.count_returns(query))
+        if isinstance(page, Response):
+            return page
     statuses = await _statuses(desk, [summary.return_id for summary in page.returns]) if queue.attention else {}
     why = Counter(_why(status) for status in statuses.values())
     return desk.render("queue.html", queue=queue, page=page, count=count, statuses=statuses, why=why, days=days)
@@ -145,23 +184,42 @@ def _why(status: ReturnStatus) -> str:
 @pages.get("/returns", response_class=HTMLResponse)
 @admits(Role.operator)
 async def search(desk: Desk) -> Response:
-    term = desk.request.query_params.get("q", "").strip().lstrip("#") or None
-    stage_name = desk.request.query_params.get("stage") or None
-    stage = Stage(stage_name) if stage_name in Stage.__members__ else None
-    query = search_query(term, stage)
-    if query is None:
-        return desk.render(
-            "search.html",
-            400,
+    """By id, order, customer or tracking number and stage (visibility); with a SKU, method,
+    reason or days requested, from the event store's read model (visibility holds none of them)."""
+    asked = desk.request.query_params
+    term = asked.get("q", "").strip().lstrip("#") or None
+    stage = Stage(asked["stage"]) if asked.get("stage") in Stage.__members__ else None
+    shown = {"term": term, "stage": stage, "asked": asked}
+    store_filters = {name: asked.get(name) or None for name in ("sku", "method", "reason", "from", "to")}
+    if not any(store_filters.values()):
+        query = search_query(term, stage)
+        if query is None:
+            error = "Not a return id, order, customer or tracking number."
+            return desk.render("search.html", 400, page=None, error=error, **shown)
+        page = await _page(desk, query)
+        return page if isinstance(page, Response) else desk.render("search.html", page=page, **shown)
+    try:
+        wanted = ReturnsWanted(
             term=term,
+            sku=_term(store_filters["sku"]),
+            method=ReturnMethod(store_filters["method"]) if store_filters["method"] else None,
+            reason=ReasonCode(store_filters["reason"]) if store_filters["reason"] else None,
             stage=stage,
-            page=None,
-            error="Not a return id, order, customer or tracking number.",
+            requested_from=date.fromisoformat(store_filters["from"]) if store_filters["from"] else None,
+            requested_to=date.fromisoformat(store_filters["to"]) if store_filters["to"] else None,
         )
-    page = await _page(desk, query)
-    if isinstance(page, Response):
-        return page
-    return desk.render("search.html", term=term, stage=stage, page=page)
+    except ValueError as error:
+        return desk.render("search.html", 400, page=None, error=f"Check the filters: {error}", **shown)
+    found = await _store_page(desk, wanted)
+    if isinstance(found, Response):
+        return found
+    return desk.render("search.html", page=found[0], count=found[1], **shown)
+
+
+def _term(text: str | None) -> str | None:
+    if text is not None and not SEARCH_TERM.fullmatch(text):
+        raise ValueError(f"{text[:64]!r} is not a SKU")
+    return text
 
 
 @pages.get("/returns/{return_id}", response_class=HTMLResponse)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from store.finder import ReturnsWanted
 from workflows.contract import workflow_id_for
 from workflows.policy import ReturnPolicy
 from workflows.search_attributes import (
@@ -42,9 +43,10 @@ class Queue:
     slug: str
     title: str
     what: str  # what its returns wait for, in a sentence
-    query: Callable[[datetime, ReturnPolicy, int], str]  # (now, policy, stuck days) -> visibility query
+    query: Callable[[datetime, ReturnPolicy, int], str] | None  # (now, policy, stuck days) -> visibility query
     attention: bool = False  # its rows show why (each return's status is read for its page)
     bulk: str | None = None  # the action its selection may take (console/operator.py: BULK)
+    wanted: ReturnsWanted | None = None  # a queue of the event store's read model, not of visibility
 
 
 QUEUES = (
@@ -65,6 +67,14 @@ QUEUES = (
         ),
         attention=True,
         bulk="retry",
+    ),
+    Queue(
+        "waiting-for-a-decision",
+        "Waiting for a decision",
+        "A lost parcel, a failed refund or an instant-refund shortfall: approve or reject (the event store's view).",
+        None,
+        attention=True,
+        wanted=ReturnsWanted(waiting_for_a_decision=True),
     ),
     Queue(
         "in-transit-too-long",

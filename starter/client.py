@@ -80,6 +80,7 @@ from starter.visibility import (
 )
 from store import reports
 from store.events import EventType
+from store.finder import ReturnsWanted, find_returns
 from store.reports import Report, ReportName
 from store.store import EventStore
 from store.webhooks import (
@@ -365,6 +366,13 @@ class ReturnsClient:
                 raise InvalidReturnInput("from", f"the period must not end ({end}) before it starts ({start})")
             period = reports.Period.days(start.isoformat(), end.isoformat())
         return await self._in_store(lambda store: reports.report(store, name, period, currency))
+
+    async def find_returns(
+        self, wanted: ReturnsWanted, *, limit: int = 25, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Returns the event store's read model finds by what visibility doesn't hold (a SKU, the
+        method, a reason, the day requested, waiting for a decision): a page, and the count of all."""
+        return await self._in_store(lambda store: find_returns(store, wanted, limit=limit, offset=offset))
 
     # --- Event subscriptions (outbound webhooks; the store keeps them) ----------------------------
 

@@ -15,13 +15,13 @@ import pytest
 from playwright.async_api import Page, expect
 
 from devstack.__main__ import print_console
-from devstack.demo import run_demo
+from devstack.demo import carrier_reports, run_demo
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually
 from tests.system.browser import ledger_refunds, sent_back_and_graded
 from tests.system.console.conftest import shot, signed_in
-from workflows.vocabulary import Stage
+from workflows.vocabulary import Stage, TrackingStatus
 
 pytestmark = pytest.mark.browser
 IN_REVIEW = {"customer_return_count": 11}  # over the policy's review threshold
@@ -265,3 +265,46 @@ async def test_a_reviewed_batch_approved_at_once(page: Page, doors: Doors) -> No
         await expect(page.get_by_role("row").filter(has=page.get_by_role("link", name=rid))).to_contain_text("approved")
         approved = await doors.wait_for(rid, Stage.label_issued)
         assert any(entry.actor == "operator:kim" and "checked the batch" in entry.detail for entry in approved.timeline)
+
+
+async def test_a_lost_parcel_waits_in_the_decision_queue_and_is_found_by_sku(page: Page, doors: Doors) -> None:
+    status = await doors.started(Stage.label_issued)
+    assert status.label is not None
+    for scan in (TrackingStatus.transit, TrackingStatus.failure):
+        await carrier_reports(doors.http, doors.stack.settings, status.label.tracking_number, scan)
+    waiting = await eventually(
+        lambda: doors.status(status.return_id), lambda status: status.awaiting_decision is not None, 30
+    )
+    assert waiting.awaiting_decision == "lost_parcel"
+
+    await signed_in(page, "kim")
+    for _ in range(50):  # the store's read model follows the return's events
+        await page.goto("/console/queues/waiting-for-a-decision")
+        if await page.get_by_role("link", name=status.return_id).count():
+            break
+        await page.wait_for_timeout(200)
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=status.return_id))
+    await expect(row).to_contain_text("decision: lost_parcel")
+    await shot(page, "queue-waiting-for-a-decision")
+
+    await page.goto("/console/returns")
+    await page.get_by_label("SKU").fill("MUG-WHITE")
+    await page.get_by_label("Method").select_option("mail_label")
+    await page.get_by_label("Stage").select_option("in_transit")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("link", name=status.return_id)).to_be_visible()
+    await shot(page, "search-by-sku")
+    await page.get_by_label("SKU").fill("NO-SUCH-SKU")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("p.count")).to_have_text("0 found.")
+
+    await page.get_by_role("link", name="Queues").click()
+    await page.get_by_role("link", name="Waiting for a decision").click()
+    await page.get_by_role("link", name=status.return_id).click()
+    await expect(page.locator(".waiting")).to_contain_text("lost_parcel")
+    approve = page.locator(f"form[action='/console/returns/{status.return_id}/approve']")
+    await approve.get_by_label("Reason").fill("carrier confirmed the loss")
+    await approve.get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status")).to_contain_text("Approve: done.")
+    resolved = await doors.wait_for(status.return_id, Stage.completed)
+    assert resolved.refund is not None
