@@ -5,7 +5,10 @@
 Starts the local stack on free ports and fills Temporal's visibility with `--returns` returns
 spread over every stage, order, customer and tracking number, their stage entered 0 to 30 days
 ago: ReturnWorkflow runs started with their search attributes on a task queue no worker polls
-(the console's queues and search read visibility only, never the workflows). Then signs in as
+(the console's queues and search read visibility only, never the workflows); and fills the
+stack's event store with as many synthetic returns (store/generate.py, requested over the last
+30 days) for the pages that read its read model (the decision queue, search by SKU, method or
+reason, the dashboard's reports). Then signs in as
 an operator and times each page `--requests` times, as a client on the same machine sees it (the
 API's own time plus a localhost round trip). The attention queues are left out: their rows read
 each return's status from its workflow, which these idle runs never answer.
@@ -25,6 +28,9 @@ import httpx
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from devstack.stack import LOAD_SERVER_ARGS, LocalStack, Ports
+from store.bulk import bulk_load
+from store.generate import Synthetic
+from store.store import EventStore
 from workflows.contract import workflow_id_for
 from workflows.search_attributes import (
     CUSTOMER_ID,
@@ -68,6 +74,17 @@ async def fill(stack: LocalStack, count: int) -> None:
     print(f"{count} returns started in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def fill_store(stack: LocalStack, count: int) -> None:
+    synthetic = Synthetic(count, end=datetime.now(UTC), days=30)
+    store = EventStore.open(stack.settings.event_store_url, migrate=True)
+    started = time.perf_counter()
+    try:
+        bulk_load(store, synthetic.stream(), sales=synthetic.sales())
+    finally:
+        store.close()
+    print(f"{count} returns in the event store in {time.perf_counter() - started:.0f} s", flush=True)
+
+
 async def signed_in(http: httpx.AsyncClient) -> None:
     page = (await http.get("/console/sign-in")).text
     form = {"csrf_token": _CSRF.search(page).group(1), "api_key": "local-operator-key"}
@@ -85,8 +102,9 @@ async def timed(http: httpx.AsyncClient, path: str, requests: int) -> list[float
 
 
 async def main(returns: int, requests: int) -> None:
+    sku = Synthetic(returns, end=datetime.now(UTC)).catalog().skus[0][0]
     pages = {
-        "queues (6 counts)": "/console/queues",
+        "queues (7 counts)": "/console/queues",
         "queue: stuck > 7 days": "/console/queues/stuck",
         "queue: in transit too long": "/console/queues/in-transit-too-long",
         "queue: labels expiring": "/console/queues/labels-expiring",
@@ -95,9 +113,14 @@ async def main(returns: int, requests: int) -> None:
         "search: a tracking number": "/console/returns?q=TRK-B-777",
         "search: a stage": "/console/returns?stage=in_transit",
         "search: everything": "/console/returns",
+        "queue: waiting for a decision": "/console/queues/waiting-for-a-decision",
+        "search: a SKU (store)": f"/console/returns?sku={sku}",
+        "search: method+reason (store)": "/console/returns?method=mail_label&reason=defective",
+        "dashboard (5 reports)": "/console/dashboard",
     }
     async with LocalStack(ports=Ports.free(), ui=False, server_args=LOAD_SERVER_ARGS) as stack:
         await fill(stack, returns)
+        await asyncio.to_thread(fill_store, stack, returns)
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, follow_redirects=True) as http:
             await signed_in(http)
             await timed(http, "/console/queues", 5)  # warm up
