@@ -75,6 +75,12 @@ async def parcel(desk: Desk, return_id: str) -> Response:
 def _parcel_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error: str | None = None) -> Response:
     to_grade = open_lines(status)
     received = any(line.received_quantity or line.wrong_item_quantity for line in status.lines)
+    # units still expected, per line not graded yet: a second parcel may bring them
+    expected = {
+        line.line_id: line.quantity - line.received_quantity - line.wrong_item_quantity
+        for line in to_grade
+        if line.quantity > line.received_quantity + line.wrong_item_quantity
+    }
     to_confirm = [line for line in status.lines if line.disposition_work_id and not line.disposition_confirmed_by]
     if error is None and not to_grade and desk.request.query_params.get("scanned"):
         # A parcel scanned again: say so, so it isn't put away twice.
@@ -89,6 +95,7 @@ def _parcel_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error
         status=status,
         to_grade=to_grade,
         received=received,
+        expected=expected,
         to_confirm=to_confirm,
         grades=list(Grade),
         form_id=secrets.token_hex(8),
@@ -152,7 +159,7 @@ def _receipt(form: Mapping[str, Any], status: ReturnStatus, update_id: str, acto
             wrong_item=form.get(f"wrong-{line.line_id}") == "yes",
         )
         for line in status.lines
-        if line.declined is None
+        if line.declined is None and f"units-{line.line_id}" in form  # the lines the form asked about
     ]
     return ParcelReceipt(receipt_id=update_id.split(":")[2], received_by=actor, lines=lines)
 

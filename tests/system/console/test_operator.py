@@ -110,6 +110,7 @@ async def test_a_warehouse_login_can_t_approve(page: Page, doors: Doors) -> None
     await signed_in(page, "dock-3")
     await page.goto("/console/queues")
     await expect(page.get_by_role("heading", name="Not for your role")).to_be_visible()
+    await shot(page, "not-for-your-role")
     await page.goto(f"/console/returns/{review.return_id}")
     await expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     token = await page.locator("input[name=csrf_token]").first.get_attribute("value")

@@ -36,11 +36,16 @@ async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors,
     await scan(page, status.label.tracking_number)
     await expect(page.get_by_role("heading", name=f"Parcel of return {status.return_id}")).to_be_visible()
     await expect(page.get_by_label("Units of L1 received")).to_have_value("2")
-    await page.get_by_label("Units of L2 received").fill("1")
+    await page.get_by_label("Units of L1 received").fill("1")  # one shirt in this parcel, one to come
     await shot(page, "receiving-units", narrowest=TABLET)
     await page.get_by_role("button", name="Record the parcel").click()
 
     await expect(page.get_by_role("status")).to_contain_text("Recorded.")
+    await expect(page.get_by_label("Units of L2 received")).to_have_count(0)  # the mug came
+    await expect(page.get_by_label("Units of L1 received")).to_have_value("1")
+    await page.get_by_role("button", name="Record another parcel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Recorded.")
+    await expect(page.get_by_role("button", name="Record another parcel")).to_have_count(0)
     await page.get_by_label("Grade of L1").select_option("A")
     await page.get_by_label("Grade of L2").select_option("D")
     await page.get_by_label("Notes on L2").fill("handle broken off")
