@@ -58,6 +58,19 @@ CHARTS = (
         ],
     ),
     Chart(
+        ReportName.return_rate_by_category,
+        "Return rate by category (units returned of units sold)",
+        lambda report: [
+            Bar(
+                f"{row['category']} ({row['currency']})",
+                row["return_rate"],
+                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
+            )
+            for row in report.rows
+            if row["return_rate"] is not None
+        ],
+    ),
+    Chart(
         ReportName.money,
         "Refunds, credit and retained revenue",
         lambda report: [

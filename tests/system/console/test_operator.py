@@ -200,7 +200,7 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
         if await money.count() and await page.locator("table[data-report=dispositions] tbody tr").count():
             break
         await page.wait_for_timeout(200)
-    for report in ("returns_by_reason", "money", "durations", "dispositions"):
+    for report in ("returns_by_reason", "money", "durations", "dispositions"):  # the demo sells nothing: no rate
         section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
         assert await section.locator("svg.chart rect").count() > 0, report
     await shot(page, "dashboard")
