@@ -69,6 +69,10 @@ async def sign_in(request: Request) -> Response:
         log.warning("console sign-in refused")
         error = "That is not an operator's or a warehouse person's own key."
         return desk.render("sign_in.html", 401, error=error)
+    if caller.shop is not None:  # the console's queues, search and reports cover every shop's returns
+        log.warning("console sign-in refused: a shop's key", actor=actor_id(caller.role.value, caller.holder))
+        error = "A key that reaches one shop's returns can't sign in here: the console shows every shop's."
+        return desk.render("sign_in.html", 403, error=error)
     who = {"role": caller.role.value, "holder": caller.holder, "key_id": caller.key_id, "shop": caller.shop}
     desk.session = fresh_session(who=who)  # a new session and CSRF token for the person
     log.info("console sign-in", actor=actor_id(caller.role.value, caller.holder))

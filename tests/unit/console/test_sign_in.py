@@ -16,11 +16,13 @@ from api.auth import KeyRing, key_hash
 from integrations.settings import ApiKeyGrant, Settings
 
 KIM, DOCK, WMS, SHOP = "kim-s-key-0123456789", "dock-s-key-0123456789", "wms-key-0123456789", "shop-key-0123456789"
+ACME_OPERATOR = "acme-operator-key-0123456789"
 GRANTS = {
     key_hash(KIM): ApiKeyGrant(role="operator", holder="kim"),
     key_hash(DOCK): ApiKeyGrant(role="warehouse", holder="dock-3"),
     key_hash(WMS): ApiKeyGrant(role="warehouse", holder="wms-1", system=True),
     key_hash(SHOP): ApiKeyGrant(role="storefront", holder="shop-web"),
+    key_hash(ACME_OPERATOR): ApiKeyGrant(role="operator", holder="ann", shop="acme"),
 }
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -49,6 +51,7 @@ def sign_in(client: TestClient, key: str) -> int:
 
 def test_only_a_person_s_own_operator_or_warehouse_key_signs_in(client: TestClient) -> None:
     assert [sign_in(client, key) for key in (WMS, SHOP, "made-up")] == [401, 401, 401]
+    assert sign_in(client, ACME_OPERATOR) == 403  # one shop's key: the console shows every shop's returns
     assert sign_in(client, DOCK) == 303
     assert "warehouse:dock-3" in client.get("/console/receiving").text
 
