@@ -38,6 +38,16 @@ async def count_of(page: Page, queue: str, at_least: int) -> int:
     return count
 
 
+async def listing(page: Page, path: str, *return_ids: str) -> None:
+    """Opens `path` again until it lists every one of `return_ids` (visibility and the store's read
+    model follow a return a moment after it moves)."""
+    for _ in range(50):
+        await page.goto(path)
+        if all([await page.get_by_role("link", name=rid).count() for rid in return_ids]):
+            return
+        await page.wait_for_timeout(200)
+
+
 async def test_a_system_key_can_t_sign_in_nor_a_made_up_one(page: Page) -> None:
     for key in ("local-warehouse-key", "not-a-key"):
         await page.goto("/console/sign-in")
@@ -143,11 +153,7 @@ async def test_a_bulk_retry_after_a_stripe_outage_refunds_each_return_once(
 
     await signed_in(page, "kim")
     chosen = [request.return_id for request in requests]
-    for _ in range(50):
-        await page.goto("/console/queues/needs-attention")
-        if all([await page.get_by_role("link", name=rid).count() for rid in chosen]):
-            break
-        await page.wait_for_timeout(200)
+    await listing(page, "/console/queues/needs-attention", *chosen)
     for rid in chosen:
         await page.get_by_label(f"Choose {rid}").check()
     await page.get_by_label("Reason for retrying").fill("Stripe is back")
@@ -176,11 +182,7 @@ async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
     assert "local-operator-key" in printed and "local-inspector-key" in printed
 
     await signed_in(page, "kim")
-    for _ in range(50):  # visibility catches up with the return's last stage
-        await page.goto(f"/console/returns?q={demo.return_id}&stage=completed")
-        if await page.get_by_role("link", name=demo.return_id).count():
-            break
-        await page.wait_for_timeout(200)
+    await listing(page, f"/console/returns?q={demo.return_id}&stage=completed", demo.return_id)
     await shot(page, "search")
     await page.get_by_role("link", name=demo.return_id).click()
     await expect(page.locator(".stage")).to_have_text("completed")
@@ -250,11 +252,7 @@ async def test_a_reviewed_batch_approved_at_once(page: Page, doors: Doors) -> No
     reviewed = [await doors.started(Stage.needs_review, order_changes=IN_REVIEW) for _ in range(2)]
     chosen = [status.return_id for status in reviewed]
     await signed_in(page, "kim")
-    for _ in range(50):
-        await page.goto("/console/queues/needs-review")
-        if all([await page.get_by_role("link", name=rid).count() for rid in chosen]):
-            break
-        await page.wait_for_timeout(200)
+    await listing(page, "/console/queues/needs-review", *chosen)
     for rid in chosen:
         await page.get_by_label(f"Choose {rid}").check()
     await page.get_by_label("Reason for approving").fill("checked the batch")
@@ -279,11 +277,7 @@ async def test_a_lost_parcel_waits_in_the_decision_queue_and_is_found_by_sku(pag
     assert waiting.awaiting_decision == "lost_parcel"
 
     await signed_in(page, "kim")
-    for _ in range(50):  # the store's read model follows the return's events
-        await page.goto("/console/queues/waiting-for-a-decision")
-        if await page.get_by_role("link", name=status.return_id).count():
-            break
-        await page.wait_for_timeout(200)
+    await listing(page, "/console/queues/waiting-for-a-decision", status.return_id)
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=status.return_id))
     await expect(row).to_contain_text("decision: lost_parcel")
     await shot(page, "queue-waiting-for-a-decision")
