@@ -26,7 +26,7 @@ from workflows.models import (
     ReceivedLine,
     ReturnStatus,
 )
-from workflows.vocabulary import Grade
+from workflows.vocabulary import Disposition, Grade
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +81,14 @@ def _parcel_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error
         for line in to_grade
         if line.quantity > line.received_quantity + line.wrong_item_quantity
     }
-    to_confirm = [line for line in status.lines if line.disposition_work_id and not line.disposition_confirmed_by]
+    # work orders the warehouse confirms done (a restock is done when it is recorded)
+    to_confirm = [
+        line
+        for line in status.lines
+        if line.disposition_work_id
+        and line.disposition is not Disposition.restock
+        and not line.disposition_confirmed_by
+    ]
     if error is None and not to_grade and desk.request.query_params.get("scanned"):
         # A parcel scanned again: say so, so it isn't put away twice.
         if any(line.grade for line in status.lines):

@@ -63,6 +63,13 @@ async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors,
     await scan(page, status.label.tracking_number)  # the same parcel again
     await expect(page.get_by_role("alert")).to_contain_text("already inspected")
 
+    work_order = next(line for line in done.lines if line.disposition_work_id and line.disposition != "restock")
+    await page.get_by_role("button", name="Confirm work done").click()
+    await expect(page.get_by_role("status")).to_contain_text("Recorded.")
+    await expect(page.get_by_role("button", name="Confirm work done")).to_have_count(0)
+    confirmed = {line.line_id: line for line in (await returns.status(status.return_id)).lines}
+    assert confirmed[work_order.line_id].disposition_confirmed_by == "warehouse:dock-3"
+
 
 async def test_an_unknown_parcel_is_told_and_nothing_is_recorded(page: Page) -> None:
     await signed_in(page, "dock-3")
