@@ -202,3 +202,38 @@ class ExchangeReceipt(Contract):
     exchange_order_id: str | None  # None: the variant is out of stock
     sku: str
     quantity: int
+
+
+# --- Outbound webhooks: a subscription's deliveries of return events ----------------------------
+
+
+class DeliveryRetry(Contract):
+    """How a failing delivery is retried: exponential backoff from `initial_seconds`, doubling up to
+    `max_seconds`, for at most `give_up_after_seconds` from its first attempt (settings: WEBHOOK_*)."""
+
+    initial_seconds: float
+    max_seconds: float
+    give_up_after_seconds: float
+
+
+class QueuedDelivery(Contract):
+    delivery_id: int
+    sequence: int  # the event's, within its return: deliveries go out in this order
+
+
+class DeliveryAttempt(Contract):
+    delivery_id: int
+    backoff_seconds: float  # the wait before the next attempt, unless the receiver says (Retry-After)
+    give_up_at: datetime  # no attempt after this: the delivery fails for good, the subscription is disabled
+
+
+class DeliveryVerdict(StrEnum):
+    delivered = "delivered"
+    retry = "retry"
+    failed = "failed"  # for good: a 4xx other than 408/429, too long failing, or the subscription disabled
+    waiting = "waiting"  # not sent: an earlier event of the return has not gone out (or been stored) yet
+
+
+class AttemptOutcome(Contract):
+    verdict: DeliveryVerdict
+    retry_in_seconds: float | None = None  # with `retry`

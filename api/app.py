@@ -28,6 +28,7 @@ from api.errors import install_error_handlers
 from api.health import health
 from api.middleware import BodySizeLimit, RequestLog
 from api.routes import router
+from api.subscriptions import router as subscriptions
 from api.webhooks import webhooks
 from integrations import telemetry
 from integrations.log_config import configure_logging
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
     app.state.keys = KeyRing.from_settings(settings)
     app.state.metrics = telemetry.ApiMetrics()
     app.include_router(router)
+    app.include_router(subscriptions)
     app.include_router(webhooks)
     app.include_router(health)
     app.include_router(codec)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,6 +22,7 @@ from starter.errors import (
     ReturnStateError,
     ReturnUnavailableError,
 )
+from store.webhooks import UnknownSubscriptionError
 from workflows.vocabulary import Stage
 
 log = structlog.get_logger(__name__)
@@ -150,6 +152,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def return_unreachable(_: Request, error: ReturnUnavailableError) -> JSONResponse:
         log.warning("temporal or the return's worker did not answer in time", return_id=error.return_id)
         return error_response(503, "the return can't be reached right now; try again")
+
+    @app.exception_handler(UnknownSubscriptionError)
+    async def no_subscription(_: Request, error: UnknownSubscriptionError) -> JSONResponse:
+        return error_response(404, f"no event subscription {error}")
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_unreachable(_: Request, error: SQLAlchemyError) -> JSONResponse:
+        log.warning("event store unavailable", error=type(error).__name__)
+        return error_response(503, "the event store can't be reached right now; try again")
 
     @app.exception_handler(BodyNotJson)
     async def body_not_json(_: Request, error: BodyNotJson) -> JSONResponse:

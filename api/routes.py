@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Literal, TypeVar
+from datetime import date
+from typing import Annotated, Any, Literal, TypeVar
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute
@@ -33,6 +34,7 @@ from starter.client import ActorName, ReturnsClient
 from starter.eligibility import Eligibility
 from starter.errors import InvalidReturnInput
 from starter.visibility import ReturnFilter, ReturnPage
+from store.reports import ReportName
 from workflows.models import (
     Acknowledgement,
     Cancellation,
@@ -47,7 +49,7 @@ from workflows.models import (
     ReturnStatus,
     TimelineEntry,
 )
-from workflows.primitives import Identifier
+from workflows.primitives import Currency, Identifier
 
 log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -118,7 +120,7 @@ class Accepted(BaseModel):
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-async def _plain_text(request: Request) -> None:
+async def plain_text(request: Request) -> None:
     """Refuses (422, naming the field) a query parameter or JSON body string with a control character."""
     for name, value in request.query_params.multi_items():
         if _CONTROL_CHARACTERS.search(value):
@@ -142,9 +144,7 @@ async def _plain_text(request: Request) -> None:
             pending.append((field, item))
 
 
-router = APIRouter(
-    prefix="/v1", dependencies=[Depends(_plain_text)], responses=documented(400, 401, 403, 413, 422, 503)
-)
+router = APIRouter(prefix="/v1", dependencies=[Depends(plain_text)], responses=documented(400, 401, 403, 413, 422, 503))
 
 
 @router.post("/eligibility", tags=["storefront"], responses=documented(502, 503))
@@ -197,6 +197,41 @@ async def get_status(return_id: ReturnId, caller: AnyRole, returns: Returns) -> 
 @router.get("/returns/{return_id}/timeline", tags=["storefront", "warehouse", "operator"], responses=documented(404))
 async def get_timeline(return_id: ReturnId, caller: AnyRole, returns: Returns) -> list[TimelineEntry]:
     return await returns.timeline(visible_return(caller, return_id))
+
+
+class ReportBody(BaseModel):
+    report: str = Field(description="the report's name; the return-rate reports say by what")
+    parameters: dict[str, Any] = Field(description="the period (start inclusive, end exclusive, UTC) and currency")
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+@router.get(
+    "/reports/{name}",
+    tags=["operator"],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON or CSV"}},
+)
+async def get_report(
+    name: Annotated[ReportName, Path(description="which report (README: Reports)")],
+    caller: Operator,
+    returns: Returns,
+    request: Request,
+    start: Annotated[
+        date | None, Query(alias="from", description="first day, UTC (default: 30 days before `to`)")
+    ] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day, included (default: today)")] = None,
+    currency: Annotated[Currency | None, Query(description="only this currency")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="or send Accept: text/csv")] = None,
+) -> ReportBody:
+    """A report on returns from the event store, by event dates (README: "Reports"); money by currency.
+    Every shop's returns: a key that names a shop is refused."""
+    if caller.shop is not None:
+        raise HTTPException(403, "reports cover every shop's returns: a shop's key can't read them")
+    report = await returns.report(name, start, end, currency)
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        disposition = f'attachment; filename="{report.name}.csv"'
+        return Response(report.to_csv(), media_type="text/csv", headers={"Content-Disposition": disposition})
+    return ReportBody.model_validate(report.to_json())
 
 
 @router.post("/returns/{return_id}/cancel", tags=["storefront", "operator"], responses=documented(404, 409))
@@ -393,7 +428,7 @@ async def _acted(
     return await returns.status(return_id)
 
 
-def _document_roles(routes: Sequence[BaseRoute]) -> None:
+def document_roles(routes: Sequence[BaseRoute]) -> None:
     """Adds `x-roles` to each operation behind an API key, read from its `Admit` dependency."""
     for route in routes:
         if not isinstance(route, APIRoute):
@@ -403,4 +438,4 @@ def _document_roles(routes: Sequence[BaseRoute]) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": [role.value for role in admits[0].roles]}
 
 
-_document_roles(router.routes)
+document_roles(router.routes)

@@ -1,8 +1,9 @@
 """`make run`: the whole system on this machine, with one demo return walked through its doors.
 
 Starts the official Temporal CLI dev server (SQLite file under .run/, Web UI on), the Stripe,
-Shippo and shop-platform sandboxes, a worker process and the HTTP API process; walks the demo
-return through the doors; then keeps everything up until Ctrl-C.
+Shippo and shop-platform sandboxes, a webhook receiver subscribed to every return event, a
+worker process and the HTTP API process; walks the demo return through the doors, shows its
+events arriving at the receiver; then keeps everything up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import asyncio
 import signal
 from datetime import UTC, datetime
+
+import httpx
 
 from devstack.checkout import SHOPPER, SHOPPER_EMAIL, checkout
 from devstack.demo import print_outcome, run_demo
@@ -24,6 +27,7 @@ async def _run(args: argparse.Namespace) -> None:
     async with stack:
         status = await run_demo(stack.settings, stack.api_url)
         print_outcome(status)
+        await print_deliveries(stack, status.return_id)
         print_doors(stack, status.return_id)
         # An order of its own for the portal: the demo's return took every unit of the demo's order.
         portal_order = (await checkout(stack.settings, f"PORTAL-{datetime.now(UTC):%H%M%S}")).order_id
@@ -39,6 +43,19 @@ async def _run(args: argparse.Namespace) -> None:
         print("\nstopping ...", flush=True)
 
 
+async def print_deliveries(stack: LocalStack, return_id: str) -> None:
+    """The demo's events as the local receiver got them: signed, verified, in sequence."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        for _ in range(100):  # deliveries go out beside the return, a moment behind it
+            arrived = (await http.get(f"{stack.receiver_url}/_receiver/events", params={"return_id": return_id})).json()
+            if arrived and arrived[-1]["type"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+    print(f"\nEvents delivered to the local receiver ({stack.receiver_url}/events, signatures verified):")
+    for seen in arrived:
+        print(f"  {seen['received_at'][11:19]}  #{seen['sequence']:<3} {seen['type']:<17} {seen['event_id']}")
+
+
 def print_doors(stack: LocalStack, return_id: str) -> None:
     """Where to look next, as commands to paste (the keys are the local stack's own)."""
     api, temporal = stack.api_url, f"127.0.0.1:{stack.ports.temporal}"
@@ -49,6 +66,9 @@ def print_doors(stack: LocalStack, return_id: str) -> None:
         f"  curl -H 'X-API-Key: {storefront}' {api}/v1/returns/{return_id}/timeline",
         f"  curl -H 'X-API-Key: {storefront}' '{api}/v1/returns?customer_id=CUS-ada'",
         f"  curl -H 'X-API-Key: {operator}' '{api}/v1/returns?needs_attention=true'",
+        f"  curl -H 'X-API-Key: {operator}' '{api}/v1/reports/money?format=csv'",
+        f"  curl -H 'X-API-Key: {operator}' {api}/v1/event-subscriptions",
+        f"Webhook receiver: curl {stack.receiver_url}/_receiver/events",
         "Operator console:",
         f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl list",
         f"  TEMPORAL_ADDRESS={temporal} .venv/bin/returnsctl show {return_id}",

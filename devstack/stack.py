@@ -28,6 +28,8 @@ from integrations.settings import SANDBOX_HOST, ApiKeyGrant, Settings
 from integrations.temporal_client import register_search_attributes
 from sandboxes.server import free_port
 from starter.client import ReturnsClient
+from store.store import EventStore
+from store.webhooks import Subscriptions
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,7 @@ class Ports:
     shop: int = 12113
     api: int = 8000
     smtp: int = 1025  # the SMTP sink: the shopper's email lands in <log_dir>/mail
+    receiver: int = 12114  # devstack/receiver.py: subscribed to every return event
 
     @classmethod
     def free(cls) -> Ports:
@@ -115,6 +118,8 @@ class LocalStack:
             smtp_tls="none",
             portal_base_url=self.api_url,
             portal_photo_dir=str(self.log_dir / "photos"),
+            event_store_url=f"sqlite:///{self.store_file}",
+            webhook_allow_private_urls=True,  # the receiver is on loopback
             **{name: SecretStr(LOCAL_SECRETS[name]) for name in _WEBHOOK_SECRETS},
         )
         return Settings(**(own | self.overrides))
@@ -124,8 +129,17 @@ class LocalStack:
         """Where the SMTP sink keeps what the stack sent (sandboxes/smtp_sink.py: read_mail)."""
         return self.log_dir / "mail"
 
+    @property
+    def store_file(self) -> Path:
+        """The stack's own event store, beside its logs."""
+        return self.log_dir / "returns.db"
+
     def sandbox_url(self, name: str) -> str:
         return f"http://{SANDBOX_HOST}:{getattr(self.ports, name)}"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://{SANDBOX_HOST}:{self.ports.receiver}"
 
     @property
     def api_url(self) -> str:
@@ -133,6 +147,9 @@ class LocalStack:
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.db_file is None:  # Temporal starts empty: so does the record of its returns
+            for path in self.log_dir.glob(f"{self.store_file.name}*"):  # with SQLite's -wal and -shm
+                path.unlink()
         self._spawn(
             "sandboxes",
             [
@@ -145,8 +162,13 @@ class LocalStack:
                 f"--mail-dir={self.mail_dir}",
             ],
         )
+        secret = await asyncio.to_thread(self._subscribe_receiver)
+        self._spawn(
+            "receiver", ["-m", "devstack.receiver", f"--port={self.ports.receiver}"], {"RECEIVER_SECRET": secret}
+        )
         await self._start_temporal()
         await self._wait_for_ports(("stripe", "shippo", "shop", "smtp"), log_name="sandboxes")
+        await self._wait_for_ports(("receiver",), log_name="receiver")
         if self.worker:
             self.start_worker()
         if self.api:
@@ -176,6 +198,20 @@ class LocalStack:
             await self._env.shutdown()
             self._env = None
         await self._start_temporal()
+
+    def _subscribe_receiver(self) -> str:
+        """The stack's store, migrated, with one subscription to every event: the receiver's
+        (replacing one a previous run left). Answers its signing secret."""
+        store = EventStore.open(self.settings.event_store_url, migrate=True)
+        try:
+            subscriptions = Subscriptions(store.engine)
+            for earlier in subscriptions.list():
+                if earlier.url.startswith(self.receiver_url):
+                    subscriptions.delete(earlier.id)
+            created = subscriptions.create(f"{self.receiver_url}/events", [], "the local stack's receiver")
+            return created.secret
+        finally:
+            store.close()
 
     def start_worker(self, **environment: str) -> subprocess.Popen:
         """A worker process; `environment` adds settings of its own (e.g. WORKER_HEALTH_PORT)."""

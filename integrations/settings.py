@@ -124,6 +124,19 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = True
     workflow_sandbox_strict: bool = False
 
+    # The event store (store/): every change of a return, appended by the workers, read by the API
+    # once Temporal has deleted a closed run, and the source of the reports. A SQLite file by default
+    # (relative to the working directory); PostgreSQL in production, a database of its own.
+    event_store_url: str = "sqlite:///.run/returns.db"
+    # Outbound webhooks (README: "Events"). A failing delivery is retried with exponential backoff
+    # (jittered) from the first wait to the longest, for at most this long, then its subscription
+    # is disabled. Subscriptions to private or loopback addresses are refused unless allowed (the
+    # local stack and the tests allow them: their receiver runs on 127.0.0.1).
+    webhook_retry_initial_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_give_up_after_hours: float = Field(default=72.0, gt=0)
+    webhook_allow_private_urls: bool = False
+
     # live | sandbox (module docstring). Unset: processes that talk to vendors refuse to start.
     vendor_mode: VendorMode | None = None
 

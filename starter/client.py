@@ -21,19 +21,24 @@ or line breaks in free text, every text within its limit) before Temporal sees i
 text (a carrier's location, a refund's failure reason) is made plain instead, since the vendor
 can't be asked again. Actions take an `idempotency_key` (the Temporal update id): the same
 action sent again with the same key is answered, not applied twice.
+
+A return whose run Temporal no longer has (deleted when the namespace's retention ended) is
+read from the event store instead (`status`, `timeline`): its last event's status.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
@@ -63,6 +68,7 @@ from starter.errors import (
 )
 from starter.policy import load_return_policy
 from starter.shops import belongs_to_shop, shop_prefix, shop_query
+from starter.subscriptions import checked_url, send_deliveries
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -71,6 +77,19 @@ from starter.visibility import (
     scoped,
     summary_of,
     tracking_number_query,
+)
+from store import reports
+from store.events import EventType
+from store.reports import Report, ReportName
+from store.store import EventStore
+from store.webhooks import (
+    Attempt,
+    CreatedSubscription,
+    Deliveries,
+    Delivery,
+    Outcome,
+    Subscription,
+    Subscriptions,
 )
 from workflows.contract import (
     INVALID_INPUT,
@@ -116,6 +135,7 @@ ActorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger(__name__)
+REPORT_DAYS = 30  # a report's period when none is given
 # How a call that ran past its rpc_timeout comes back from the SDK's core.
 _TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 
@@ -176,12 +196,15 @@ class ReturnsClient:
         settings: Settings,
         policy: ReturnPolicy | None = None,
         shop: ShopPlatform | None = None,
+        store: EventStore | None = None,
     ):
         self._client = client
         self._settings = settings
         self._rpc_timeout = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
         self._policy = policy
         self._shop = shop
+        self._store = store
+        self._store_opening = threading.Lock()  # two first reads at once migrate once
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> ReturnsClient:
@@ -191,6 +214,8 @@ class ReturnsClient:
     async def aclose(self) -> None:
         if self._shop is not None:
             await self._shop.aclose()
+        if self._store is not None:
+            self._store.close()
 
     @property
     def temporal(self) -> Client:
@@ -305,17 +330,127 @@ class ReturnsClient:
     async def status(self, return_id: str) -> ReturnStatus:
         """The return's status, with the step the server is retrying, if any (from the first failure on,
         long before the retries run out and the return asks for an operator)."""
-        status, retrying = await asyncio.gather(
-            self._query(return_id, ReturnWorkflow.status), self._retrying(return_id)
-        )
+        try:
+            status, retrying = await asyncio.gather(
+                self._query(return_id, ReturnWorkflow.status), self._retrying(return_id)
+            )
+        except ReturnNotFoundError:
+            return await self._from_the_record(return_id, "status")
         return status.model_copy(update={"retrying": retrying}) if retrying else status
 
     async def timeline(self, return_id: str) -> list[TimelineEntry]:
-        return await self._query(return_id, ReturnWorkflow.timeline)
+        try:
+            return await self._query(return_id, ReturnWorkflow.timeline)
+        except ReturnNotFoundError:
+            return await self._from_the_record(return_id, "timeline")
 
     async def result(self, return_id: str) -> ReturnStatus:
         """Waits for the return's workflow to end; its final status."""
         return await self._handle(return_id).result()
+
+    # --- Reports (the event store) -------------------------------------------------------------
+
+    async def report(
+        self, name: ReportName, start: date | None = None, end: date | None = None, currency: str | None = None
+    ) -> Report:
+        """A report of the event store over the days `start` to `end`, both included (store/reports.py).
+        Without them: the last `REPORT_DAYS` days, or for the snapshots (open returns, needs
+        attention) every return."""
+        if start is None and end is None and name in reports.SNAPSHOTS:
+            period = None
+        else:
+            end = end or (start + timedelta(days=REPORT_DAYS - 1) if start else datetime.now(UTC).date())
+            start = start or end - timedelta(days=REPORT_DAYS - 1)
+            if start > end:
+                raise InvalidReturnInput("from", f"the period must not end ({end}) before it starts ({start})")
+            period = reports.Period.days(start.isoformat(), end.isoformat())
+        return await self._in_store(lambda store: reports.report(store, name, period, currency))
+
+    # --- Event subscriptions (outbound webhooks; the store keeps them) ----------------------------
+
+    async def create_subscription(
+        self, url: str, event_types: Iterable[str] = (), description: str | None = None
+    ) -> CreatedSubscription:
+        """A subscription to return events (every type when none is named); its signing secret is
+        answered here once. A URL reaching a private or loopback address is refused unless
+        WEBHOOK_ALLOW_PRIVATE_URLS allows it."""
+        url = await checked_url(url, allow_private=self._settings.webhook_allow_private_urls)
+        unknown = sorted(set(event_types) - {kind.value for kind in EventType})
+        if unknown:
+            raise InvalidReturnInput("event_types", f"unknown event types: {', '.join(unknown)}")
+        return await self._in_store(lambda store: Subscriptions(store.engine).create(url, event_types, description))
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await self._in_store(lambda store: Subscriptions(store.engine).list())
+
+    async def subscription(self, subscription_id: str) -> Subscription:
+        return await self._in_store(lambda store: Subscriptions(store.engine).get(subscription_id))
+
+    async def rotate_subscription_secret(self, subscription_id: str) -> str:
+        """A new signing secret (answered once); the previous one keeps signing for a day beside it."""
+        return await self._in_store(lambda store: Subscriptions(store.engine).rotate_secret(subscription_id))
+
+    async def delivery_log(
+        self, subscription_id: str, *, outcome: Outcome | None = None, limit: int = 100
+    ) -> list[tuple[Delivery, list[Attempt]]]:
+        """A subscription's deliveries, newest first, each with its attempts (status, latency, error)."""
+
+        def read(store: EventStore) -> list[tuple[Delivery, list[Attempt]]]:
+            deliveries = Deliveries(store.engine)
+            deliveries.subscriptions.get(subscription_id)  # an unknown one is refused, not an empty log
+            found = deliveries.log(subscription_id, outcome=outcome, limit=limit)
+            return [(delivery, deliveries.attempts(delivery.id)) for delivery in found]
+
+        return await self._in_store(read)
+
+    async def redeliver(
+        self,
+        subscription_id: str,
+        *,
+        event_id: str | None = None,
+        return_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Sends again one event, every event of a return, or the events queued in a time range
+        (each return's in sequence order); answers how many deliveries were queued again."""
+        if event_id is None and return_id is None and since is None:
+            raise InvalidReturnInput("event_id", "name an event, a return or a start time")
+
+        def reset(store: EventStore) -> tuple[int, list[Delivery]]:
+            deliveries = Deliveries(store.engine)
+            deliveries.subscriptions.get(subscription_id)
+            count = deliveries.redeliver(
+                subscription_id, event_id=event_id, return_id=return_id, since=since, until=until
+            )
+            return count, deliveries.log(subscription_id, outcome=Outcome.pending, limit=10_000)
+
+        count, pending = await self._in_store(reset)
+        await send_deliveries(self._client, self._settings, pending)
+        return count
+
+    async def _in_store(self, work: Callable[[EventStore], T]) -> T:
+        store = await asyncio.to_thread(self.event_store)
+        return await asyncio.to_thread(work, store)
+
+    def event_store(self) -> EventStore:
+        """The event store (EVENT_STORE_URL), opened and brought up to date on first use."""
+        with self._store_opening:
+            if self._store is None:
+                self._store = EventStore.open(self._settings.event_store_url, migrate=True)
+        return self._store
+
+    async def _from_the_record(self, return_id: str, read: Literal["status", "timeline"]) -> Any:
+        """What the event store knows of a return Temporal no longer has (its run was deleted)."""
+        try:
+            store = await asyncio.to_thread(self.event_store)
+            found = await asyncio.to_thread(getattr(store, read), return_id)
+        except SQLAlchemyError as error:
+            log.warning("event store unreadable", return_id=return_id, error=type(error).__name__)
+            raise ReturnUnavailableError(return_id) from error
+        if found is None:
+            raise ReturnNotFoundError(return_id)
+        return found
 
     def _shop_platform(self) -> ShopPlatform:
         if self._shop is None:

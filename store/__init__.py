@@ -1,7 +1,7 @@
 """The durable record of return events, the read model on it, and reports (issue 14).
 
     from store import EventStore, ReturnEvent, EventType, migrate
-    migrate()                                   # STORE_URL, default sqlite:///.run/returns.db
+    migrate()                                   # EVENT_STORE_URL, default sqlite:///.run/returns.db
     store = EventStore.open()
     store.append(ReturnEvent.of(EventType.approved, status, sequence=3, created_at=now))
     store.status("R-1001")                      # after Temporal deleted the run, too

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m store")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("migrate", help="upgrade the schema (default: to the newest revision)")
-    up.add_argument("--url", default=store_url(), help="default: STORE_URL or sqlite:///.run/returns.db")
+    up.add_argument("--url", default=store_url(), help="default: EVENT_STORE_URL or sqlite:///.run/returns.db")
     up.add_argument("--revision", default="head")
     args = parser.parse_args(argv)
     migrate(args.url, args.revision)

@@ -1,7 +1,7 @@
 """Engines for the store: SQLite (a file, the embedded default) or PostgreSQL.
 
-    STORE_URL=sqlite:///.run/returns.db          # default
-    STORE_URL=postgresql+psycopg://user:pw@host:5432/returns_store
+    EVENT_STORE_URL=sqlite:///.run/returns.db          # default (integrations/settings.py)
+    EVENT_STORE_URL=postgresql+psycopg://user:pw@host:5432/returns_store
 
 SQLite gets WAL (readers never block the writer), a busy timeout, foreign keys, and write
 transactions that take the write lock when they begin (BEGIN IMMEDIATE), so two appends
@@ -11,18 +11,20 @@ never both read and then fail to upgrade.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-DEFAULT_URL = "sqlite:///.run/returns.db"
+from integrations.settings import get_settings
 
 
 def store_url() -> str:
-    return os.environ.get("STORE_URL", DEFAULT_URL)
+    """The store the settings name (EVENT_STORE_URL)."""
+    return get_settings().event_store_url
 
 
 def normalise_url(url: str) -> str:
@@ -66,6 +68,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction; on SQLite it holds the write lock from its start, so a transaction that
+    reads and then writes never fails to upgrade ("database is locked") beside another writer."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection, connection.begin():
+        yield connection
 
 
 def is_sqlite(engine: Engine) -> bool:

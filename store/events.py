@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.models import ReturnStatus
+from workflows.vocabulary import Stage
 
 API_VERSION = "2025-01-01"
 
@@ -41,6 +42,24 @@ class EventType(StrEnum):
     cancelled = "cancelled"
     expired = "expired"
     completed = "completed"
+    closed_unresolved = "closed_unresolved"  # an operator closed it at a step that could not be done
+    closed = "closed"  # the run ended: the return's final status, which nothing changes after
+
+
+# The event a move to each stage is; `resolving` is none: its events say how (refunded, credited...).
+STAGE_EVENTS: dict[Stage, EventType] = {
+    Stage.needs_review: EventType.needs_review,
+    Stage.approved: EventType.approved,
+    Stage.label_issued: EventType.label_issued,
+    Stage.in_transit: EventType.in_transit,
+    Stage.delivered: EventType.delivered,
+    Stage.inspecting: EventType.inspected,
+    Stage.completed: EventType.completed,
+    Stage.declined: EventType.declined,
+    Stage.cancelled: EventType.cancelled,
+    Stage.expired: EventType.expired,
+    Stage.failed_needs_attention: EventType.closed_unresolved,
+}
 
 
 def event_id(return_id: str, sequence: int) -> str:

@@ -25,7 +25,9 @@ STEP_EVENTS: dict[str, frozenset[EventType]] = {
     "received_at": frozenset({EventType.received}),
     "inspected_at": frozenset({EventType.inspected}),
     "resolved_at": frozenset({EventType.refunded, EventType.credited, EventType.exchanged, EventType.completed}),
-    "closed_at": frozenset({EventType.completed, EventType.declined, EventType.cancelled, EventType.expired}),
+    "closed_at": frozenset(
+        {EventType.completed, EventType.declined, EventType.cancelled, EventType.expired, EventType.closed_unresolved}
+    ),
 }
 _SHIPPED = frozenset({ReturnMethod.mail_label.value, ReturnMethod.drop_off.value})
 _CLOSED = frozenset(stage.value for stage in CLOSED_STAGES)

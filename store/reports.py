@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, TextIO
 
 from sqlalchemy import Select, Table, and_, case, func, literal_column, select
@@ -41,7 +42,7 @@ from sqlalchemy import Select, Table, and_, case, func, literal_column, select
 from store.db import is_sqlite
 from store.projection import DURATIONS
 from store.rollups import DISPOSITION_FIGURES, MONEY_FIGURES, NO_CATEGORY
-from store.sales import UnitsSoldSource
+from store.sales import StoredUnitsSold, UnitsSoldSource
 from store.schema import (
     return_lines,
     returns,
@@ -649,3 +650,50 @@ def top_repeat_returners(
     return Report(
         "top_repeat_returners", columns, rows, _parameters(period, currency, limit=limit, min_returns=min_returns)
     )
+
+
+# --- By name (the HTTP API's /v1/reports/{name}) ------------------------------------------------
+
+
+class ReportName(StrEnum):
+    returns_by_reason = "returns_by_reason"
+    returns_by_sku = "returns_by_sku"
+    returns_by_category = "returns_by_category"
+    return_rate_by_sku = "return_rate_by_sku"
+    return_rate_by_category = "return_rate_by_category"
+    money = "money"
+    durations = "durations"
+    dispositions = "dispositions"
+    open_returns = "open_returns"
+    needs_attention = "needs_attention"
+    expired_labels = "expired_labels"
+    returns_per_customer = "returns_per_customer"
+    top_repeat_returners = "top_repeat_returners"
+
+
+# Snapshots of now: without a period they cover every return, not a window.
+SNAPSHOTS = frozenset({ReportName.open_returns, ReportName.needs_attention})
+
+
+def report(store: EventStore, name: ReportName, period: Period | None, currency: str | None = None) -> Report:
+    """The report called `name`; `period` may be None only for the snapshots."""
+    if name in SNAPSHOTS:
+        snapshot = open_returns if name is ReportName.open_returns else needs_attention
+        return snapshot(store, period=period, currency=currency)
+    if period is None:
+        raise ValueError(f"the {name.value} report needs a period")
+    if name in (ReportName.return_rate_by_sku, ReportName.return_rate_by_category):
+        by = name.value.removeprefix("return_rate_by_")
+        return return_rates(store, period, StoredUnitsSold(store.engine), currency, by=by)
+    over_a_period = {
+        ReportName.returns_by_reason: by_reason,
+        ReportName.returns_by_sku: by_sku,
+        ReportName.returns_by_category: by_category,
+        ReportName.money: money,
+        ReportName.durations: durations,
+        ReportName.dispositions: dispositions,
+        ReportName.expired_labels: expired_labels,
+        ReportName.returns_per_customer: returns_per_customer,
+        ReportName.top_repeat_returners: top_repeat_returners,
+    }
+    return over_a_period[name](store, period, currency)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, func, select
 
+from store.db import write_transaction
 from store.schema import units_sold
 
 
@@ -57,7 +58,7 @@ class StoredUnitsSold:
         rows = list(rows)
         if not rows:
             return
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             for row in rows:
                 connection.execute(
                     units_sold.delete().where(

@@ -1,6 +1,6 @@
 """The event store: append events of returns, read them back, keep the read model.
 
-    store = EventStore.open()                   # STORE_URL, default sqlite:///.run/returns.db
+    store = EventStore.open()                   # EVENT_STORE_URL, default sqlite:///.run/returns.db
     appended = store.append(event)              # idempotent; appended.created says whether it was new
     store.status("R-1001")                      # ReturnStatus from the read model, or None
     store.timeline("R-1001"); store.events_of("R-1001"); store.events_between(start, end)
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, insert,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store import rollups
-from store.db import is_sqlite, make_engine
+from store.db import is_sqlite, make_engine, write_transaction
 from store.events import ReturnEvent
 from store.projection import current_lines, project
 from store.rollups import contributions
@@ -77,7 +77,7 @@ class EventStore:
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = False, **engine_options: Any) -> EventStore:
-        """Opens the store at `url` (default STORE_URL); `migrate=True` upgrades its schema first."""
+        """Opens the store at `url` (default EVENT_STORE_URL); `migrate=True` upgrades its schema first."""
         if migrate:
             from store.migrate import migrate as run_migrations
 
@@ -90,7 +90,7 @@ class EventStore:
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """One write transaction (SQLite: holding the write lock from its start)."""
-        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection, connection.begin():
+        with write_transaction(self.engine) as connection:
             yield connection
 
     @contextmanager

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
+from store.db import write_transaction
 from store.events import EventType, ReturnEvent
 from store.schema import deliveries, delivery_attempts, subscriptions
 
@@ -117,7 +118,7 @@ class Subscriptions:
             "created_at": now,
             "updated_at": now,
         }
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             connection.execute(insert(subscriptions).values(**row))
         return CreatedSubscription(self.get(row["id"]), secret)
 
@@ -167,7 +168,7 @@ class Subscriptions:
         return self.get(subscription_id)
 
     def delete(self, subscription_id: str) -> None:
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             connection.execute(deliveries.delete().where(deliveries.c.subscription_id == subscription_id))
             connection.execute(subscriptions.delete().where(subscriptions.c.id == subscription_id))
 
@@ -175,7 +176,7 @@ class Subscriptions:
         """A new signing secret (shown once); the old one keeps signing for `overlap`, so a
         receiver can switch without dropping a delivery. Rotating again ends the older one."""
         now, secret = _now(), new_secret()
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             current = connection.execute(
                 select(subscriptions.c.secret).where(subscriptions.c.id == subscription_id).with_for_update()
             ).scalar()
@@ -210,7 +211,7 @@ class Subscriptions:
         return [sub for sub in self.list(state=SubscriptionState.enabled) if sub.wants(event_type)]
 
     def _change(self, subscription_id: str, changes: dict[str, Any]) -> None:
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             done = connection.execute(
                 update(subscriptions).where(subscriptions.c.id == subscription_id).values(**changes)
             )
@@ -228,7 +229,7 @@ class Deliveries:
         again for the same event adds nothing (unique per event and subscription)."""
         at = at or _now()
         wanted = self.subscriptions.matching(event.type.value)
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             existing = set(
                 connection.execute(
                     select(deliveries.c.subscription_id).where(deliveries.c.event_id == event.id)
@@ -285,7 +286,7 @@ class Deliveries:
                 outcome = Outcome.delivered
             else:
                 outcome = Outcome.pending if next_attempt_at is not None else Outcome.failed
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             seen = connection.execute(
                 select(delivery_attempts.c.attempt).where(
                     delivery_attempts.c.delivery_id == delivery_id, delivery_attempts.c.attempt == attempt
@@ -326,6 +327,16 @@ class Deliveries:
         )
         with self.engine.connect() as connection:
             return [Attempt(r.attempt, r.at, r.status_code, r.latency_ms, r.error) for r in connection.execute(query)]
+
+    def of_return(self, subscription_id: str, return_id: str) -> list[Delivery]:
+        """A subscription's deliveries of one return's events, in sequence order."""
+        query = (
+            select(deliveries)
+            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.return_id == return_id)
+            .order_by(deliveries.c.sequence)
+        )
+        with self.engine.connect() as connection:
+            return [_delivery(row) for row in connection.execute(query)]
 
     def blocking(self, delivery: Delivery) -> Delivery | None:
         """The earliest delivery of an earlier event of the same return to the same subscription
@@ -402,7 +413,7 @@ class Deliveries:
             conditions.append(deliveries.c.created_at >= since)
         if until is not None:
             conditions.append(deliveries.c.created_at < until)
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             done = connection.execute(
                 update(deliveries)
                 .where(and_(*conditions), or_(deliveries.c.outcome != Outcome.pending.value, deliveries.c.attempts > 0))

@@ -44,6 +44,7 @@ class Sandboxes:
     stripe_url: str
     shippo_url: str
     shop_url: str
+    store_dir: Path  # the session's event store
 
     def settings(self, **overrides: object) -> Settings:
         own = {
@@ -52,6 +53,7 @@ class Sandboxes:
             "stripe_api_base": self.stripe_url,
             "shippo_api_base": self.shippo_url,
             "shop_api_base": self.shop_url,
+            "event_store_url": f"sqlite:///{self.store_dir / 'events.db'}",  # never the tree's .run/returns.db
         }
         return Settings(**(own | overrides))
 
@@ -75,13 +77,13 @@ class Sandboxes:
 
 
 @pytest.fixture(scope="session")
-def sandboxes() -> Iterator[Sandboxes]:
+def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     with (
         serve_in_thread(stripe_sandbox.create_app()) as stripe_url,
         serve_in_thread(shippo_sandbox.create_app()) as shippo_url,
         serve_in_thread(shop_sandbox.create_app()) as shop_url,
     ):
-        yield Sandboxes(stripe_url, shippo_url, shop_url)
+        yield Sandboxes(stripe_url, shippo_url, shop_url, tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")

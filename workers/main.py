@@ -23,6 +23,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import defined_activities
+from activities.deliveries import DeliveryActivities
+from activities.events import EventActivities
 from activities.labels import LabelActivities
 from activities.payments import PaymentActivities
 from activities.shop import ShopActivities
@@ -33,7 +35,9 @@ from integrations.shippo_labels import ShippoLabels
 from integrations.shop import ShopPlatform
 from integrations.stripe_payments import StripePayments
 from integrations.temporal_client import connect, payload_codec
+from store.store import EventStore
 from workers.health import WorkerState, health_app, serve_health
+from workflows.event_delivery import EventDeliveryWorkflow
 from workflows.return_workflow import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
@@ -43,13 +47,21 @@ def build_worker(
     client: Client, settings: Settings, metrics: telemetry.WorkerMetrics | None = None
 ) -> tuple[Worker, ShopPlatform]:
     shop = ShopPlatform(settings)
+    # Every worker brings the store it writes to up to date before it takes work (a no-op once it
+    # is: Alembic records the revision). Two first starts racing on an empty store: one fails to
+    # start and its supervisor restarts it.
+    store = EventStore.open(settings.event_store_url, migrate=True)
     activities = defined_activities(
-        ShopActivities(shop), LabelActivities(ShippoLabels(settings)), PaymentActivities(StripePayments(settings))
+        ShopActivities(shop),
+        LabelActivities(ShippoLabels(settings)),
+        PaymentActivities(StripePayments(settings)),
+        EventActivities(store, settings),
+        DeliveryActivities(store),
     )
     interceptors = [metrics.interceptor()] if metrics is not None else []
     worker = Worker(
         client,
-        workflows=[ReturnWorkflow],
+        workflows=[ReturnWorkflow, EventDeliveryWorkflow],
         activities=activities,
         interceptors=interceptors,
         **worker_options(settings),

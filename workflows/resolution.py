@@ -25,6 +25,7 @@ from activities.models import (
 )
 from activities.payments import PaymentActivities
 from activities.shop import ShopActivities
+from store.events import EventType
 from workflows.contract import (
     REFUND_STEP,
     STORE_CREDIT_STEP,
@@ -204,6 +205,8 @@ class ReturnResolution(ReturnSteps):
             )
             return
         failed = [refund for refund in refunds if refund.status in _RETURNED_NOTHING]
+        if any(refund.status is RefundState.succeeded for refund in refunds):
+            self._event(EventType.refunded)
         if not failed and not unrefunded:
             paid = sum(refund.amount for refund in refunds)
             return await self._notify(NotificationKind.refunded, f"{paid} {self._currency}")
@@ -252,6 +255,7 @@ class ReturnResolution(ReturnSteps):
         return bool(refunds) and all(refund.status not in _UNSETTLED for refund in refunds)
 
     async def _after_failed_refunds(self, failed: list[RefundReceipt], unrefunded: int = 0) -> None:
+        self._event(EventType.refund_failed)
         reasons = [f"refund {r.refund_id} {r.status.value}: {r.failure_reason or 'no reason given'}" for r in failed]
         if unrefunded:
             reasons.append(f"{unrefunded} {self._currency} could not be refunded to the order's payments")
@@ -312,6 +316,7 @@ class ReturnResolution(ReturnSteps):
             store_credit=receipt,
         )
         self._note("payments", f"store credit {receipt.credit_id} of {credit} {self._currency}")
+        self._event(EventType.credited)
         await self._notify(NotificationKind.store_credit_issued, f"{credit} {self._currency}")
 
     async def _exchange(self) -> None:
@@ -338,6 +343,8 @@ class ReturnResolution(ReturnSteps):
         out_of_stock = [(line, e) for line, e in placed if e.exchange_order_id is None]
         exchanges = [e for _, e in placed]
         self._resolution = Resolution(kind=ResolutionKind.exchange, amount=0, fees=0, exchanges=exchanges)
+        if any(exchange.exchange_order_id for exchange in exchanges):
+            self._event(EventType.exchanged)
         if exchanges and not out_of_stock:
             return await self._notify(NotificationKind.exchange_ordered, ", ".join(e.sku for e in exchanges))
         fallback_value = sum(line.unit_price * e.quantity for line, e in out_of_stock)

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderCompletion,
     )
     from activities.shop import WORK_ORDER_ACTIVITIES, ShopActivities
+    from store.events import EventType
     from workflows.contract import INVALID_STATE, ORDER_NOT_FOUND, UNAVAILABLE, receipt_key, scan_key
     from workflows.models import (
         Acknowledgement,
@@ -102,6 +103,8 @@ MONEY_FROM_THE_ORDER = "money-from-the-order"
 # Keep-it and lost-parcel returns, resolved without inspection, listen for the settle window too: a
 # refund can fail days after it succeeded, and its money must still go back some way.
 WATCH_EVERY_REFUND = "watch-every-refund"
+# Each change of a return becomes an event in the event store (store/), in sequence, each once.
+RETURN_EVENTS = "return-events"
 
 # A confirmation's caller waits for the answer (TEMPORAL_RPC_TIMEOUT_SECONDS): retry briefly, then say so.
 CONFIRMATION_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2))
@@ -112,10 +115,12 @@ class ReturnWorkflow(ReturnResolution):
     @workflow.init
     def __init__(self, start: StartReturn) -> None:
         super().__init__(start, progress_from_evidence=workflow.patched(PROGRESS_FROM_EVIDENCE))
+        self._records_events = workflow.patched(RETURN_EVENTS)
 
     @workflow.run
     async def run(self, start: StartReturn) -> ReturnStatus:
         self._note("shop", f"return requested for order {self._request.order_id}, {len(self._lines)} line(s)")
+        self._event(EventType.requested)
         try:
             await self._process()
         except ReturnCancelled:
@@ -126,6 +131,8 @@ class ReturnWorkflow(ReturnResolution):
             action = closed.action
             await self._compensate(Stage.failed_needs_attention, action.actor, f"closed unresolved: {action.reason}")
             await self._notify(NotificationKind.closed, action.reason)
+        self._event(EventType.closed)  # the store keeps the return once Temporal deletes the closed run
+        await self._events_recorded()
         return self.status()
 
     async def _process(self) -> None:
@@ -223,8 +230,10 @@ class ReturnWorkflow(ReturnResolution):
         if self._progress_from_evidence and not rules.is_at_or_past(self._stage, Stage.delivered):
             # The dock has the parcel, whatever the carrier has said so far.
             self._last_progress_at = workflow.now()
-            return self._move_to(Stage.delivered, receipt.received_by, detail)
-        self._note(receipt.received_by, detail)
+            self._move_to(Stage.delivered, receipt.received_by, detail)
+        else:
+            self._note(receipt.received_by, detail)
+        self._event(EventType.received)
 
     @workflow.signal
     def inspection_recorded(self, report: InspectionReport) -> None:
@@ -576,6 +585,7 @@ class ReturnWorkflow(ReturnResolution):
                 work_id = work.work_order_id
             self._lines[line.line_id] = self._lines[line.line_id].model_copy(update={"disposition_work_id": work_id})
             self._note("warehouse", f"{line.line_id}: {disposition.value} x{request.quantity} ({work_id})")
+            self._event(EventType.disposition_done)
 
     async def _tell_shop_work_done(self, confirmation: DispositionConfirmation) -> str:
         line = self._lines[confirmation.line_id]

@@ -8,6 +8,7 @@ workflow (return_workflow.py) changes this state only through its steps and hand
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
@@ -112,6 +113,10 @@ class ReturnState:
         self._ways_out: frozenset[WayOut] = frozenset()  # what an operator may do with the failed step
         self._way_out: tuple[WayOut, OperatorAction] | None = None
         self._timeline: list[TimelineEntry] = []
+        # Returns started before `RETURN_EVENTS` record no events; later ones number theirs from 1.
+        self._records_events = False
+        self._event_sequence = 0
+        self._recording: list[Any] = []  # the record_event activities not known to be done
 
     def status(self) -> ReturnStatus:
         return ReturnStatus(

@@ -14,6 +14,7 @@ Passed through the workflow sandbox (no per-return import): only workflow APIs, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import timedelta
@@ -23,8 +24,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from activities.events import EventActivities
 from activities.models import NotificationKind, ShopperNotification
 from activities.shop import ShopActivities
+from store.events import STAGE_EVENTS, EventType, ReturnEvent
 from workflows.models import Attention, OperatorAction, TimelineEntry
 from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE, STAGE_SINCE
 from workflows.state import ReturnState
@@ -46,6 +49,9 @@ STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo 
 # noticed after this long, not after the whole STEP_TIMEOUT.
 STEP_HEARTBEAT = timedelta(seconds=15)
 NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=1))
+# The store must get every event: retried until it takes them, however long it is away.
+EVENTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead worker's is retried after this
 
 
 class ReturnCancelled(Exception):
@@ -206,11 +212,13 @@ class ReturnSteps(ReturnState):
         )
         self._note("system", f"needs attention: {reason}" + (f" ({error_type}: {message})" if error_type else ""))
         workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set("true")])
+        self._event(EventType.needs_attention)
 
     def _unflag(self) -> None:
         if self._attention is not None:
             self._attention = None
             workflow.upsert_search_attributes([NEEDS_ATTENTION.value_set("false")])
+            self._event(EventType.attention_cleared)
 
     def _finish(self, stage: Stage, actor: str, detail: str) -> None:
         self._deadlines.clear()
@@ -223,6 +231,29 @@ class ReturnSteps(ReturnState):
         self._note(actor, detail)
         # One upsert for both: the same command returns recorded before the stage's time had.
         workflow.upsert_search_attributes([RETURN_STAGE.value_set(stage.value), STAGE_SINCE.value_set(workflow.now())])
+        if stage in STAGE_EVENTS:
+            self._event(STAGE_EVENTS[stage])
+
+    def _event(self, kind: EventType) -> None:
+        """The return's next event: its public status now, numbered in sequence, appended to the
+        event store by an idempotent activity started right here, with the change (no coroutine of
+        its own that could interleave differently on replay). Built from workflow state and the
+        workflow clock, so a replay builds the very same event."""
+        if not self._records_events:
+            return
+        self._event_sequence += 1
+        event = ReturnEvent.of(kind, self.status(), self._event_sequence, workflow.now())
+        self._recording = [handle for handle in self._recording if not handle.done()]
+        self._recording.append(
+            workflow.start_activity_method(
+                EventActivities.record_event, event, start_to_close_timeout=EVENTS_TIMEOUT, retry_policy=EVENTS_RETRY
+            )
+        )
+
+    async def _events_recorded(self) -> None:
+        """Waits until the store has every event made so far (before the run ends)."""
+        if self._recording:
+            await asyncio.gather(*self._recording)
 
     def _note(self, actor: str, detail: str) -> None:
         self._timeline.append(TimelineEntry(at=workflow.now(), stage=self._stage, actor=actor, detail=detail))

@@ -8,6 +8,8 @@ import typing
 from collections.abc import Callable
 
 from activities import defined_activities
+from activities.deliveries import DeliveryActivities
+from activities.events import EventActivities
 from activities.labels import LabelActivities
 from activities.payments import PaymentActivities
 from activities.shop import WORK_ORDER_ACTIVITIES, ShopActivities
@@ -19,7 +21,14 @@ def _by_name(activities: list[Callable]) -> dict[str, Callable]:
     return {getattr(fn, "__temporal_activity_definition").name: fn for fn in activities}
 
 
-REAL = _by_name(defined_activities(ShopActivities(None), LabelActivities(None), PaymentActivities(None)))  # type: ignore[arg-type]
+IMPLEMENTATIONS = (
+    ShopActivities(None),  # type: ignore[arg-type]
+    LabelActivities(None),  # type: ignore[arg-type]
+    PaymentActivities(None),  # type: ignore[arg-type]
+    EventActivities(None, None),  # type: ignore[arg-type]
+    DeliveryActivities(None),  # type: ignore[arg-type]
+)
+REAL = _by_name(defined_activities(*IMPLEMENTATIONS))
 FAKE = _by_name(defined_activities(FakeVendors()))
 
 
@@ -30,8 +39,8 @@ def _types(fn: Callable) -> tuple[list[object], object]:
 
 
 def test_every_activity_is_registered_once_under_its_name() -> None:
-    assert len(REAL) == len(defined_activities(ShopActivities(None), LabelActivities(None), PaymentActivities(None)))  # type: ignore[arg-type]
-    assert "refund_payment" in REAL and "dispose_recycle" in REAL
+    assert len(REAL) == len(defined_activities(*IMPLEMENTATIONS))
+    assert "refund_payment" in REAL and "dispose_recycle" in REAL and "record_event" in REAL
 
 
 def test_every_disposition_but_restock_has_its_work_order_activity() -> None:

@@ -14,6 +14,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    DeliveryVerdict,
     DispositionReceipt,
     DispositionRequest,
     ExchangeReceipt,
@@ -38,6 +41,7 @@ from activities.models import (
     WorkOrderCompletion,
 )
 from integrations.errors import IntegrationError
+from store.events import ReturnEvent
 from workflows.contract import ORDER_NOT_FOUND
 from workflows.vocabulary import RefundState
 
@@ -61,6 +65,7 @@ class FakeVendors:
     out_of_stock: set[str] = field(default_factory=set)
     refund_status: RefundState = RefundState.succeeded  # what the next refund is when made
     failing: dict[str, ApplicationError] = field(default_factory=dict)  # activity name -> its error, every time
+    events: dict[str, ReturnEvent] = field(default_factory=dict)  # the event store: by event id, each once
 
     def _fail_if_told(self) -> None:
         error = self.failing.get(activity.info().activity_type)
@@ -233,6 +238,19 @@ class FakeVendors:
             request.idempotency_key,
             ExchangeReceipt(exchange_order_id=placed, sku=request.sku, quantity=request.quantity),
         )
+
+    @activity.defn(name="record_event")
+    async def record_event(self, event: ReturnEvent) -> bool:
+        self._fail_if_told()
+        return self.events.setdefault(event.id, event) is event
+
+    @activity.defn(name="attempt_delivery")
+    async def attempt_delivery(self, attempt: DeliveryAttempt) -> AttemptOutcome:
+        """No subscriber in the unit tier: the delivery workflow is tested against a real receiver."""
+        return AttemptOutcome(verdict=DeliveryVerdict.delivered)
+
+    def events_of(self, return_id: str) -> list[ReturnEvent]:
+        return sorted((e for e in self.events.values() if e.return_id == return_id), key=lambda e: e.sequence)
 
     def refunded(self, return_id: str) -> list[int]:
         return [refund.amount for refund in self.refunds.values() if refund.refund_id.endswith(return_id)]

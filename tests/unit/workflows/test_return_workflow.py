@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -214,3 +215,61 @@ async def test_a_late_receipt_is_flagged_and_the_flag_clears(
     report = InspectionReport(inspector="warehouse:dock-1", lines=[LineInspection(line_id="L1", grade=Grade.a)])
     await client.record_inspection(return_id, report)
     assert (await until(client, return_id, Stage.completed)).attention is None
+
+
+async def test_each_change_of_a_return_is_one_event_in_sequence_with_its_status_then(
+    env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
+) -> None:
+    return_id = await start(env, vendors, client)
+    await deliver_and_inspect(client, return_id, {"L1": Grade.a, "L2": Grade.d})
+    await until(client, return_id, Stage.completed)
+    await client.confirm_disposition(return_id, DispositionConfirmation(line_id="L2", confirmed_by="warehouse:dock-1"))
+    final = await closed(env, client, return_id)
+    events = vendors.events_of(return_id)
+    assert [event.type.value for event in events] == [
+        "requested",
+        "approved",
+        "label_issued",
+        "delivered",
+        "inspected",
+        "disposition_done",  # L1 restocked
+        "disposition_done",  # L2 recycled
+        "refunded",
+        "completed",
+        "closed",  # the run's end: its final status, with the recycling confirmed
+    ]
+    assert [event.sequence for event in events] == list(range(1, len(events) + 1))
+    assert [event.id for event in events] == [f"evt_{return_id}_{n}" for n in range(1, len(events) + 1)]
+    assert [event.data["stage"] for event in events] == [
+        "requested",
+        "approved",
+        "label_issued",
+        "delivered",
+        "inspecting",
+        "inspecting",
+        "inspecting",
+        "resolving",
+        "completed",
+        "completed",
+    ]
+    assert events[-1].data["resolution"]["refund"]["amount"] == 2 * 2500 - 599
+    assert events[-1].status() == final  # what the store keeps once Temporal deletes the run
+    assert all(earlier.created_at <= later.created_at for earlier, later in zip(events, events[1:], strict=False))
+
+
+async def test_a_store_that_is_down_holds_the_events_back_never_the_return_and_loses_none(
+    env: WorkflowEnvironment, vendors: FakeVendors, client: ReturnsClient
+) -> None:
+    vendors.failing["record_event"] = ApplicationError("database is locked", type="OperationalError")
+    try:
+        return_id = await start(env, vendors, client)
+        await until(client, return_id, Stage.label_issued)  # the return goes on without its store
+        assert vendors.events_of(return_id) == []
+    finally:
+        del vendors.failing["record_event"]
+    await deliver_and_inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
+    await closed(env, client, return_id)
+    events = vendors.events_of(return_id)
+    assert [event.type.value for event in events][:3] == ["requested", "approved", "label_issued"]
+    assert [event.sequence for event in events] == list(range(1, len(events) + 1))
+    assert [event.type.value for event in events][-2:] == ["completed", "closed"]
