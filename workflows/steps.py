@@ -238,19 +238,14 @@ class ReturnSteps(ReturnState):
         """The return's next event: its public status now, numbered in sequence, appended to the
         event store by an idempotent activity started right here, with the change (no coroutine of
         its own that could interleave differently on replay). Built from workflow state and the
-        workflow clock, so a replay builds the very same event.
-
-        A local activity: the worker appends it itself, and the history keeps only a marker with
-        its answer, not the event (a scheduled activity's input would put every status in the
-        history twice over). A worker that dies before the marker is written appends it again on
-        replay: the store takes an event id once."""
+        workflow clock, so a replay builds the very same event."""
         if not self._records_events:
             return
         self._event_sequence += 1
         event = ReturnEvent.of(kind, self.status(), self._event_sequence, workflow.now())
         self._recording = [handle for handle in self._recording if not handle.done()]
         self._recording.append(
-            workflow.start_local_activity_method(
+            workflow.start_activity_method(
                 EventActivities.record_event, event, start_to_close_timeout=EVENTS_TIMEOUT, retry_policy=EVENTS_RETRY
             )
         )
