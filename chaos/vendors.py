@@ -5,6 +5,7 @@ scanning parcels (Shippo then posts `track_updated`), and Stripe settling refund
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -21,6 +22,8 @@ from integrations.settings import Settings
 from integrations.shippo_webhooks import SIGNATURE_HEADER as SHIPPO_SIGNATURE_HEADER
 from integrations.stripe_webhooks import SIGNATURE_HEADER as STRIPE_SIGNATURE_HEADER
 from workflows.vocabulary import TrackingStatus
+
+CHECKOUT_ATTEMPTS = 5
 
 Signed = tuple[bytes, dict[str, str]]
 
@@ -42,6 +45,20 @@ class Vendors:
     # --- The shop's checkout -------------------------------------------------------------------
 
     async def checkout(self, plan: ReturnPlan) -> dict[str, Any]:
+        """The shop's checkout, tried again when a sandbox drops the connection (the run loads them
+        hard; a checkout that never happened would count as a lost return). Seeding is idempotent;
+        a second charge is a payment no return names."""
+        attempt = 1
+        while True:
+            try:
+                return await self._checkout(plan)
+            except (httpx.TransportError, stripe.APIConnectionError):
+                if attempt == CHECKOUT_ATTEMPTS:
+                    raise
+            await asyncio.sleep(attempt)
+            attempt += 1
+
+    async def _checkout(self, plan: ReturnPlan) -> dict[str, Any]:
         """Charges the shopper, seeds the order paid with that payment, stocks the exchange variants;
         answers the return request."""
         payment_intent = await charge_shopper(self.settings, plan.order_total)

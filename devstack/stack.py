@@ -175,7 +175,6 @@ class LocalStack:
         )
         await self._start_temporal()
         await self._wait_for_ports(("stripe", "shippo", "shop", "smtp"), log_name="sandboxes")
-        await self._wait_for_ports(("stripe", "shippo", "shop"), log_name="sandboxes")
         await self._wait_for_ports(("receiver",), log_name="receiver")
         if self.worker:
             self.start_worker()

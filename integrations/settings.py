@@ -113,12 +113,12 @@ class Settings(BaseSettings):
 
     # Returns a worker keeps in memory between events (temporalio's sticky cache). Beyond it a
     # return is replayed from its history on its next event: memory stays flat, that event
-    # costs more. Measured in docs/benchmarks.md: ~145 KiB per cached return.
+    # costs more. Measured in docs/benchmarks.md: ~149 KiB per cached return (shared sandbox).
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
     # The workflow sandbox isolates each return's globals and refuses nondeterministic calls (the
     # clock, randomness, I/O) made from modules imported inside it. Strict, our own workflow modules
     # (workflows/) are imported again inside it for every return: its checks cover our code, at about
-    # 120 KiB more per cached return. Not strict, they are imported once per worker and passed
+    # 110 KiB more per cached return (257 against 149). Not strict, they are imported once per worker and passed
     # through. The dev stack and every test run strict, so a nondeterministic call in workflows/
     # fails the suite; production runs shared. Off (no sandbox): the benchmark's experiment.
     workflow_sandbox: bool = True
