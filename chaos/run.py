@@ -34,6 +34,7 @@ from chaos.vendors import Vendors
 from devstack.stack import LOAD_SERVER_ARGS, LocalStack, Ports
 from starter.policy import load_return_policy
 from workflows.contract import workflow_id_for
+from workflows.return_workflow import ReturnWorkflow
 
 
 async def run(config: ChaosConfig) -> dict[str, Any]:
@@ -80,7 +81,7 @@ async def run(config: ChaosConfig) -> dict[str, Any]:
                 detail = f"webhooks about this run's returns answered {lost_events}"
                 violations.append(Violation("-", "every webhook reaches its return", detail))
             client = await stack.client()
-            workflows = (await client.temporal.count_workflows()).count
+            workflows = (await client.temporal.count_workflows(f"WorkflowType = '{ReturnWorkflow.__name__}'")).count
             if workflows != len(plans):
                 violations.append(
                     Violation("-", "one workflow per return", f"{workflows} workflows, {len(plans)} returns")
