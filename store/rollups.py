@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.schema import (
+    LINE_FIGURES,
+    MONEY_FIGURES,
     rollup_categories,
     rollup_dispositions,
     rollup_money,
@@ -31,19 +33,6 @@ from store.schema import (
     rollup_skus,
 )
 
-LINE_FIGURES = ("returns", "lines", "units", "units_back", "value")
-MONEY_FIGURES = (
-    "returns_resolved",
-    "returned_value",
-    "refunded",
-    "refund_pending",
-    "refund_failed",
-    "credited",
-    "credit_bonus",
-    "exchanged",
-    "fees_kept",
-    "keep_it_cost",
-)
 DISPOSITION_FIGURES = ("lines", "units", "value")
 
 # table: (key columns after day, figure columns)

@@ -292,26 +292,24 @@ def _key(name: str, length: int) -> Column:
     return Column(name, String(length), primary_key=True)
 
 
-_LINE = ("returns", "lines", "units", "units_back", "value")
-rollup_reasons = _rollup("rollup_reasons", [_key("currency", 3), _key("reason", 32)], _LINE)
-rollup_categories = _rollup("rollup_categories", [_key("currency", 3), _key("category", 64)], _LINE)
-rollup_skus = _rollup("rollup_skus", [_key("currency", 3), _key("sku", 64), _key("category", 64)], _LINE)
-rollup_money = _rollup(
-    "rollup_money",
-    [_key("currency", 3)],
-    (
-        "returns_resolved",
-        "returned_value",
-        "refunded",
-        "refund_pending",
-        "refund_failed",
-        "credited",
-        "credit_bonus",
-        "exchanged",
-        "fees_kept",
-        "keep_it_cost",
-    ),
+# The figures each rollup keeps (store/rollups.py adds to them; store/reports.py reads them).
+LINE_FIGURES = ("returns", "lines", "units", "units_back", "value")
+MONEY_FIGURES = (
+    "returns_resolved",
+    "returned_value",
+    "refunded",
+    "refund_pending",
+    "refund_failed",
+    "credited",
+    "credit_bonus",
+    "exchanged",
+    "fees_kept",
+    "keep_it_cost",
 )
+rollup_reasons = _rollup("rollup_reasons", [_key("currency", 3), _key("reason", 32)], LINE_FIGURES)
+rollup_categories = _rollup("rollup_categories", [_key("currency", 3), _key("category", 64)], LINE_FIGURES)
+rollup_skus = _rollup("rollup_skus", [_key("currency", 3), _key("sku", 64), _key("category", 64)], LINE_FIGURES)
+rollup_money = _rollup("rollup_money", [_key("currency", 3)], MONEY_FIGURES)
 rollup_dispositions = _rollup(
     "rollup_dispositions", [_key("currency", 3), _key("disposition", 32)], ("lines", "units", "value")
 )
