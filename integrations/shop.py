@@ -301,12 +301,24 @@ class ShopPlatform:
         """Sends one request; answers its JSON (None when empty) or raises a classified IntegrationError."""
         headers = {"Idempotency-Key": key} if key else None
         try:
-            response = await self._http.request(method, path, json=body, headers=headers)
+            try:
+                response = await self._http.request(method, path, json=body, headers=headers)
+            except _STALE_CONNECTION:
+                if method != "GET" and key is None:
+                    raise
+                # A pooled connection the platform had just closed (keep-alive races): the request
+                # may be sent again at once, being a read or keyed.
+                response = await self._http.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as error:
             raise IntegrationError(VENDOR, "network", f"{type(error).__name__}: {error}", retryable=True) from error
         if response.is_error:
             raise _error_from(response)
         return response.json() if response.content else None
+
+
+# What a kept-alive connection closed by the other side looks like: nothing of the request was
+# answered (a timeout is not one of them: the platform may still be working on it).
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
 
 
 def _order_fields(order: dict[str, Any]) -> dict[str, Any]:
