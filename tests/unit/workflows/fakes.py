@@ -65,6 +65,7 @@ class FakeVendors:
     out_of_stock: set[str] = field(default_factory=set)
     refund_status: RefundState = RefundState.succeeded  # what the next refund is when made
     failing: dict[str, ApplicationError] = field(default_factory=dict)  # activity name -> its error, every time
+    event_store_down_for: set[str] = field(default_factory=set)  # returns whose event appends fail
     events: dict[str, ReturnEvent] = field(default_factory=dict)  # the event store: by event id, each once
 
     def _fail_if_told(self) -> None:
@@ -242,6 +243,8 @@ class FakeVendors:
     @activity.defn(name="record_event")
     async def record_event(self, event: ReturnEvent) -> bool:
         self._fail_if_told()
+        if event.return_id in self.event_store_down_for:
+            raise ApplicationError("database is locked", type="OperationalError")
         return self.events.setdefault(event.id, event) is event
 
     @activity.defn(name="attempt_delivery")
