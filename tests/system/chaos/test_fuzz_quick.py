@@ -5,29 +5,17 @@ The full 10,000 is `make chaos-fuzz`."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.devserver
+from tests.system.chaos.quick_run import run_quick
 
-ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.devserver
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    output = tmp_path_factory.mktemp("fuzz") / "fuzz.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "chaos", "fuzz", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert output.exists(), f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    results = json.loads(output.read_text())
+    run, results = run_quick("fuzz", tmp_path_factory.mktemp("fuzz") / "fuzz.json", timeout=900)
     assert run.returncode == 0, json.dumps(results["failures"][:20], indent=2)
     return results
 

@@ -5,11 +5,11 @@ figures are for docs/reliability.md (`make chaos-load`, 200 returns), never asse
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.system.chaos.quick_run import run_quick
 
 pytestmark = pytest.mark.devserver
 
@@ -36,16 +36,9 @@ ROUTES = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    output = tmp_path_factory.mktemp("load") / "load.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "chaos", "load", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    return json.loads(output.read_text())
+    run, results = run_quick("load", tmp_path_factory.mktemp("load") / "load.json", timeout=900)
+    assert run.returncode == 0, json.dumps(results.get("errors"), indent=2)
+    return results
 
 
 def test_every_route_was_measured_with_percentiles(results: dict) -> None:

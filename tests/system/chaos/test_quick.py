@@ -8,33 +8,20 @@ here: nothing asserts one.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from chaos.context import QUICK
 from chaos.faults import PROCESS_FAULTS, VENDOR_FAULTS
 from chaos.scenarios import KINDS
+from tests.system.chaos.quick_run import run_quick
 
 pytestmark = pytest.mark.devserver
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    output = tmp_path_factory.mktemp("chaos") / "results.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "chaos", "run", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    assert output.exists(), f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    results = json.loads(output.read_text())
+    run, results = run_quick("run", tmp_path_factory.mktemp("chaos") / "results.json", timeout=1500)
     assert run.returncode == 0, json.dumps(
         {key: results[key] for key in ("headline", "violations", "journeys", "failures")}, indent=2
     )
