@@ -3,6 +3,10 @@
 The attempt's verdict follows the receiver's answer: a 2xx is delivered; a timeout, a connection
 error, 408, 429 or a 5xx is retried (after its Retry-After when it sends one); anything else
 (another 4xx, a redirect) fails for good. EventDeliveryWorkflow waits and sends the next attempt.
+
+The URL is checked again before every attempt, as when the subscription was made: a name that
+resolved to a public address then may resolve to a private one now (DNS rebinding), and an event
+must never be posted into the shop's own network. Such an attempt sends nothing and is retried.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import structlog
 from temporalio import activity
 
 from activities.models import AttemptOutcome, DeliveryAttempt, DeliveryVerdict
+from integrations.webhook_urls import RefusedUrl, checked_url
 from starter.event_signatures import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signature_header
 from store.store import EventStore
 from store.webhooks import Deliveries, Delivery, Outcome, Subscription, SubscriptionState
@@ -34,8 +39,9 @@ VERDICTS = {outcome: verdict for verdict, outcome in OUTCOMES.items()}
 
 
 class DeliveryActivities:
-    def __init__(self, store: EventStore, http: httpx.AsyncClient | None = None):
+    def __init__(self, store: EventStore, http: httpx.AsyncClient | None = None, *, allow_private_urls: bool = False):
         self._store = store
+        self._allow_private_urls = allow_private_urls
         self._deliveries = Deliveries(store.engine) if store is not None else None
         # No redirects: a subscription's URL is the one checked when it was created.
         self._http = http or httpx.AsyncClient(timeout=POST_TIMEOUT_SECONDS, follow_redirects=False)
@@ -68,8 +74,12 @@ class DeliveryActivities:
         started = time.perf_counter()
         status, error, retry_after = None, None, None
         try:
-            response = await self._http.post(subscription.url, content=body, headers=headers)
+            url = await checked_url(subscription.url, allow_private=self._allow_private_urls)
+            response = await self._http.post(url, content=body, headers=headers)
             status, retry_after = response.status_code, _retry_after(response.headers.get("Retry-After"))
+        except RefusedUrl as refused:  # not sent: the name now resolves somewhere it may not go
+            error = f"not sent: {refused.message}"
+            logger.warning("webhook url refused at delivery", reason=refused.message)
         except httpx.HTTPError as failure:
             error = f"{type(failure).__name__}: {failure}"[:500]
         latency_ms = int((time.perf_counter() - started) * 1000)

@@ -76,7 +76,7 @@ async def fill(stack: LocalStack, count: int) -> None:
 
 def fill_store(stack: LocalStack, count: int) -> None:
     synthetic = Synthetic(count, end=datetime.now(UTC), days=30)
-    store = EventStore.open(stack.settings.event_store_url, migrate=True)
+    store = EventStore.open(stack.settings.event_store_url.get_secret_value(), migrate=True)
     started = time.perf_counter()
     try:
         bulk_load(store, synthetic.stream(), sales=synthetic.sales())

@@ -79,13 +79,25 @@ class Postgres:
         status = self._run("pg_ctl", "status", f"--pgdata={self.data_dir}", check=False)
         return status.returncode == 0
 
-    def ensure_role(self, name: str, password: str) -> None:
-        """A login role that may create databases (the SQL tool creates Temporal's), with this password."""
+    def ensure_role(self, name: str, password: str, createdb: bool = True) -> None:
+        """A login role with this password; one that may create databases (the SQL tool creates Temporal's)
+        unless `createdb` is False."""
         # The statement travels on stdin, so the password never shows in a process list.
-        sql = f"""
+        may_create = "CREATEDB" if createdb else "NOCREATEDB"
+        self._psql(f"""
             SELECT 'CREATE ROLE {name}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}')\\gexec
-            ALTER ROLE {name} LOGIN CREATEDB PASSWORD '{password}';
-        """
+            ALTER ROLE {name} LOGIN {may_create} PASSWORD '{password}';
+        """)
+
+    def ensure_database(self, name: str, owner: str) -> None:
+        """A database owned by `owner` (its tables are the owner's to create), unless it exists."""
+        self._psql(f"""
+            SELECT 'CREATE DATABASE {name} OWNER {owner}'
+                WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{name}')\\gexec
+            REVOKE ALL ON DATABASE {name} FROM PUBLIC;
+        """)
+
+    def _psql(self, sql: str) -> None:
         connection = [
             f"--host={self.socket_dir}",
             f"--port={self.port}",

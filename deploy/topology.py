@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 
 _SECRET_NAMES = (
     "postgres_password",
+    "store_password",
     "api_key_storefront",
     "api_key_warehouse",
     "api_key_operator",
@@ -56,6 +57,9 @@ _SECRET_NAMES = (
     "payload_keys",
     "codec_auth_token",
 )
+_DATABASE_PASSWORDS = ("postgres_password", "store_password")  # the topology's to use, not settings
+STORE_DATABASE = "returns_store"  # the event store (store/), beside Temporal's databases
+STORE_ROLE = "returns"  # the app's own login: it can reach its store, not Temporal's databases
 PAYLOAD_KEY_ID = "prod1"  # the first payload key; rotate by listing a new one first (docs/deployment.md)
 
 
@@ -162,7 +166,10 @@ class Topology:
             "health_host": HOST,
             "metrics_host": HOST,
             "log_format": "json",
-            **{name: SecretStr(keys[name]) for name in _SECRET_NAMES if name != "postgres_password"},
+            "event_store_url": SecretStr(
+                f"postgresql://{STORE_ROLE}:{keys['store_password']}@{HOST}:{self.config.ports.postgres}/{STORE_DATABASE}"
+            ),
+            **{name: SecretStr(keys[name]) for name in _SECRET_NAMES if name not in _DATABASE_PASSWORDS},
         }
 
     async def temporal_client(self) -> Client:
@@ -185,6 +192,8 @@ class Topology:
             password = self._secrets()["postgres_password"]
             await asyncio.to_thread(postgres.ensure_role, "temporal", password)
             await asyncio.to_thread(migrate_databases, tools, self.config.ports.postgres, password)
+            await asyncio.to_thread(postgres.ensure_role, STORE_ROLE, self._secrets()["store_password"], createdb=False)
+            await asyncio.to_thread(postgres.ensure_database, STORE_DATABASE, STORE_ROLE)
             server = self._server()
             server.write_config()
             self._start_if_stopped(server.process())
@@ -200,6 +209,7 @@ class Topology:
                 await app_ready
             raise
         self.venv = await app_ready
+        await self._migrate_store()  # the release step: once, before any app process opens the store
         for index in range(self.config.workers):
             self._start_if_stopped(self._worker_process(index))
         for index in range(len(self.config.ports.api_processes)):
@@ -210,6 +220,7 @@ class Topology:
         await self._wait_for_http(f"{self.api_url}/v1/readyz", ready=True)  # Temporal answers, workers poll
         if self.config.ui and tools.ui_server is not None:
             await self._wait_for_http(self.ui_url)
+        self._check_all_running()
         log.info("topology up", seconds=round(asyncio.get_running_loop().time() - started, 1), api=self.api_url)
 
     async def down(self) -> None:
@@ -284,6 +295,31 @@ class Topology:
         self._secrets()
         if self.config.mtls:
             ensure_certificates(state / "tls", self.config.tls_server_name)
+
+    async def _migrate_store(self) -> None:
+        """Brings the event store's schema up to date with the installed app's own command."""
+        command = [*self._app_command("python"), "-m", "store", "migrate"]
+        migrating = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=self.app_dir,
+            env=self.app_environment(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await migrating.communicate()
+        if migrating.returncode != 0:
+            raise RuntimeError(f"the store's migration failed ({migrating.returncode}): {output.decode().strip()}")
+        log.info("store migrated", database=STORE_DATABASE, said=output.decode().strip().splitlines()[-1])
+
+    def _check_all_running(self) -> None:
+        """A process that started and died (a bad setting, a crash at start) fails `up`, naming it."""
+        started_only_with_its_tool = {"temporal-ui"} if self.tools.ui_server is None else set()
+        processes = self.status().processes
+        if stopped := [
+            name for name, pid in processes.items() if pid is None and name not in started_only_with_its_tool
+        ]:
+            tails = "\n".join(f"--- {name}:\n{self.log_tail(name)}" for name in stopped)
+            raise RuntimeError(f"stopped after starting: {', '.join(stopped)}; their logs end:\n{tails}")
 
     def _secrets(self) -> dict[str, str]:
         """Generated once per state directory; the app's keys and webhook secrets, the database password."""

@@ -209,7 +209,7 @@ class LocalStack:
     def _subscribe_receiver(self) -> str:
         """The stack's store, migrated, with one subscription to every event: the receiver's
         (replacing one a previous run left). Answers its signing secret."""
-        store = EventStore.open(self.settings.event_store_url, migrate=True)
+        store = EventStore.open(self.settings.event_store_url.get_secret_value(), migrate=True)
         try:
             subscriptions = Subscriptions(store.engine)
             for earlier in subscriptions.list():

@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     # The event store (store/): every change of a return, appended by the workers, read by the API
     # once Temporal has deleted a closed run, and the source of the reports. A SQLite file by default
     # (relative to the working directory); PostgreSQL in production, a database of its own.
-    event_store_url: str = "sqlite:///.run/returns.db"
+    # A secret: in production the URL holds the database password.
+    event_store_url: SecretStr = SecretStr("sqlite:///.run/returns.db")
     # Outbound webhooks (README: "Events"). A failing delivery is retried with exponential backoff
     # (jittered) from the first wait to the longest, for at most this long, then its subscription
     # is disabled. Subscriptions to private or loopback addresses are refused unless allowed (the

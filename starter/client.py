@@ -58,6 +58,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
+from integrations.webhook_urls import RefusedUrl, checked_url
 from starter.eligibility import Eligibility, EligibilityCheck, as_the_order_has_it, contact_matches, load_order
 from starter.errors import (
     InvalidReturnInput,
@@ -68,7 +69,7 @@ from starter.errors import (
 )
 from starter.policy import load_return_policy
 from starter.shops import belongs_to_shop, shop_prefix, shop_query
-from starter.subscriptions import checked_url, send_deliveries
+from starter.subscriptions import send_deliveries
 from starter.visibility import (
     ReturnFilter,
     ReturnPage,
@@ -382,7 +383,10 @@ class ReturnsClient:
         """A subscription to return events (every type when none is named); its signing secret is
         answered here once. A URL reaching a private or loopback address is refused unless
         WEBHOOK_ALLOW_PRIVATE_URLS allows it."""
-        url = await checked_url(url, allow_private=self._settings.webhook_allow_private_urls)
+        try:
+            url = await checked_url(url, allow_private=self._settings.webhook_allow_private_urls)
+        except RefusedUrl as refused:
+            raise InvalidReturnInput("url", refused.message) from None
         unknown = sorted(set(event_types) - {kind.value for kind in EventType})
         if unknown:
             raise InvalidReturnInput("event_types", f"unknown event types: {', '.join(unknown)}")
@@ -445,7 +449,7 @@ class ReturnsClient:
         """The event store (EVENT_STORE_URL), opened and brought up to date on first use."""
         with self._store_opening:
             if self._store is None:
-                self._store = EventStore.open(self._settings.event_store_url, migrate=True)
+                self._store = EventStore.open(self._settings.event_store_url.get_secret_value(), migrate=True)
         return self._store
 
     async def _from_the_record(self, return_id: str, read: Literal["status", "timeline"]) -> Any:

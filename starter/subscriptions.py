@@ -1,5 +1,5 @@
-"""Subscriptions to return events (outbound webhooks): which URLs may subscribe, and handing
-queued deliveries to their EventDeliveryWorkflow (one per subscription and return).
+"""Subscriptions to return events (outbound webhooks): handing queued deliveries to their
+EventDeliveryWorkflow (one per subscription and return).
 
 Used by the record_event activity (deliveries of newly stored events) and by ReturnsClient
 (redelivery an operator asks for).
@@ -7,18 +7,13 @@ Used by the record_event activity (deliveries of newly stored events) and by Ret
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from collections import defaultdict
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from temporalio.client import Client
 
 from activities.models import DeliveryRetry, QueuedDelivery
 from integrations.settings import Settings
-from starter.errors import InvalidReturnInput
 from store.webhooks import Delivery
 from workflows.event_delivery import DeliveryStart, EventDeliveryWorkflow, delivery_workflow_id
 
@@ -47,27 +42,3 @@ async def send_deliveries(client: Client, settings: Settings, deliveries: Iterab
             start_signal="deliver",
             start_signal_args=[queued],
         )
-
-
-async def checked_url(url: str, *, allow_private: bool) -> str:
-    """The subscription URL, if it may be one: http(s), a host, and (unless allowed) no address
-    that is private, loopback, link-local or otherwise not on the public internet."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise InvalidReturnInput("url", "an http(s) URL with a host is required")
-    if parts.username or parts.password:
-        raise InvalidReturnInput("url", "credentials in the URL are not allowed: sign-ins go in the receiver")
-    if allow_private:
-        return url
-    try:
-        addresses = {ipaddress.ip_address(parts.hostname)}
-    except ValueError:  # a name: every address it resolves to must be public
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
-        except socket.gaierror as error:
-            raise InvalidReturnInput("url", f"the host {parts.hostname} can't be resolved") from error
-        addresses = {ipaddress.ip_address(info[4][0]) for info in found}
-    private = sorted(str(address) for address in addresses if not address.is_global)
-    if private:
-        raise InvalidReturnInput("url", f"the URL reaches a private or loopback address ({', '.join(private)})")
-    return url

@@ -24,7 +24,7 @@ from integrations.settings import get_settings
 
 def store_url() -> str:
     """The store the settings name (EVENT_STORE_URL)."""
-    return get_settings().event_store_url
+    return get_settings().event_store_url.get_secret_value()
 
 
 def normalise_url(url: str) -> str:

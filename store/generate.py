@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m store.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--returns", type=int, required=True)
-    parser.add_argument("--url", default=store_url(), help="default: STORE_URL or sqlite:///.run/returns.db")
+    parser.add_argument("--url", default=store_url(), help="default: EVENT_STORE_URL or sqlite:///.run/returns.db")
     parser.add_argument("--days", type=int, default=365, help="span of request dates, ending at --end")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="default: today")
     parser.add_argument("--seed", type=int, default=7)

@@ -50,13 +50,13 @@ def build_worker(
     # Every worker brings the store it writes to up to date before it takes work (a no-op once it
     # is: Alembic records the revision). Two first starts racing on an empty store: one fails to
     # start and its supervisor restarts it.
-    store = EventStore.open(settings.event_store_url, migrate=True)
+    store = EventStore.open(settings.event_store_url.get_secret_value(), migrate=True)
     activities = defined_activities(
         ShopActivities(shop),
         LabelActivities(ShippoLabels(settings)),
         PaymentActivities(StripePayments(settings)),
         EventActivities(store, settings),
-        DeliveryActivities(store),
+        DeliveryActivities(store, allow_private_urls=settings.webhook_allow_private_urls),
     )
     interceptors = [metrics.interceptor()] if metrics is not None else []
     worker = Worker(

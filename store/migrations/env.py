@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from store.db import make_engine
+from store.db import make_engine, write_transaction
 from store.schema import metadata
+
+# Any fixed number: the PostgreSQL advisory lock every migrator of the store takes first.
+_MIGRATION_LOCK = 0x52455455524E53  # "RETURNS"
 
 
 def _run(connection: Connection) -> None:
@@ -20,11 +23,22 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run_alone(url: str) -> None:
+    """Processes starting together (two workers, two API processes) all migrate the same store: each
+    runs in one transaction that first waits for the others' (SQLite: the write lock taken at BEGIN;
+    PostgreSQL: an advisory lock), so the later ones find the schema current and do nothing."""
+    engine = make_engine(url)
+    try:
+        with write_transaction(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            _run(connection)
+    finally:
+        engine.dispose()
+
+
 connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as connection:
-        _run(connection)
-    engine.dispose()
+    _run_alone(context.config.get_main_option("sqlalchemy.url"))

@@ -23,6 +23,8 @@ COMPOSE_NAME_OF = {
     "migrate_databases": "temporal-schema",  # deploy/temporal.py: the schemas, before the server
     "temporal-server": "temporal",
     "configure_namespace": "temporal-setup",  # deploy/temporal.py: retention and search attributes
+    "ensure_database": "store-database",  # deploy/postgres.py: the event store's database and login
+    "_migrate_store": "store-migrate",  # deploy/topology.py: the store's schema, before the app
     "temporal-ui": "temporal-ui",
     "sandboxes": "sandboxes",
     "balancer": "api",  # one port for the API processes: compose's published port plays its part
@@ -68,7 +70,8 @@ def _script(compose: dict, service: str) -> str:
 def test_same_parts(compose: dict, native: Topology) -> None:
     processes = {re.sub(r"-\d+$", "", name) for name in native.process_names()}
     processes = {COMPOSE_NAME_OF.get(name, name) for name in processes}
-    steps = {COMPOSE_NAME_OF[step] for step in ("postgres", "migrate_databases", "configure_namespace")}
+    one_shots = ("postgres", "migrate_databases", "configure_namespace", "ensure_database", "_migrate_store")
+    steps = {COMPOSE_NAME_OF[step] for step in one_shots}
     assert processes | steps == set(compose["services"])
 
 
@@ -141,6 +144,19 @@ def test_app_services_run_installed_entry_points(compose: dict) -> None:
         assert f"\n{service['command'][0]} = " in scripts  # an entry point of the installed wheel
         assert service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
         assert service["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
+        assert service["depends_on"]["store-migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_store_is_on_postgresql_with_the_apps_own_login_and_migrated_by_the_app(
+    compose: dict, native: Topology
+) -> None:
+    composed = compose["services"]["api"]["environment"]["EVENT_STORE_URL"]
+    native_url = native.decided_settings()["event_store_url"].get_secret_value()
+    for url in (composed, native_url):
+        assert re.fullmatch(r"postgresql://returns:[^@]+@[^/]+/returns_store", url), url
+    migrate = compose["services"]["store-migrate"]
+    assert migrate["command"] == ["python", "-m", "store", "migrate"] and migrate["build"] == "."
+    assert migrate["environment"]["EVENT_STORE_URL"] == composed
 
 
 def test_the_readme_names_every_service(compose: dict) -> None:

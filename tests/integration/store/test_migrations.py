@@ -56,3 +56,15 @@ def test_the_command_migrates_an_sqlite_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "store at revision 0003" in result.stdout
     assert current_revision(url) == "0003"
+
+
+def test_processes_starting_together_all_migrate_the_same_empty_store(store_url):
+    """Two workers and two API processes started at once each migrate the store they open: none fails."""
+    command = [sys.executable, "-m", "store", "migrate", "--url", store_url]
+    starting = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = [(process.wait(timeout=120), process.stderr.read()) for process in starting]
+    for process in starting:
+        process.stdout.close()
+        process.stderr.close()
+    assert [code for code, _ in outcomes] == [0] * 4, [stderr for code, stderr in outcomes if code]
+    assert current_revision(store_url) == HEAD

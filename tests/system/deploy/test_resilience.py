@@ -124,6 +124,7 @@ async def test_returns_complete_once_each_through_a_killed_worker_a_killed_api_a
         for driver in drivers:
             driver.cancel()
         _clear_faults(topology)
+        await topology.up()  # what this test killed, back: the package's other tests share the topology
 
     assert [status.stage for status in finals] == [Stage.completed] * RETURNS
     bought = Counter(t["metadata"].removeprefix("return:") for t in _labels(topology))

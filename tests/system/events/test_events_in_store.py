@@ -66,7 +66,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
 
 @pytest.fixture(scope="module")
 def store(stack: LocalStack) -> Iterator[EventStore]:
-    opened = EventStore.open(stack.settings.event_store_url)
+    opened = EventStore.open(stack.settings.event_store_url.get_secret_value())
     yield opened
     opened.close()
 

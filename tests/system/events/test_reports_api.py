@@ -34,7 +34,14 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
     async with LocalStack(ports=Ports.free(), ui=False, log_dir=log_dir) as stack:
         generate = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "store.generate", "--url", stack.settings.event_store_url, "--returns", str(SYNTHETIC.returns)),
+            *(
+                "-m",
+                "store.generate",
+                "--url",
+                stack.settings.event_store_url.get_secret_value(),
+                "--returns",
+                str(SYNTHETIC.returns),
+            ),
             *("--end", SYNTHETIC_END.isoformat(), "--days", str(SYNTHETIC.days), "--seed", str(SYNTHETIC.seed)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

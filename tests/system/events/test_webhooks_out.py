@@ -34,7 +34,7 @@ def _arrived(stack: LocalStack, return_id: str) -> list[dict]:
 
 
 def _stored(stack: LocalStack, return_id: str) -> list[str]:
-    store = EventStore.open(stack.settings.event_store_url)
+    store = EventStore.open(stack.settings.event_store_url.get_secret_value())
     try:
         return [event.id for event in store.events_of(return_id)]
     finally:

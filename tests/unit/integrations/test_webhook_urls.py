@@ -1,11 +1,10 @@
-"""Which URLs may subscribe to return events: no private or loopback address unless allowed."""
+"""Which URLs may receive return events: no private or loopback address unless allowed."""
 
 from __future__ import annotations
 
 import pytest
 
-from starter.errors import InvalidReturnInput
-from starter.subscriptions import checked_url
+from integrations.webhook_urls import RefusedUrl, checked_url
 
 
 @pytest.mark.parametrize(
@@ -23,14 +22,14 @@ from starter.subscriptions import checked_url
     ],
 )
 async def test_private_and_loopback_addresses_are_refused(url: str) -> None:
-    with pytest.raises(InvalidReturnInput, match="private or loopback"):
+    with pytest.raises(RefusedUrl, match="private or loopback"):
         await checked_url(url, allow_private=False)
     assert await checked_url(url, allow_private=True) == url  # the local stack and the tests allow them
 
 
 @pytest.mark.parametrize("url", ["ftp://8.8.8.8/x", "https:///nohost", "not a url", "https://user:pw@8.8.8.8/x"])
 async def test_only_http_urls_with_a_host_and_no_credentials(url: str) -> None:
-    with pytest.raises(InvalidReturnInput):
+    with pytest.raises(RefusedUrl):
         await checked_url(url, allow_private=True)
 
 
