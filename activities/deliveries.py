@@ -85,13 +85,14 @@ class DeliveryActivities:
         latency_ms = int((time.perf_counter() - started) * 1000)
         verdict = _verdict(status)
         wait = retry_after if retry_after is not None else attempt.backoff_seconds
-        if verdict is DeliveryVerdict.retry and datetime.now(UTC) + timedelta(seconds=wait) > attempt.give_up_at:
+        now = activity.info().current_attempt_scheduled_time  # Temporal's clock, as give_up_at is
+        if verdict is DeliveryVerdict.retry and now + timedelta(seconds=wait) > attempt.give_up_at:
             verdict = DeliveryVerdict.failed
             reason = f"a delivery kept failing until {attempt.give_up_at:%Y-%m-%d %H:%M} UTC (last: {status or error})"
             await asyncio.to_thread(self._deliveries.subscriptions.disable, subscription.id, reason)
             logger.error("webhook endpoint disabled", reason=reason, status_code=status)
         outcome = OUTCOMES[verdict]
-        next_at = datetime.now(UTC) + timedelta(seconds=wait) if verdict is DeliveryVerdict.retry else None
+        next_at = now + timedelta(seconds=wait) if verdict is DeliveryVerdict.retry else None
         await self._record(
             delivery.id,
             number,

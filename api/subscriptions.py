@@ -79,6 +79,13 @@ class DeliveryView(BaseModel):
         return cls(**fields, attempts=[AttemptView.model_validate(a, from_attributes=True) for a in attempts])
 
 
+class SubscriptionChange(BaseModel):
+    """Turns deliveries off (with a reason the operator will read) or on again."""
+
+    state: SubscriptionState
+    reason: str | None = Field(default=None, min_length=1, max_length=500, description="why it is disabled")
+
+
 class RedeliveryRequest(BaseModel):
     """Which deliveries to send again: one event, every event of a return, or those queued in a time range."""
 
@@ -107,6 +114,21 @@ async def list_subscriptions(caller: Operator, returns: Returns) -> list[Subscri
 @router.get("/{subscription_id}", responses=documented(404))
 async def get_subscription(subscription_id: SubscriptionId, caller: Operator, returns: Returns) -> SubscriptionView:
     return SubscriptionView.of(await returns.subscription(subscription_id))
+
+
+@router.patch("/{subscription_id}", responses=documented(404))
+async def change_subscription(
+    subscription_id: SubscriptionId, body: SubscriptionChange, caller: Operator, returns: Returns
+) -> SubscriptionView:
+    """Disables or enables the subscription. Enabled again, it gets new events; what failed while it
+    was off is sent with a redelivery (a return's or a time range's)."""
+    if body.state is SubscriptionState.enabled:
+        changed = await returns.enable_subscription(subscription_id)
+    else:
+        changed = await returns.disable_subscription(
+            subscription_id, body.reason or f"disabled by {caller.actor(None)}"
+        )
+    return SubscriptionView.of(changed)
 
 
 @router.post("/{subscription_id}/secret-rotations", status_code=201, responses=documented(404))

@@ -25,6 +25,7 @@ from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from starter.visibility import ReturnPage, ReturnSummary
 from store.finder import ReturnsWanted
+from store.webhooks import SubscriptionState, UnknownSubscriptionError
 from web.session import fresh_session, secure_page
 from workflows.models import (
     Cancellation,
@@ -96,7 +97,23 @@ async def queues(desk: Desk) -> Response:
     days = _stuck_days(desk.request)
     now = datetime.now(UTC)
     counts = await asyncio.gather(*(_count(desk, queue, now, days) for queue in QUEUES))
-    return desk.render("queues.html", counted=list(zip(QUEUES, counts, strict=True)), days=days)
+    subscriptions = await desk.returns.subscriptions()
+    disabled = [subscription for subscription in subscriptions if subscription.state is SubscriptionState.disabled]
+    return desk.render("queues.html", counted=list(zip(QUEUES, counts, strict=True)), days=days, disabled=disabled)
+
+
+@pages.post("/event-subscriptions/{subscription_id}/enable", response_class=HTMLResponse)
+@admits(Role.operator)
+async def enable_subscription(desk: Desk, subscription_id: str) -> Response:
+    """An endpoint disabled after failing for days (or by an operator) gets new events again."""
+    if await desk.form() is None:
+        return desk.refused_form()
+    try:
+        enabled = await desk.returns.enable_subscription(subscription_id)
+    except UnknownSubscriptionError:
+        return desk.message(404, "No such endpoint", f"There is no event subscription {subscription_id!r}.")
+    log.info("console enabled an event subscription", subscription_id=subscription_id, actor=desk.actor)
+    return desk.redirect("/console/queues", f"Events go to {enabled.url} again. Redeliver what it missed from the API.")
 
 
 async def _count(desk: Desk, queue: Queue, now: datetime, days: int) -> int:

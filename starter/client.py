@@ -398,6 +398,17 @@ class ReturnsClient:
     async def subscription(self, subscription_id: str) -> Subscription:
         return await self._in_store(lambda store: Subscriptions(store.engine).get(subscription_id))
 
+    async def enable_subscription(self, subscription_id: str) -> Subscription:
+        enabled = await self._in_store(lambda store: Subscriptions(store.engine).enable(subscription_id))
+        log.info("event subscription enabled", subscription_id=subscription_id)
+        return enabled
+
+    async def disable_subscription(self, subscription_id: str, reason: str) -> Subscription:
+        """No delivery goes out until it is enabled again (those due meanwhile fail, for redelivery later)."""
+        disabled = await self._in_store(lambda store: Subscriptions(store.engine).disable(subscription_id, reason))
+        log.info("event subscription disabled", subscription_id=subscription_id, reason=reason)
+        return disabled
+
     async def rotate_subscription_secret(self, subscription_id: str) -> str:
         """A new signing secret (answered once); the previous one keeps signing for a day beside it."""
         return await self._in_store(lambda store: Subscriptions(store.engine).rotate_secret(subscription_id))

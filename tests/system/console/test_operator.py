@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from devstack.__main__ import print_console
-from devstack.demo import carrier_reports, run_demo
+from devstack.demo import carrier_reports, role_headers, run_demo
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually
@@ -303,3 +303,30 @@ async def test_a_lost_parcel_waits_in_the_decision_queue_and_is_found_by_sku(pag
     await expect(page.get_by_role("status")).to_contain_text("Approve: done.")
     resolved = await doors.wait_for(status.return_id, Stage.completed)
     assert resolved.refund is not None
+
+
+async def test_a_disabled_event_endpoint_is_an_alert_on_the_queues_page_and_enabled_from_it(
+    page: Page, doors: Doors
+) -> None:
+    operator = role_headers(doors.stack.settings, "operator")
+    subscriptions = f"{doors.stack.api_url}/v1/event-subscriptions"
+    created = await doors.http.post(
+        subscriptions, json={"url": "https://erp.example/hooks", "description": "ERP"}, headers=operator
+    )
+    subscription_id = created.raise_for_status().json()["subscription"]["id"]
+    failing = {"state": "disabled", "reason": "a delivery kept failing until 2026-12-01 09:00 UTC (last: 503)"}
+    (await doors.http.patch(f"{subscriptions}/{subscription_id}", json=failing, headers=operator)).raise_for_status()
+
+    await signed_in(page, "kim")
+    await page.goto("/console/queues")
+    alert = page.locator(f"tr[data-subscription='{subscription_id}']")
+    await expect(alert).to_contain_text("kept failing until 2026-12-01 09:00 UTC")
+    await shot(page, "queues-endpoint-disabled")
+    await alert.get_by_role("button", name="Enable ERP").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("Events go to https://erp.example/hooks again")
+    await expect(page.locator(f"tr[data-subscription='{subscription_id}']")).to_have_count(0)
+    shown = (await doors.http.get(f"{subscriptions}/{subscription_id}", headers=operator)).json()
+    assert (shown["state"], shown["disabled_reason"]) == ("enabled", None)
+    off = {"state": "disabled", "reason": "the test is over"}  # no deliveries to erp.example from the other tests
+    (await doors.http.patch(f"{subscriptions}/{subscription_id}", json=off, headers=operator)).raise_for_status()

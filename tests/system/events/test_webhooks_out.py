@@ -134,6 +134,17 @@ async def test_subscriptions_are_managed_by_operators_only_with_clear_refusals(
     assert "secret" not in shown  # shown once, at creation
     rotated = await operator.post(f"/event-subscriptions/{subscription_id}/secret-rotations")
     assert rotated.status_code == 201 and rotated.json()["secret"] not in (created["secret"], None)
+    off = await operator.patch(
+        f"/event-subscriptions/{subscription_id}", json={"state": "disabled", "reason": "ERP moving"}
+    )
+    assert (off.json()["state"], off.json()["disabled_reason"]) == ("disabled", "ERP moving")
+    on = await operator.patch(f"/event-subscriptions/{subscription_id}", json={"state": "enabled"})
+    assert (on.json()["state"], on.json()["disabled_reason"]) == ("enabled", None)
+    unnamed = await operator.patch(f"/event-subscriptions/{subscription_id}", json={"state": "disabled"})
+    assert unnamed.json()["disabled_reason"].startswith("disabled by operator:")  # who, when no reason is given
+    assert (await operator.patch(f"/event-subscriptions/{subscription_id}", json={"state": "off"})).status_code == 422
+    missing = await operator.patch("/event-subscriptions/sub_000000000000000000000000", json={"state": "enabled"})
+    assert missing.status_code == 404
 
     assert (await operator.post("/event-subscriptions", json={"url": "ftp://x.example"})).status_code == 422
     unknown_type = await operator.post("/event-subscriptions", json={"url": "https://a.example", "event_types": ["x"]})
