@@ -25,6 +25,9 @@ A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
     GET    /v1/customers/{customer_id}/store_credit                {customer_id, balances: {currency: amount}}
     POST   /v1/exchange_orders                                     {order_id, customer_id, sku, quantity, reference}
     POST   /v1/notifications                                       {customer_id, return_id, kind, detail}
+    GET    /v1/sales/daily?start=YYYY-MM-DD&end=YYYY-MM-DD         [{day, sku, category, currency, units}]: units
+                                                                   sold per day (UTC) and SKU, end exclusive, at
+                                                                   most 366 days (return rates' denominator)
 
 Every POST carries an `Idempotency-Key`: the same key and body replay the first answer
 without a second effect, the same key with another body is a 409 `idempotency_key_reused`.
@@ -36,7 +39,7 @@ IntegrationError's (`shop.order_not_found`, `shop.out_of_stock`, ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -159,6 +162,15 @@ class ExchangeOrder:
     exchange_order_id: str | None  # None: the variant is out of stock
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class DailySales:
+    day: date
+    sku: str
+    category: str | None
+    currency: str
+    units: int
 
 
 class ShopPlatform:
@@ -293,6 +305,14 @@ class ShopPlatform:
             "POST", f"/v1/work_orders/{work_order_id}/completion", body={"completed_by": completed_by}, key=key
         )
         return completion["completed_by"]
+
+    async def daily_sales(self, start: date, end: date) -> list[DailySales]:
+        """Units sold per day and SKU with start <= day < end (at most 366 days)."""
+        answer = await self._call("GET", f"/v1/sales/daily?start={start.isoformat()}&end={end.isoformat()}")
+        return [
+            DailySales(date.fromisoformat(row["day"]), row["sku"], row.get("category"), row["currency"], row["units"])
+            for row in answer
+        ]
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,7 +1,8 @@
 """Local stand-in for the shop platform: orders, inventory, store credit, exchange orders,
 disposition work orders and shopper notifications, in memory.
 
-It speaks the shop platform API v1 that `integrations.shop` documents and calls. Every
+It speaks the shop platform API v1 that `integrations.shop` documents and calls (sales per
+day and SKU are counted from the orders it holds, dated by `placed_at`, else `delivered_at`). Every
 POST under /v1 needs an `Idempotency-Key`: the same key with the same body replays the
 first answer without a second effect; the same key with another body (or path) is a
 409 `idempotency_key_reused`. Errors are not recorded (nothing happened), so a retry
@@ -24,7 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sandboxes.faults import ADMIN_PREFIX, install_faults
 
 T = TypeVar("T", bound=BaseModel)
+MOST_SALES_DAYS = 366  # one sales query's longest range
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
@@ -89,6 +91,7 @@ class Order(Wire):
     customer_id: Id
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     delivered_at: datetime | None
+    placed_at: datetime | None = None  # when it was sold (the sales query's date; else its delivery's)
     lines: list[OrderLine]
     customer_return_count: int = Field(default=0, ge=0)
     payments: list[OrderPayment] = []  # in the order refunds go back to them (split tender: several)
@@ -97,6 +100,16 @@ class Order(Wire):
     shipping_postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
     shipping_address: ShopAddress | None = None  # where the order went (a return's label starts there)
     return_address: ShopAddress | None = None  # the shop's dock for this order's returns
+
+
+class DailySales(Wire):
+    """Units of a SKU sold on a day (UTC), in one currency: the denominator of return rates."""
+
+    day: date
+    sku: str
+    category: str
+    currency: str
+    units: int
 
 
 class ReservationLineIn(Wire):
@@ -312,6 +325,23 @@ class ShopState:
             self.orders[order.order_id] = order
             self.return_counts[order.customer_id] = order.customer_return_count
 
+    def daily_sales(self, start: date, end: date) -> list[DailySales]:
+        if not start < end or (end - start).days > MOST_SALES_DAYS:
+            raise ShopError(400, "invalid_range", f"start must be before end, at most {MOST_SALES_DAYS} days apart")
+        units: dict[tuple[date, str, str, str], int] = {}
+        with self.lock:
+            for order in self.orders.values():
+                sold_at = order.placed_at or order.delivered_at
+                if sold_at is None or not start <= sold_at.date() < end:
+                    continue
+                for line in order.lines:
+                    key = (sold_at.date(), line.sku, line.category, order.currency)
+                    units[key] = units.get(key, 0) + line.quantity
+        return [
+            DailySales(day=d, sku=sku, category=cat, currency=cur, units=n)
+            for (d, sku, cat, cur), n in sorted(units.items())
+        ]
+
     def reservations_of(self, order_id: str) -> list[Reservation]:
         with self.lock:
             self.order(order_id)
@@ -484,6 +514,11 @@ def create_app() -> FastAPI:
     @api.get("/orders/{order_id}")
     def get_order(order_id: str) -> Order:
         return state.order(order_id)
+
+    @api.get("/sales/daily")
+    def daily_sales(start: date, end: date) -> list[DailySales]:
+        """Units sold per day, SKU and currency with start <= day < end (at most a year)."""
+        return state.daily_sales(start, end)
 
     @api.get("/orders/{order_id}/return_reservations")
     def reservations(order_id: str) -> list[Reservation]:

@@ -1,12 +1,15 @@
 """Units sold per SKU: the denominator of return rates.
 
-Reports ask a `UnitsSoldSource`; the shop platform's sales-by-SKU query will be one. Two
-come with the store: the `units_sold` table (figures copied in, e.g. nightly, and what the
-generator fills) and a fixed mapping (tests, or figures at hand).
+Reports ask a `UnitsSoldSource`. Two come with the store: the `units_sold` table and a fixed
+mapping (tests, or figures at hand). The table is filled from the shop platform's sales query
+(`GET /v1/sales/daily`) by `python -m store copy-sales` (run it nightly: it copies the last days
+again, so late corrections arrive) or by the generator (synthetic figures). Reports never call
+the platform: they read the copy.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, func, select
 
+from integrations.shop import ShopPlatform
 from store.db import write_transaction
 from store.schema import units_sold
 
@@ -68,6 +72,25 @@ class StoredUnitsSold:
                     )
                 )
             connection.execute(units_sold.insert(), rows)
+
+    def replace_days(self, start: date, end: date, rows: Iterable[Mapping[str, object]]) -> int:
+        """The figures of start <= day < end become `rows` (a SKU no longer sold on a day loses its row)."""
+        rows = list(rows)
+        with write_transaction(self.engine) as connection:
+            connection.execute(units_sold.delete().where(units_sold.c.day >= start, units_sold.c.day < end))
+            if rows:
+                connection.execute(units_sold.insert(), rows)
+        return len(rows)
+
+
+async def copy_sales(shop: ShopPlatform, stored: StoredUnitsSold, start: date, end: date) -> int:
+    """Copies the platform's units sold per day and SKU, start <= day < end, into the store."""
+    sales = await shop.daily_sales(start, end)
+    rows = [
+        {"day": sold.day, "sku": sold.sku, "category": sold.category, "currency": sold.currency, "units": sold.units}
+        for sold in sales
+    ]
+    return await asyncio.to_thread(stored.replace_days, start, end, rows)
 
 
 class FixedUnitsSold:
