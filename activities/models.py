@@ -116,6 +116,8 @@ class NotificationKind(StrEnum):
     exchange_ordered = "exchange_ordered"
     cancelled = "cancelled"
     closed = "closed"  # an operator closed the return unresolved
+    ship_by_reminder = "ship_by_reminder"  # a few days before the ship-by deadline, nothing scanned yet
+    received = "received"  # the warehouse has the items
 
 
 class ShopperNotification(Contract):
@@ -123,6 +125,20 @@ class ShopperNotification(Contract):
     customer_id: str
     kind: NotificationKind
     detail: str
+
+
+class ShopperEmail(Contract):
+    """What the return's workflow tells the shopper by email; the address is the order's (the shop
+    platform's record), looked up when it is sent, never carried here."""
+
+    return_id: str
+    order_id: str
+    kind: NotificationKind
+    language: str | None = None  # the portal's language when the shopper started it; else English
+    amount: MinorUnits | None = None  # refunded or credited
+    currency: Currency | None = None
+    until: datetime | None = None  # the ship-by deadline (label ready, reminder)
+    detail: str = ""  # why (declined, cancelled, closed)
 
 
 class RestockReceipt(Contract):

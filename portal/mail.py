@@ -1,45 +1,56 @@
-"""The shopper's email from the portal: the return confirmed, with its status link (where the label,
-the timeline and the cancel button are), as plain text and HTML, over SMTP (SMTP_* settings)."""
+"""The shopper's emails, as plain text and HTML in the shopper's language: the portal's confirmation
+(its status link leads to the label, the timeline and the cancel button) and the return's own news
+(activities/mail.py: label ready, a reminder before the ship-by day, received, refunded, ...).
+Sent over SMTP by integrations/mail.py."""
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
-import ssl
+import hashlib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from jinja2 import Environment
-
+from activities.models import ShopperEmail
 from integrations.settings import Settings
+from portal.language import LOCALES, TEMPLATES, TRANSLATIONS
+from portal.words import EMAILS, _
+from web.formats import day, money
 
 
-def confirmation(
-    settings: Settings, environment: Environment, subject: str, to: str, return_id: str, status_url: str
-) -> EmailMessage:
-    """The message, in the language `environment` (the portal's templates) and `subject` are in."""
+def confirmation(settings: Settings, language: str, to: str, return_id: str, status_url: str) -> EmailMessage:
+    subject = TRANSLATIONS[language].gettext(_("Your return %(id)s is confirmed")) % {"id": return_id}
     context = {"return_id": return_id, "status_url": status_url}
+    return _message(settings, language, "confirmed", subject, to, context, make_msgid(domain="returns.local"))
+
+
+def return_news(settings: Settings, email: ShopperEmail, to: str, status_url: str | None) -> EmailMessage:
+    """What the return's workflow tells the shopper. Its Message-ID follows from what it says, so a
+    message sent again (an attempt that failed after the server took it) reads as the same one."""
+    language = email.language if email.language in LOCALES else "en"
+    locale = LOCALES[language]
+    subject, text = (TRANSLATIONS[language].gettext(words) for words in EMAILS[email.kind.value])
+    values = {
+        "id": email.return_id,
+        "date": day(email.until, locale=locale) if email.until else "",
+        "amount": money(email.amount, email.currency, locale=locale)
+        if email.amount is not None and email.currency
+        else "",
+        "why": email.detail,
+    }
+    said = f"{email.return_id}|{email.kind.value}|{email.amount}|{email.until}|{email.detail}"
+    message_id = f"<{hashlib.sha256(said.encode()).hexdigest()[:32]}@returns.local>"
+    context = {"text": text % values, "status_url": status_url}
+    return _message(settings, language, "update", subject % values, to, context, message_id)
+
+
+def _message(
+    settings: Settings, language: str, template: str, subject: str, to: str, context: dict, message_id: str
+) -> EmailMessage:
+    environment = TEMPLATES[language].env
     message = EmailMessage()
     message["From"] = settings.smtp_sender
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="returns.local")
-    message.set_content(environment.get_template("email/confirmed.txt").render(context))
-    message.add_alternative(environment.get_template("email/confirmed.html").render(context), subtype="html")
+    message["Message-ID"] = message_id
+    message.set_content(environment.get_template(f"email/{template}.txt").render(context))
+    message.add_alternative(environment.get_template(f"email/{template}.html").render(context), subtype="html")
     return message
-
-
-async def send(settings: Settings, message: EmailMessage) -> None:
-    """Sends over SMTP off the event loop (smtplib blocks)."""
-    await asyncio.to_thread(_send_now, settings, message)
-
-
-def _send_now(settings: Settings, message: EmailMessage) -> None:
-    assert settings.smtp_host is not None
-    connection = smtplib.SMTP_SSL if settings.smtp_tls == "tls" else smtplib.SMTP
-    with connection(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds) as smtp:
-        if settings.smtp_tls == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_username and settings.smtp_password:
-            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)

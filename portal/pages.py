@@ -10,26 +10,18 @@ workflow does; the session (portal/session.py) only remembers what the shopper c
 from __future__ import annotations
 
 import asyncio
-import gettext
-import io
 import secrets
-import smtplib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -37,8 +29,10 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile  # what request.form() holds (FastAPI's is a subclass)
 
 import portal.mail as mail
-import portal.words as words
 import workflows.rules as rules
+from integrations.errors import IntegrationError
+from integrations.mail import mail_configured
+from integrations.mail import send as send_mail
 from integrations.settings import Settings
 from integrations.shop import ShopperOrder, Variant
 from portal.journey import (
@@ -53,12 +47,12 @@ from portal.journey import (
     return_request,
     shopper_address,
 )
+from portal.language import LOCALES, TEMPLATES
 from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoRefused, PhotoStore, kind_of
 from portal.session import LinkExpired, LinkInvalid, Signer
 from portal.words import _
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
-from web.formats import day, money
 from web.routes import answering_with, serve_shared_styles
 from web.session import CSRF_FIELD, csrf_matches, secure_page
 from workflows.models import Cancellation, ReturnStatus
@@ -117,36 +111,6 @@ def _unavailable(request: Request) -> Response:
 
 
 pages = APIRouter(prefix="/portal", include_in_schema=False, route_class=answering_with(_unavailable))
-# The portal's languages and the locale their dates and amounts are written in; English is the
-# templates' own, German comes from portal/locale/de (Babel catalogs, read at import).
-LOCALES = {"en": "en_US", "de": "de_DE"}
-
-
-def _translations(language: str) -> gettext.NullTranslations:
-    if language == "en":
-        return gettext.NullTranslations()
-    with (_HERE / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        compiled = io.BytesIO()
-        write_mo(compiled, read_po(po))
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
-
-
-def _templates(language: str) -> Jinja2Templates:
-    environment = Environment(
-        loader=FileSystemLoader(_HERE / "templates"),
-        autoescape=select_autoescape(("html",)),  # the plain-text email's templates are not HTML
-        extensions=["jinja2.ext.i18n"],
-    )
-    environment.install_gettext_translations(TRANSLATIONS[language], newstyle=True)  # type: ignore[attr-defined]
-    environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language)
-    locale = LOCALES[language]
-    environment.filters.update(money=partial(money, locale=locale), day=partial(day, locale=locale))
-    return Jinja2Templates(env=environment)
-
-
-TRANSLATIONS = {language: _translations(language) for language in LOCALES}
-TEMPLATES = {language: _templates(language) for language in LOCALES}
 
 
 def preferred_language(accept_language: str | None) -> str:
@@ -552,6 +516,7 @@ async def confirm(request: Request) -> Response:
         return await _review(visit, _("Your choices changed since this page was shown: please check them again."))
     contact, dock = _addresses(visit, order)
     request_to_start = return_request(return_id, order, choices, method, resolution, contact, dock)
+    request_to_start = request_to_start.model_copy(update={"language": visit.language})  # the return's emails
     try:
         started = await visit.returns.start(request_to_start)
     except (InvalidReturnInput, ReturnConflictError) as error:
@@ -572,17 +537,14 @@ async def _email_confirmation(visit: Visit, to: str, return_id: str, token: str)
     """The confirmation with its status link, to the order's email (the shop's, not the form's);
     a mail server that fails is logged, the return goes ahead."""
     settings: Settings = visit.request.app.state.settings
-    if settings.smtp_host is None:
+    if not mail_configured(settings):
         return
     base = settings.portal_base_url or str(visit.request.base_url).rstrip("/")
-    subject = TRANSLATIONS[visit.language].gettext(_("Your return %(id)s is confirmed")) % {"id": return_id}
-    message = mail.confirmation(
-        settings, TEMPLATES[visit.language].env, subject, to, return_id, f"{base}/portal/returns/{token}"
-    )
+    message = mail.confirmation(settings, visit.language, to, return_id, f"{base}/portal/returns/{token}")
     try:
-        await mail.send(settings, message)
-    except (OSError, smtplib.SMTPException) as error:
-        log.warning("portal confirmation not emailed", return_id=return_id, error=str(error))
+        await send_mail(settings, message)
+    except IntegrationError as error:
+        log.warning("portal confirmation not emailed", return_id=return_id, error=error.code)
         return
     log.info("portal confirmation emailed", return_id=return_id)
 

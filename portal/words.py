@@ -66,3 +66,39 @@ STAGES = {
     Stage.expired: _("Your return expired: nothing was sent before the deadline."),
     Stage.failed_needs_attention: _("We are looking into a problem with your return."),
 }
+
+# The return's emails (activities/mail.py), per notification kind: subject and text. `%(id)s` is the
+# return, `%(date)s` the ship-by day, `%(amount)s` the money, `%(why)s` the workflow's reason.
+EMAILS = {
+    "label_ready": (
+        _("Your return label is ready"),
+        _("Your label for return %(id)s is ready. Please send the parcel by %(date)s."),
+    ),
+    "ship_by_reminder": (
+        _("Please send your return by %(date)s"),
+        _("We haven't seen the parcel of return %(id)s yet. Please send it by %(date)s, or the return expires."),
+    ),
+    "received": (
+        _("We have your returned items"),
+        _("The items of return %(id)s arrived at our warehouse. We check them and tell you what happens next."),
+    ),
+    "refunded": (
+        _("We refunded %(amount)s"),
+        _("We refunded %(amount)s for return %(id)s to your original payment. It can take a few days to show."),
+    ),
+    "store_credit_issued": (
+        _("You have %(amount)s in store credit"),
+        _("We added %(amount)s in store credit for return %(id)s to your account."),
+    ),
+    "exchange_ordered": (
+        _("Your exchange is on its way"),
+        _("We ordered the exchange for return %(id)s. You will hear from us when it ships."),
+    ),
+    "declined": (_("Your return %(id)s was declined"), _("We can't accept return %(id)s: %(why)s")),
+    "expired": (
+        _("Your return %(id)s expired"),
+        _("Nothing was sent before the deadline, so return %(id)s expired and its label was cancelled."),
+    ),
+    "cancelled": (_("Your return %(id)s was cancelled"), _("Return %(id)s was cancelled: %(why)s")),
+    "closed": (_("About your return %(id)s"), _("We closed return %(id)s. Our team will contact you about it.")),
+}

@@ -26,6 +26,7 @@ from activities import defined_activities
 from activities.deliveries import DeliveryActivities
 from activities.events import EventActivities
 from activities.labels import LabelActivities
+from activities.mail import MailActivities
 from activities.payments import PaymentActivities
 from activities.shop import ShopActivities
 from integrations import telemetry
@@ -53,6 +54,7 @@ def build_worker(
     store = EventStore.open(settings.event_store_url.get_secret_value(), migrate=True)
     activities = defined_activities(
         ShopActivities(shop),
+        MailActivities(shop, settings),
         LabelActivities(ShippoLabels(settings)),
         PaymentActivities(StripePayments(settings)),
         EventActivities(store, settings),

@@ -71,6 +71,9 @@ class ReturnRequest(Contract):
     method: ReturnMethod = ReturnMethod.mail_label
     resolution: ResolutionKind = ResolutionKind.refund
     qr_code: bool = Field(default=False, description="also ask for a QR code (mail_label)")
+    language: Literal["en", "de"] | None = Field(
+        default=None, description="the shopper's language for the return's emails (default English)"
+    )
     return_to_origin: bool = Field(
         default=False, description="an outbound parcel bounced back: no label, straight to receiving"
     )

@@ -56,6 +56,8 @@ class OutOfStockFallback(StrEnum):
 class Deadlines(_Policy):
     review_days: Days = 2  # an operator decision, or the return is escalated
     ship_by_days: Days = 14  # first carrier scan, or the label is voided and the return expires
+    # The shopper is reminded by email this long before the ship-by deadline if nothing was scanned (0: never).
+    ship_by_reminder_days: float = Field(default=3, ge=0, le=365)
     transit_stall_days: Days = 7  # no carrier progress for this long: flagged for attention
     receiving_days: Days = 5  # after arrival, until the warehouse has received every unit (or graded them)
     inspection_sla_days: Days = 3  # after receiving, until the warehouse has graded every line

@@ -209,7 +209,7 @@ class ReturnResolution(ReturnSteps):
             self._event(EventType.refunded)
         if not failed and not unrefunded:
             paid = sum(refund.amount for refund in refunds)
-            return await self._notify(NotificationKind.refunded, f"{paid} {self._currency}")
+            return await self._notify(NotificationKind.refunded, f"{paid} {self._currency}", amount=paid)
         await self._after_failed_refunds(failed, unrefunded)
 
     def _apply_refund_status(self, update: PaymentUpdate, actor: str) -> None:
@@ -317,7 +317,7 @@ class ReturnResolution(ReturnSteps):
         )
         self._note("payments", f"store credit {receipt.credit_id} of {credit} {self._currency}")
         self._event(EventType.credited)
-        await self._notify(NotificationKind.store_credit_issued, f"{credit} {self._currency}")
+        await self._notify(NotificationKind.store_credit_issued, f"{credit} {self._currency}", amount=credit)
 
     async def _exchange(self) -> None:
         request = self._request

@@ -26,6 +26,7 @@ check, in workflows/state.py.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -105,6 +106,9 @@ MONEY_FROM_THE_ORDER = "money-from-the-order"
 WATCH_EVERY_REFUND = "watch-every-refund"
 # Each change of a return becomes an event in the event store (store/), in sequence, each once.
 RETURN_EVENTS = "return-events"
+# The shopper gets every notification by email too, a reminder before the ship-by deadline, and word
+# when the warehouse has the items. Decided once, when a return starts (see __init__).
+SHOPPER_EMAILS = "shopper-emails"
 
 # A confirmation's caller waits for the answer (TEMPORAL_RPC_TIMEOUT_SECONDS): retry briefly, then say so.
 CONFIRMATION_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2))
@@ -116,6 +120,7 @@ class ReturnWorkflow(ReturnResolution):
     def __init__(self, start: StartReturn) -> None:
         super().__init__(start, progress_from_evidence=workflow.patched(PROGRESS_FROM_EVIDENCE))
         self._records_events = workflow.patched(RETURN_EVENTS)
+        self._emails_shopper = workflow.patched(SHOPPER_EMAILS)
 
     @workflow.run
     async def run(self, start: StartReturn) -> ReturnStatus:
@@ -153,7 +158,7 @@ class ReturnWorkflow(ReturnResolution):
                 self._move_to(Stage.delivered, "store", "returned in store")
         else:
             await self._issue_label()
-            if not await self._wait(self._departed, Deadline.ship_by):
+            if not await self._await_departure():
                 return await self._expire()
             await self._maybe_refund_instantly()
             if not await self._await_delivery():
@@ -497,7 +502,29 @@ class ReturnWorkflow(ReturnResolution):
         workflow.upsert_search_attributes([TRACKING_NUMBER.value_set(self._label.tracking_number)])
         self._move_to(Stage.label_issued, "system", f"label bought, tracking {self._label.tracking_number}")
         self._set_deadline(Deadline.ship_by)
-        await self._notify(NotificationKind.label_ready, self._label.label_url or self._label.qr_code_url or "")
+        await self._notify(
+            NotificationKind.label_ready,
+            self._label.label_url or self._label.qr_code_url or "",
+            until=self._deadlines[Deadline.ship_by],
+        )
+
+    async def _await_departure(self) -> bool:
+        """Until the parcel's first scan (True) or the ship-by deadline (False); a shopper who has
+        not sent it a few days before the deadline is reminded, once."""
+        if self._emails_shopper and (remind_at := self._ship_by_reminder_at()) is not None:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._departed() or self._cancel_pending(), timeout=remind_at - workflow.now()
+                )
+            if not self._departed() and not self._cancel_pending():
+                deadline = self._deadlines[Deadline.ship_by]
+                await self._notify(NotificationKind.ship_by_reminder, f"send it by {deadline:%Y-%m-%d}", until=deadline)
+        return await self._wait(self._departed, Deadline.ship_by)
+
+    def _ship_by_reminder_at(self) -> datetime | None:
+        before = timedelta(days=self._policy.deadlines.ship_by_reminder_days)
+        remind_at = self._deadlines[Deadline.ship_by] - before
+        return remind_at if before and remind_at > workflow.now() else None
 
     async def _await_delivery(self) -> bool:
         """Waits until the parcel arrives (True) or the carrier gives up (False); flags stalls."""
@@ -541,6 +568,8 @@ class ReturnWorkflow(ReturnResolution):
     async def _await_inspection(self) -> None:
         if workflow.patched(RECEIVING_DEADLINE):
             await self._await_receiving()
+        if self._emails_shopper and self._fully_received():
+            await self._notify(NotificationKind.received, "the warehouse has the items")
         self._set_deadline(Deadline.inspection_sla)
         if not await self._wait(lambda: self._inspected_by is not None, Deadline.inspection_sla):
             self._flag(f"not inspected within {self._policy.deadlines.inspection_sla_days:g} day(s)")

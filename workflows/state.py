@@ -115,6 +115,7 @@ class ReturnState:
         self._timeline: list[TimelineEntry] = []
         # Returns started before `RETURN_EVENTS` record no events; later ones number theirs from 1.
         self._records_events = False
+        self._emails_shopper = False  # returns started before `SHOPPER_EMAILS` send no email
         self._event_sequence = 0
         self._recording: list[Any] = []  # the record_event activities not known to be done
 

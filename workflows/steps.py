@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -25,7 +25,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.events import EventActivities
-from activities.models import NotificationKind, ShopperNotification
+from activities.mail import MailActivities
+from activities.models import NotificationKind, ShopperEmail, ShopperNotification
 from activities.shop import ShopActivities
 from store.events import STAGE_EVENTS, EventType, ReturnEvent
 from workflows.models import Attention, OperatorAction, TimelineEntry
@@ -52,6 +53,7 @@ NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minute
 # The store must get every event: retried until it takes them, however long it is away.
 EVENTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead worker's is retried after this
+EMAIL_TIMEOUT = timedelta(seconds=30)  # an order lookup and one SMTP exchange (SMTP_TIMEOUT_SECONDS each)
 
 
 class ReturnCancelled(Exception):
@@ -179,8 +181,11 @@ class ReturnSteps(ReturnState):
         self._decision = (verdict, action)
         self._note(action.actor, f"{verdict.past_tense} ({self._awaiting_decision.value}): {action.reason}")
 
-    async def _notify(self, kind: NotificationKind, detail: str) -> None:
-        """Tells the shopper; a notification that can't be sent is noted, never blocking."""
+    async def _notify(
+        self, kind: NotificationKind, detail: str, *, amount: int | None = None, until: datetime | None = None
+    ) -> None:
+        """Tells the shopper through the shop platform's hook and (returns started since
+        `SHOPPER_EMAILS`) by email; a notification that can't be sent is noted, never blocking."""
         try:
             await workflow.execute_activity_method(
                 ShopActivities.notify_shopper,
@@ -193,6 +198,26 @@ class ReturnSteps(ReturnState):
             )
         except ActivityError as error:
             self._note("system", f"shopper not notified ({kind.value}): {error.cause or error}")
+        if self._emails_shopper:
+            await self._email(kind, detail, amount, until)
+
+    async def _email(self, kind: NotificationKind, detail: str, amount: int | None, until: datetime | None) -> None:
+        email = ShopperEmail(
+            return_id=self._request.return_id,
+            order_id=self._request.order_id,
+            kind=kind,
+            language=self._request.language,
+            amount=amount,
+            currency=self._currency if amount is not None else None,
+            until=until,
+            detail=detail,
+        )
+        try:
+            await workflow.execute_activity_method(
+                MailActivities.email_shopper, email, start_to_close_timeout=EMAIL_TIMEOUT, retry_policy=NOTIFY_RETRY
+            )
+        except ActivityError as error:
+            self._note("system", f"shopper not emailed ({kind.value}): {error.cause or error}")
 
     # --- Deadlines -------------------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ async def test_happy_path_refunds_accepted_lines_less_fees_once(returns: Returns
     assert (lines["L1"].disposition, lines["L2"].disposition) == (Disposition.restock, Disposition.recycle)
     assert [(r["sku"], r["quantity"]) for r in returns.shop("restocks", return_id)] == [("TSHIRT-M-BLUE", 2)]
     assert [w["kind"] for w in returns.shop("work_orders", return_id)] == ["recycling"]
-    assert {n["kind"] for n in returns.shop("notifications", return_id)} == {"label_ready", "refunded"}
+    assert {n["kind"] for n in returns.shop("notifications", return_id)} == {"label_ready", "received", "refunded"}
     assert await _search_attributes(returns, return_id) == {"stage": "completed", "attention": None}
 
 

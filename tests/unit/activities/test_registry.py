@@ -11,8 +11,10 @@ from activities import defined_activities
 from activities.deliveries import DeliveryActivities
 from activities.events import EventActivities
 from activities.labels import LabelActivities
+from activities.mail import MailActivities
 from activities.payments import PaymentActivities
 from activities.shop import WORK_ORDER_ACTIVITIES, ShopActivities
+from integrations.settings import Settings
 from tests.unit.workflows.fakes import FakeVendors
 from workflows.vocabulary import Disposition
 
@@ -27,6 +29,7 @@ IMPLEMENTATIONS = (
     PaymentActivities(None),  # type: ignore[arg-type]
     EventActivities(None, None),  # type: ignore[arg-type]
     DeliveryActivities(None),  # type: ignore[arg-type]
+    MailActivities(None, Settings()),  # type: ignore[arg-type]
 )
 REAL = _by_name(defined_activities(*IMPLEMENTATIONS))
 FAKE = _by_name(defined_activities(FakeVendors()))

@@ -34,6 +34,7 @@ from activities.models import (
     ReservationRequest,
     RestockReceipt,
     RestockReversal,
+    ShopperEmail,
     ShopperNotification,
     StoreCreditReceipt,
     StoreCreditRequest,
@@ -54,6 +55,7 @@ class FakeVendors:
     labels: list[Label] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     notifications: list[ShopperNotification] = field(default_factory=list)
+    emails: list[ShopperEmail] = field(default_factory=list)
     restocks: dict[str, DispositionRequest] = field(default_factory=dict)
     reversed_restocks: list[str] = field(default_factory=list)
     work_orders: dict[str, DispositionRequest] = field(default_factory=dict)
@@ -133,6 +135,11 @@ class FakeVendors:
     @activity.defn(name="notify_shopper")
     async def notify_shopper(self, notification: ShopperNotification) -> None:
         self.notifications.append(notification)
+
+    @activity.defn(name="email_shopper")
+    async def email_shopper(self, email: ShopperEmail) -> bool:
+        self.emails.append(email)
+        return True
 
     @activity.defn(name="restock_line")
     async def restock_line(self, request: DispositionRequest) -> RestockReceipt:
