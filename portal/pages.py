@@ -48,7 +48,7 @@ from portal.journey import (
     shopper_address,
 )
 from portal.language import LOCALES, TEMPLATES
-from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoRefused, PhotoStore, kind_of
+from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoFiles, PhotoRefused, PhotoStore, kind_of
 from portal.session import LinkExpired, LinkInvalid, Signer
 from portal.words import _
 from starter.client import ReturnsClient, actor_id
@@ -95,7 +95,7 @@ def install_portal(app: FastAPI, settings: Settings) -> None:
     app.mount("/portal/static", StaticFiles(directory=_HERE / "static"), name="portal-static")
     if settings.portal_photo_dir:
         Path(settings.portal_photo_dir).mkdir(parents=True, exist_ok=True)
-        app.mount("/portal/photos", StaticFiles(directory=settings.portal_photo_dir), name="portal-photos")
+        app.mount("/portal/photos", PhotoFiles(directory=settings.portal_photo_dir), name="portal-photos")
 
 
 def portal_body_limits(settings: Settings) -> dict[str, int]:
@@ -264,6 +264,7 @@ async def _items(visit: Visit, error: str | None = None) -> Response:
     if offer is None:
         return _cannot_return_online(visit)
     chosen = {line_id: (quantity, reason) for line_id, quantity, reason, _ in visit.session.get("choices", [])}
+    megabytes = "%g" % (visit.portal.photo_max_bytes / 1_000_000)
     return visit.render(
         "items.html",
         422 if error else 200,
@@ -273,7 +274,8 @@ async def _items(visit: Visit, error: str | None = None) -> Response:
         error=error,
         reasons=list(ReasonCode),
         photos=visit.portal.photo_dir is not None,
-        photo_megabytes="%g" % (visit.portal.photo_max_bytes / 1_000_000),
+        photo_megabytes=megabytes,
+        error_values={"mb": megabytes},  # the size limit is PORTAL_PHOTO_MAX_BYTES, said in its own words
     )
 
 
@@ -335,7 +337,7 @@ async def _photos_of(visit: Visit, uploads: list[Any]) -> list[tuple[bytes, str]
     for upload in files:
         content = await upload.read(visit.portal.photo_max_bytes + 1)
         if len(content) > visit.portal.photo_max_bytes:
-            raise PhotoRefused(_("A photo is too large: each may be up to 2 MB."))
+            raise PhotoRefused(_("A photo is too large: each may be up to %(mb)s MB."))
         checked.append((content, kind_of(content)))
     return checked
 

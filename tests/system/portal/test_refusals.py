@@ -182,3 +182,9 @@ async def test_photos_are_taken_by_their_content_and_the_return_carries_their_ur
     (url,) = line.shopper_photo_urls
     seen = await page.request.get(url)
     assert seen.ok and await seen.body() == photo  # the photo, as the warehouse will open it
+    headers = seen.headers  # an image, inert: never run as a page, sniffed into a script or framed
+    assert headers["content-type"] == "image/png" and headers["x-content-type-options"] == "nosniff"
+    assert (
+        "sandbox" in headers["content-security-policy"] and "default-src 'none'" in headers["content-security-policy"]
+    )
+    assert headers["cross-origin-resource-policy"] == "same-origin" and headers["referrer-policy"] == "no-referrer"
