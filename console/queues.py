@@ -111,6 +111,13 @@ QUEUES = (
 QUEUE_BY_SLUG = {queue.slug: queue for queue in QUEUES}
 
 
+def customers_query(customer_ids: list[str], stage: Stage | None) -> str:
+    """Returns of these customers (ids from the shop platform, found by email), in `stage`."""
+    quoted = ", ".join(f"'{customer_id}'" for customer_id in customer_ids if SEARCH_TERM.fullmatch(customer_id))
+    clauses = [f"{CUSTOMER_ID.name} IN ({quoted})"] + ([_in_stage(stage)] if stage else [])
+    return " AND ".join(clauses)
+
+
 def search_query(term: str | None, stage: Stage | None) -> str | None:
     """Returns whose id, order, customer or tracking number is `term`, in `stage`; None for a term
     that can't be any of them."""

@@ -25,6 +25,7 @@ A shop points `SHOP_API_BASE` at an adapter to its platform; locally the sandbox
     GET    /v1/customers/{customer_id}/store_credit                {customer_id, balances: {currency: amount}}
     POST   /v1/exchange_orders                                     {order_id, customer_id, sku, quantity, reference}
     POST   /v1/notifications                                       {customer_id, return_id, kind, detail}
+    GET    /v1/customers?email=                                    [{customer_id}]: whose orders carry the email
     GET    /v1/sales/daily?start=YYYY-MM-DD&end=YYYY-MM-DD         [{day, sku, category, currency, units}]: units
                                                                    sold per day (UTC) and SKU, end exclusive, at
                                                                    most 366 days (return rates' denominator)
@@ -306,9 +307,14 @@ class ShopPlatform:
         )
         return completion["completed_by"]
 
+    async def customers_with_email(self, email: str) -> list[str]:
+        """The customer ids whose orders carry `email` (the shop's record; the returns hold no address)."""
+        answer = await self._call("GET", "/v1/customers", params={"email": email})
+        return [customer["customer_id"] for customer in answer]
+
     async def daily_sales(self, start: date, end: date) -> list[DailySales]:
         """Units sold per day and SKU with start <= day < end (at most 366 days)."""
-        answer = await self._call("GET", f"/v1/sales/daily?start={start.isoformat()}&end={end.isoformat()}")
+        answer = await self._call("GET", "/v1/sales/daily", params={"start": start.isoformat(), "end": end.isoformat()})
         return [
             DailySales(date.fromisoformat(row["day"]), row["sku"], row.get("category"), row["currency"], row["units"])
             for row in answer
@@ -317,18 +323,26 @@ class ShopPlatform:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         """Sends one request; answers its JSON (None when empty) or raises a classified IntegrationError."""
         headers = {"Idempotency-Key": key} if key else None
         try:
             try:
-                response = await self._http.request(method, path, json=body, headers=headers)
+                response = await self._http.request(method, path, json=body, headers=headers, params=params)
             except _STALE_CONNECTION:
                 if method != "GET" and key is None:
                     raise
                 # A pooled connection the platform had just closed (keep-alive races): the request
                 # may be sent again at once, being a read or keyed.
-                response = await self._http.request(method, path, json=body, headers=headers)
+                response = await self._http.request(method, path, json=body, headers=headers, params=params)
         except httpx.HTTPError as error:
             raise IntegrationError(VENDOR, "network", f"{type(error).__name__}: {error}", retryable=True) from error
         if response.is_error:

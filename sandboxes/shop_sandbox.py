@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -100,6 +100,10 @@ class Order(Wire):
     shipping_postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
     shipping_address: ShopAddress | None = None  # where the order went (a return's label starts there)
     return_address: ShopAddress | None = None  # the shop's dock for this order's returns
+
+
+class Customer(Wire):
+    customer_id: str
 
 
 class DailySales(Wire):
@@ -325,6 +329,15 @@ class ShopState:
             self.orders[order.order_id] = order
             self.return_counts[order.customer_id] = order.customer_return_count
 
+    def customers_with_email(self, email: str) -> list[Customer]:
+        with self.lock:
+            found = {
+                order.customer_id
+                for order in self.orders.values()
+                if (order.customer_email or "").casefold() == email.casefold()
+            }
+        return [Customer(customer_id=customer_id) for customer_id in sorted(found)]
+
     def daily_sales(self, start: date, end: date) -> list[DailySales]:
         if not start < end or (end - start).days > MOST_SALES_DAYS:
             raise ShopError(400, "invalid_range", f"start must be before end, at most {MOST_SALES_DAYS} days apart")
@@ -514,6 +527,11 @@ def create_app() -> FastAPI:
     @api.get("/orders/{order_id}")
     def get_order(order_id: str) -> Order:
         return state.order(order_id)
+
+    @api.get("/customers")
+    def customers(email: Annotated[str, Query(min_length=3, max_length=254)]) -> list[Customer]:
+        """The customers whose orders carry this email (any case): how an operator finds a shopper."""
+        return state.customers_with_email(email)
 
     @api.get("/sales/daily")
     def daily_sales(start: date, end: date) -> list[DailySales]:

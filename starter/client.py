@@ -274,6 +274,10 @@ class ReturnsClient:
             raise unknown
         return order
 
+    async def customers_with_email(self, email: str) -> list[str]:
+        """The customers whose orders carry `email`, as the shop platform knows them (an operator's search)."""
+        return await self._shop_platform().customers_with_email(email)
+
     async def variants(self, sku: str) -> list[Variant]:
         """What a line may be exchanged for: the product's variants, with what the shop has on hand."""
         return await self._shop_platform().variants(sku)

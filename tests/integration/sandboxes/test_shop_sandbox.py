@@ -242,3 +242,17 @@ async def test_a_post_without_idempotency_key_is_invalid(admin: httpx.AsyncClien
     )
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_request"
+
+
+async def test_customers_are_found_by_the_email_their_orders_carry(
+    admin: httpx.AsyncClient, shop: ShopPlatform
+) -> None:
+    for order_id, customer in (("o-2", "c-2"), ("o-3", "c-2"), ("o-4", "c-3")):
+        email = "Bo@Example.com" if customer == "c-2" else "cy@example.com"
+        seeded = {**ORDER, "order_id": order_id, "customer_id": customer, "customer_email": email}
+        (await admin.post("/_sandbox/orders", json=seeded)).raise_for_status()
+    assert await shop.customers_with_email("bo@example.com") == ["c-2"]  # once, whatever the case
+    assert await shop.customers_with_email("nobody@example.com") == []
+    with pytest.raises(IntegrationError) as refused:
+        await shop.customers_with_email("x")
+    assert refused.value.status == 422 and not refused.value.retryable

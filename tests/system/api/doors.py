@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
-from devstack.checkout import charge_shopper, demo_order, demo_request, seed_order
+from devstack.checkout import SHOPPER_EMAIL, charge_shopper, demo_order, demo_request, seed_order
 from devstack.demo import ApiReturns, role_headers
 from devstack.polling import wait_for_stage
 from devstack.stack import LOCAL_KEYS, LocalStack
@@ -44,13 +44,15 @@ class Doors:
         key = next(key for key, grant in LOCAL_KEYS.items() if grant.holder == holder)
         return {"X-API-Key": key} | ({"X-Actor": actor} if actor else {})
 
-    async def new_request(self, order_changes: dict[str, object] | None = None, **changes: object) -> ReturnRequest:
-        """A request for a freshly seeded and paid order (not started)."""
+    async def new_request(
+        self, order_changes: dict[str, object] | None = None, email: str = SHOPPER_EMAIL, **changes: object
+    ) -> ReturnRequest:
+        """A request for a freshly seeded and paid order (not started), the order carrying `email`."""
         return_id = f"T-{uuid.uuid4().hex[:10]}"
         settings = self.stack.settings
         request = demo_request(return_id, await charge_shopper(settings), **changes)
         order = demo_order(request.order_id, request.customer_id, paid_with=request.payment_intent_id)
-        await seed_order(settings, order.model_copy(update=order_changes or {}))
+        await seed_order(settings, order.model_copy(update=order_changes or {}), email=email)
         return request
 
     async def start(self, request: ReturnRequest) -> httpx.Response:
@@ -59,10 +61,14 @@ class Doors:
         )
 
     async def started(
-        self, stage: Stage = Stage.label_issued, order_changes: dict[str, object] | None = None, **changes: object
+        self,
+        stage: Stage = Stage.label_issued,
+        order_changes: dict[str, object] | None = None,
+        email: str = SHOPPER_EMAIL,
+        **changes: object,
     ) -> ReturnStatus:
         """A new return, started through the API and waited for until `stage`."""
-        request = await self.new_request(order_changes, **changes)
+        request = await self.new_request(order_changes, email, **changes)
         (await self.start(request)).raise_for_status()
         return await self.wait_for(request.return_id, stage)
 

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -330,3 +331,24 @@ async def test_a_disabled_event_endpoint_is_an_alert_on_the_queues_page_and_enab
     assert (shown["state"], shown["disabled_reason"]) == ("enabled", None)
     off = {"state": "disabled", "reason": "the test is over"}  # no deliveries to erp.example from the other tests
     (await doors.http.patch(f"{subscriptions}/{subscription_id}", json=off, headers=operator)).raise_for_status()
+
+
+async def test_an_email_finds_its_customers_returns_through_the_shop_platform(page: Page, doors: Doors) -> None:
+    shopper = uuid.uuid4().hex[:8]
+    status = await doors.started(Stage.label_issued, email=f"Lin.{shopper}@Example.com", customer_id=f"CUS-{shopper}")
+
+    await signed_in(page, "kim")
+    await page.goto("/console/returns")
+    search_for = page.get_by_label("Return id, order, customer, email or tracking number")
+    for _ in range(50):  # visibility follows a return a moment after it moves
+        await search_for.fill(f"lin.{shopper}@example.com")  # any case, as shoppers type it
+        await page.get_by_role("button", name="Search").click()
+        if await page.get_by_role("link", name=status.return_id).count():
+            break
+        await page.wait_for_timeout(200)
+    found = page.locator("table tbody th a")
+    await expect(found).to_have_text([status.return_id])  # that customer's return, no other
+    await shot(page, "search-by-email")
+    await search_for.fill(f"nobody.{shopper}@example.com")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("table tbody")).to_have_text("None.")
