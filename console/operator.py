@@ -24,7 +24,7 @@ from console.queues import QUEUE_BY_SLUG, QUEUES, SEARCH_TERM, STUCK_DAYS, Queue
 from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from starter.visibility import ReturnPage, ReturnSummary
-from store.finder import ReturnsWanted
+from store.finder import SORTS, ReturnsWanted
 from store.webhooks import SubscriptionState, UnknownSubscriptionError
 from web.session import fresh_session, secure_page
 from workflows.models import (
@@ -129,7 +129,10 @@ async def _store_page(desk: Desk, wanted: ReturnsWanted) -> tuple[ReturnPage, in
     if not token.isdigit() or int(token) > 1_000_000:
         return desk.message(400, "That page is not one of ours", "not a page token this console gave out")
     offset = int(token)
-    rows, total = await desk.returns.find_returns(wanted, limit=PAGE_SIZE, offset=offset)
+    sort = desk.request.query_params.get("sort") or "newest"
+    if sort not in SORTS:
+        return desk.message(400, "Not a column to sort by", f"sort by one of: {', '.join(SORTS)}")
+    rows, total = await desk.returns.find_returns(wanted, limit=PAGE_SIZE, offset=offset, sort=sort)
     summaries = [
         ReturnSummary(
             return_id=row["return_id"],
@@ -236,7 +239,8 @@ async def search(desk: Desk) -> Response:
     found = await _store_page(desk, wanted)
     if isinstance(found, Response):
         return found
-    return desk.render("search.html", page=found[0], count=found[1], **shown)
+    sorted_by = desk.request.query_params.get("sort") or "newest"
+    return desk.render("search.html", page=found[0], count=found[1], sorted_by=sorted_by, **shown)
 
 
 async def _search_by_email(desk: Desk, email: str, stage: Stage | None, shown: dict[str, Any]) -> Response:

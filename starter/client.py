@@ -81,7 +81,7 @@ from starter.visibility import (
 )
 from store import reports
 from store.events import EventType
-from store.finder import ReturnsWanted, find_returns
+from store.finder import SORTS, ReturnsWanted, find_returns
 from store.reports import Report, ReportName
 from store.store import EventStore
 from store.webhooks import (
@@ -373,11 +373,14 @@ class ReturnsClient:
         return await self._in_store(lambda store: reports.report(store, name, period, currency))
 
     async def find_returns(
-        self, wanted: ReturnsWanted, *, limit: int = 25, offset: int = 0
+        self, wanted: ReturnsWanted, *, limit: int = 25, offset: int = 0, sort: str = "newest"
     ) -> tuple[list[dict[str, Any]], int]:
         """Returns the event store's read model finds by what visibility doesn't hold (a SKU, the
-        method, a reason, the day requested, waiting for a decision): a page, and the count of all."""
-        return await self._in_store(lambda store: find_returns(store, wanted, limit=limit, offset=offset))
+        method, a reason, the day requested, waiting for a decision): a page in `sort`'s order
+        (store/finder.py: SORTS), and the count of all."""
+        if sort not in SORTS:
+            raise InvalidReturnInput("sort", f"one of {', '.join(SORTS)}")
+        return await self._in_store(lambda store: find_returns(store, wanted, limit=limit, offset=offset, sort=sort))
 
     # --- Event subscriptions (outbound webhooks; the store keeps them) ----------------------------
 

@@ -1,6 +1,7 @@
 """Finding returns in the read model by what visibility doesn't hold (a SKU, the method, a
 line's reason, the day requested) and the returns waiting for an operator's decision (flagged
-with no failed step): one page at a time, newest request first, with the count of all matches."""
+with no failed step): one page at a time, newest request first unless sorted by another column
+(`SORTS`), with the count of all matches."""
 
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ _SHOWN = (
     returns.c.requested_at,
     returns.c.closed_at,
 )
+
+
+# What a page may be sorted by: a column, each ending on the return id so pages never overlap.
+SORTS = {
+    "newest": (returns.c.requested_at.desc(), returns.c.return_id),
+    "oldest": (returns.c.requested_at, returns.c.return_id),
+    "return": (returns.c.return_id,),
+    "stage": (returns.c.stage, returns.c.requested_at.desc(), returns.c.return_id),
+    "order": (returns.c.order_id, returns.c.return_id),
+    "customer": (returns.c.customer_id, returns.c.requested_at.desc(), returns.c.return_id),
+}
 
 
 @dataclass(frozen=True)
@@ -62,17 +74,13 @@ class ReturnsWanted:
 
 
 def find_returns(
-    store: EventStore, wanted: ReturnsWanted, *, limit: int, offset: int = 0
+    store: EventStore, wanted: ReturnsWanted, *, limit: int, offset: int = 0, sort: str = "newest"
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the matching returns (newest request first) and how many match in all."""
+    """One page of the matching returns (in `sort`'s order) and how many match in all."""
+    if sort not in SORTS:
+        raise ValueError(f"sort is one of {', '.join(SORTS)}")
     conditions = wanted.conditions()
-    page = (
-        select(*_SHOWN)
-        .where(*conditions)
-        .order_by(returns.c.requested_at.desc(), returns.c.return_id)
-        .limit(limit)
-        .offset(offset)
-    )
+    page = select(*_SHOWN).where(*conditions).order_by(*SORTS[sort]).limit(limit).offset(offset)
     counted = select(func.count()).select_from(returns).where(*conditions)
     with store.reading() as reader:
         rows = [dict(row) for row in reader.execute(page).mappings()]

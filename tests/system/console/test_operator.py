@@ -290,6 +290,12 @@ async def test_a_lost_parcel_waits_in_the_decision_queue_and_is_found_by_sku(pag
     await page.get_by_role("button", name="Search").click()
     await expect(page.get_by_role("link", name=status.return_id)).to_be_visible()
     await shot(page, "search-by-sku")
+    await page.get_by_label("Stage").select_option("")
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("columnheader", name="Return").get_by_role("link").click()  # sort by the column
+    await expect(page.get_by_role("columnheader", name="Return")).to_have_attribute("aria-sort", "ascending")
+    shown = await page.locator("table tbody th a").all_inner_texts()
+    assert len(shown) >= 1 and shown == sorted(shown) and "sort=return" in page.url
     await page.get_by_label("SKU").fill("NO-SUCH-SKU")
     await page.get_by_role("button", name="Search").click()
     await expect(page.locator("p.count")).to_have_text("0 found.")
