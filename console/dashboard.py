@@ -20,6 +20,7 @@ from web.formats import money
 from web.session import secure_page
 
 BAR_WIDTH = 260  # px of the longest bar
+TOP_SKUS = 12  # a shop has thousands: the chart shows those returned most (the CSV has every one)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,21 @@ CHARTS = (
             )
             for row in report.rows
             if row["return_rate"] is not None
+        ],
+    ),
+    Chart(
+        ReportName.return_rate_by_sku,
+        f"Return rate of the {TOP_SKUS} SKUs returned most (units returned of units sold)",
+        lambda report: [
+            Bar(
+                f"{row['sku']} ({row['currency']})",
+                row["return_rate"],
+                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
+            )
+            for row in sorted(
+                (row for row in report.rows if row["return_rate"] is not None),
+                key=lambda row: (-row["units_returned"], row["sku"]),
+            )[:TOP_SKUS]
         ],
     ),
     Chart(

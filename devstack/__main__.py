@@ -19,6 +19,7 @@ from devstack.checkout import SHOPPER, SHOPPER_EMAIL, checkout
 from devstack.demo import print_outcome, run_demo
 from devstack.stack import LOCAL_KEYS, ROOT, LocalStack
 from integrations.log_config import configure_logging
+from store.sales import copy_recent_sales
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -27,6 +28,7 @@ async def _run(args: argparse.Namespace) -> None:
     async with stack:
         status = await run_demo(stack.settings, stack.api_url)
         print_outcome(status)
+        await copy_recent_sales(stack.settings, days=30)  # the dashboard's return rates: units sold, as nightly
         await print_deliveries(stack, status.return_id)
         print_doors(stack, status.return_id)
         # An order of its own for the portal: the demo's return took every unit of the demo's order.

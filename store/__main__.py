@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
 
 from integrations.settings import get_settings
-from integrations.shop import ShopPlatform
-from store.db import make_engine, store_url
+from store.db import store_url
 from store.migrate import current_revision, migrate
-from store.sales import StoredUnitsSold, copy_sales
+from store.sales import copy_recent_sales
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,19 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         migrate(url, args.revision)
         print(f"store at revision {current_revision(url)}")
     else:
-        copied = asyncio.run(_copy_sales(url, args.days))
+        copied = asyncio.run(copy_recent_sales(get_settings(), args.days, url))
         print(f"copied {copied} rows of units sold ({args.days} days)")
     return 0
-
-
-async def _copy_sales(url: str, days: int) -> int:
-    end = datetime.now(UTC).date() + timedelta(days=1)
-    shop, engine = ShopPlatform(get_settings()), make_engine(url)
-    try:
-        return await copy_sales(shop, StoredUnitsSold(engine), end - timedelta(days=days), end)
-    finally:
-        await shop.aclose()
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine, func, select
 
+from integrations.settings import Settings
 from integrations.shop import ShopPlatform
-from store.db import write_transaction
+from store.db import make_engine, write_transaction
 from store.schema import units_sold
 
 
@@ -91,6 +92,18 @@ async def copy_sales(shop: ShopPlatform, stored: StoredUnitsSold, start: date, e
         for sold in sales
     ]
     return await asyncio.to_thread(stored.replace_days, start, end, rows)
+
+
+async def copy_recent_sales(settings: Settings, days: int, url: str | None = None) -> int:
+    """The last `days` days' units sold (today included) from the platform SHOP_API_BASE names into
+    the store at `url` (default EVENT_STORE_URL): what `python -m store copy-sales` runs nightly."""
+    end = datetime.now(UTC).date() + timedelta(days=1)
+    shop, engine = ShopPlatform(settings), make_engine(url or settings.event_store_url.get_secret_value())
+    try:
+        return await copy_sales(shop, StoredUnitsSold(engine), end - timedelta(days=days), end)
+    finally:
+        await shop.aclose()
+        engine.dispose()
 
 
 class FixedUnitsSold:

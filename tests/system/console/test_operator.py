@@ -19,6 +19,7 @@ from devstack.__main__ import print_console
 from devstack.demo import carrier_reports, role_headers, run_demo
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
+from store.sales import copy_recent_sales
 from tests.system.api.doors import Doors, eventually
 from tests.system.browser import ledger_refunds, sent_back_and_graded
 from tests.system.console.conftest import shot, signed_in
@@ -196,6 +197,7 @@ async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
 async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv(page: Page, doors: Doors) -> None:
     demo = await run_demo(doors.stack.settings, doors.stack.api_url)
     assert demo.refund is not None
+    assert await copy_recent_sales(doors.stack.settings, days=30) > 0  # as `make run` does: units sold
     await signed_in(page, "kim")
     money = page.locator("table[data-report=money] tbody tr")
     for _ in range(50):  # the return's events reach the store a moment after its stage
@@ -203,9 +205,12 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
         if await money.count() and await page.locator("table[data-report=dispositions] tbody tr").count():
             break
         await page.wait_for_timeout(200)
-    for report in ("returns_by_reason", "money", "durations", "dispositions"):  # the demo sells nothing: no rate
+    charted = ("returns_by_reason", "return_rate_by_sku", "return_rate_by_category", "money", "durations")
+    for report in (*charted, "dispositions"):
         section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
         assert await section.locator("svg.chart rect").count() > 0, report
+    shirts = page.locator("table[data-report=return_rate_by_sku] tbody tr").filter(has_text="TSHIRT-M-BLUE")
+    await expect(shirts.first).to_be_visible()  # the demo returned shirts the shop had sold
     await shot(page, "dashboard")
 
     columns = await page.locator("table[data-report=money] thead th").all_text_contents()
