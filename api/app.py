@@ -38,6 +38,8 @@ from integrations.temporal_client import connect
 from portal.pages import install_portal, portal_body_limits
 from starter.client import ReturnsClient
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def create_app(settings: Settings | None = None, returns: ReturnsClient | None = None) -> FastAPI:
     """The API app; connects its own ReturnsClient at startup unless one is given."""
@@ -118,6 +120,10 @@ def main() -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Idle connections are kept longer than callers' pools and balancers keep theirs (httpx 5 s,
+        # load balancers often 60 s): else the API closes one just as a caller sends on it, and the
+        # caller sees a dropped connection (seen under load as `connection_error`).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     telemetry.stop_tracing()
 

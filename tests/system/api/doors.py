@@ -67,9 +67,15 @@ class Doors:
         email: str = SHOPPER_EMAIL,
         **changes: object,
     ) -> ReturnStatus:
-        """A new return, started through the API and waited for until `stage`."""
+        """A new return, started through the API and waited for until `stage`; a 503 (a worker just
+        replaced, not polling yet) is tried again after its Retry-After, as a storefront does."""
         request = await self.new_request(order_changes, email, **changes)
-        (await self.start(request)).raise_for_status()
+        deadline = asyncio.get_running_loop().time() + 60
+        while (response := await self.start(request)).status_code == 503:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+        response.raise_for_status()
         return await self.wait_for(request.return_id, stage)
 
     async def wait_for(self, return_id: str, stage: Stage) -> ReturnStatus:
