@@ -23,7 +23,7 @@ RETURNS = 6
 PREFIX = "PROD-FAIL-"
 # Vendors act at once but answer late, so label purchases and refunds are still in flight (the money or
 # the label already exists, the workflow not yet told) when the processes die.
-HELD_ANSWER_SECONDS = 3
+HELD_ANSWER_SECONDS = 5
 
 
 def _ledger(topology: Topology, vendor: str, path: str) -> list[dict]:
@@ -58,13 +58,15 @@ async def _until(probe: Callable[[], bool], what: str, timeout: float = 60) -> N
 
 
 async def _started_activities(topology: Topology, return_ids: list[str]) -> dict[int, list[str]]:
-    """Worker pid -> the returns with an activity running on it right now."""
+    """Worker pid -> the returns with a label purchase running on it right now (its answer held: it
+    can't finish before the kill, as a notification or an event record could)."""
     client = await topology.temporal_client()
     running: dict[int, list[str]] = defaultdict(list)
     for return_id in return_ids:
         described = await client.get_workflow_handle(workflow_id_for(return_id)).describe()
         for pending in described.raw_description.pending_activities:
-            if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+            held = pending.activity_type.name == "buy_return_label"
+            if held and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
                 pid = int(pending.last_worker_identity.split("@", 1)[0])  # the SDK's identity: "<pid>@<host>"
                 running[pid].append(return_id)
     return running
