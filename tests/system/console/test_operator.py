@@ -210,7 +210,7 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
         section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
         assert await section.locator("svg.chart rect").count() > 0, report
     shirts = page.locator("table[data-report=return_rate_by_sku] tbody tr").filter(has_text="TSHIRT-M-BLUE")
-    await expect(shirts.first).to_be_visible()  # the demo returned shirts the shop had sold
+    await expect(shirts).not_to_have_count(0)  # the demo returned shirts the shop had sold (figures folded away)
     await shot(page, "dashboard")
 
     columns = await page.locator("table[data-report=money] thead th").all_text_contents()
