@@ -333,6 +333,7 @@ async def test_a_disabled_event_endpoint_is_an_alert_on_the_queues_page_and_enab
     await page.goto("/console/queues")
     alert = page.locator(f"tr[data-subscription='{subscription_id}']")
     await expect(alert).to_contain_text("kept failing until 2026-12-01 09:00 UTC")
+    assert "Event endpoints" not in await page.title()  # the alert is the page's, not its title's
     await shot(page, "queues-endpoint-disabled")
     await alert.get_by_role("button", name="Enable ERP").click()
 
