@@ -19,6 +19,7 @@ from devstack.checkout import SHOPPER, SHOPPER_EMAIL, checkout
 from devstack.demo import print_outcome, run_demo
 from devstack.stack import LOCAL_KEYS, ROOT, LocalStack
 from integrations.log_config import configure_logging
+from sandboxes.smtp_sink import read_mail
 from store.sales import copy_recent_sales
 
 
@@ -30,6 +31,7 @@ async def _run(args: argparse.Namespace) -> None:
         print_outcome(status)
         await copy_recent_sales(stack.settings, days=30)  # the dashboard's return rates: units sold, as nightly
         await print_deliveries(stack, status.return_id)
+        await print_emails(stack, status.return_id)
         print_doors(stack, status.return_id)
         # An order of its own for the portal: the demo's return took every unit of the demo's order.
         portal_order = (await checkout(stack.settings, f"PORTAL-{datetime.now(UTC):%H%M%S}")).order_id
@@ -57,6 +59,19 @@ async def print_deliveries(stack: LocalStack, return_id: str) -> None:
     print(f"\nEvents delivered to the local receiver ({stack.receiver_url}/events, signatures verified):")
     for seen in arrived:
         print(f"  {seen['received_at'][11:19]}  #{seen['sequence']:<3} {seen['type']:<17} {seen['event_id']}")
+
+
+async def print_emails(stack: LocalStack, return_id: str) -> None:
+    """What the shopper was told by email (the SMTP sink keeps it), once the refund's news is in."""
+    for _ in range(50):  # the last email goes out beside the return's completion
+        told = [m for m in read_mail(stack.mail_dir) if return_id in m.get_body(("plain",)).get_content()]
+        if any(message["Subject"].startswith("We refunded") for message in told):
+            break
+        await asyncio.sleep(0.1)
+    print(f"\nEmails to the shopper ({stack.mail_dir}, through the SMTP sink):")
+    for message in told:
+        print(f"  {message['To']:<18} {message['Subject']}")
+    print()
 
 
 def print_doors(stack: LocalStack, return_id: str) -> None:
