@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     # Order lookups allowed (the `limits` library's notation), per shopper address and per order.
     portal_lookups_per_address: str = "20/10 minutes"
     portal_lookups_per_order: str = "10/10 minutes"
+    # Where the lookups are counted (a `limits` storage URI). `memory://` counts per API process: with
+    # several behind a balancer, each allows the full number; point them all at one shared counter,
+    # e.g. `redis://redis:6379` (with the `limits[redis]` extra installed).
+    portal_rate_limit_storage: str = "memory://"
 
     # The operations console (console/, under /console of the API): people sign in with their own
     # API key (operator or warehouse). The secret signs its session cookies: give every API

@@ -23,7 +23,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from limits import parse
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile  # what request.form() holds (FastAPI's is a subclass)
@@ -77,7 +77,7 @@ class PortalState:
         self.signer = Signer.from_settings(settings)
         self.photo_dir = Path(settings.portal_photo_dir) if settings.portal_photo_dir else None
         self.photo_max_bytes = settings.portal_photo_max_bytes
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(storage_from_string(settings.portal_rate_limit_storage))
         self._per_address = parse(settings.portal_lookups_per_address)
         self._per_order = parse(settings.portal_lookups_per_order)
 
