@@ -124,6 +124,14 @@ CHARTS = (
         ],
     ),
     Chart(
+        ReportName.needs_attention_trend,
+        "Flagged for attention per day (flags cleared beside it)",
+        lambda report: [
+            Bar(row["day"], row["flagged"], f"{row['flagged']} flagged · {row['cleared']} cleared")
+            for row in report.rows
+        ],
+    ),
+    Chart(
         ReportName.needs_attention,
         "Needing attention now, by failed step",
         lambda report: [

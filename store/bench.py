@@ -85,6 +85,7 @@ def report_calls(
         "durations_usd": lambda: reports.durations(store, period, "USD"),
         "open_returns": lambda: reports.open_returns(store, as_of=as_of),
         "needs_attention": lambda: reports.needs_attention(store),
+        "needs_attention_trend": lambda: reports.needs_attention_trend(store, period),
         "expired_labels": lambda: reports.expired_labels(store, period, label_cost={"USD": 800}),
         "returns_per_customer": lambda: reports.returns_per_customer(store, period),
         "top_repeat_returners": lambda: reports.top_repeat_returners(store, period),

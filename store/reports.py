@@ -40,10 +40,12 @@ from typing import Any, TextIO
 from sqlalchemy import Select, Table, and_, case, func, literal_column, select
 
 from store.db import is_sqlite
+from store.events import EventType
 from store.projection import DURATIONS
 from store.rollups import DISPOSITION_FIGURES, MONEY_FIGURES, NO_CATEGORY
 from store.sales import StoredUnitsSold, UnitsSoldSource
 from store.schema import (
+    events,
     return_lines,
     returns,
     rollup_categories,
@@ -565,6 +567,23 @@ def needs_attention(store: EventStore, *, period: Period | None = None, currency
     return Report("needs_attention", columns, _run(store, query), _parameters(period, currency))
 
 
+def needs_attention_trend(store: EventStore, period: Period, currency: str | None = None) -> Report:
+    """Per day of the period (UTC): returns flagged for attention (a failed step, a passed deadline,
+    a decision needed) and flags cleared, from the events themselves."""
+    e = events.c
+    kinds = (EventType.needs_attention.value, EventType.attention_cleared.value)
+    query = select(e.type, e.created_at).where(e.type.in_(kinds), _in(e.created_at, period))
+    if currency:
+        query = query.where(e.return_id.in_(select(returns.c.return_id).where(returns.c.currency == currency)))
+    first, last = period.first_day(), (period.end - timedelta(microseconds=1)).astimezone(UTC).date()
+    days = {first + timedelta(days=n): {"flagged": 0, "cleared": 0} for n in range((last - first).days + 1)}
+    for row in _run(store, query):
+        day = days[row["created_at"].astimezone(UTC).date()]
+        day["flagged" if row["type"] == EventType.needs_attention.value else "cleared"] += 1
+    rows = [{"day": day.isoformat(), **counts} for day, counts in days.items()]
+    return Report("needs_attention_trend", ["day", "flagged", "cleared"], rows, _parameters(period, currency))
+
+
 def expired_labels(
     store: EventStore, period: Period, currency: str | None = None, *, label_cost: Mapping[str, int] | None = None
 ) -> Report:
@@ -666,6 +685,7 @@ class ReportName(StrEnum):
     dispositions = "dispositions"
     open_returns = "open_returns"
     needs_attention = "needs_attention"
+    needs_attention_trend = "needs_attention_trend"
     expired_labels = "expired_labels"
     returns_per_customer = "returns_per_customer"
     top_repeat_returners = "top_repeat_returners"
@@ -693,6 +713,7 @@ def report(store: EventStore, name: ReportName, period: Period | None, currency:
         ReportName.durations: durations,
         ReportName.dispositions: dispositions,
         ReportName.expired_labels: expired_labels,
+        ReportName.needs_attention_trend: needs_attention_trend,
         ReportName.returns_per_customer: returns_per_customer,
         ReportName.top_repeat_returners: top_repeat_returners,
     }

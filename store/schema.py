@@ -80,6 +80,7 @@ events = Table(
     Column("data", Json, nullable=False),  # last: a scan of the other columns never reads it on SQLite
     UniqueConstraint("return_id", "sequence"),
     Index(None, "created_at", "position"),
+    Index("ix_events_type_created_at", "type", "created_at"),  # one kind of event over days (attention trend)
 )
 
 # The read model: one row per return, the latest status and the figures reports need.

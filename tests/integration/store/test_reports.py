@@ -10,9 +10,10 @@ import json
 import pytest
 
 from store import reports
+from store.events import EventType
 from store.sales import FixedUnitsSold, StoredUnitsSold
 from tests.integration.store.builders import at
-from tests.integration.store.dataset import all_events
+from tests.integration.store.dataset import all_events, march_2025
 
 MARCH = reports.Period(at("2025-03-01 00:00"), at("2025-04-01 00:00"))
 
@@ -251,3 +252,25 @@ def test_a_period_inside_a_day_reads_the_detail_rows(march):
     assert not morning.whole_days()
     assert rows(reports.by_reason(march, morning), "reason", "units") == [("size_too_small", 2), ("defective", 1)]
     assert reports.by_reason(march, reports.Period(at("2025-03-01 10:30"), at("2025-03-02 00:00"))).rows == []
+
+
+def test_the_needs_attention_trend_counts_flags_and_clears_per_day(store):
+    scripts = march_2025()
+    for script in scripts:
+        for event in script.events:
+            store.append(event)
+    r6 = next(script for script in scripts if script.status["return_id"] == "R6")
+    r6.step(EventType.attention_cleared, "2025-03-29 09:00", attention=None)  # an operator retried it
+    store.append(r6.events[-1])
+
+    trend = reports.report(store, reports.ReportName.needs_attention_trend, MARCH)
+    assert trend.columns == ["day", "flagged", "cleared"] and len(trend.rows) == 31  # every day, none skipped
+    moved = [row for row in trend.rows if row["flagged"] or row["cleared"]]
+    assert moved == [
+        {"day": "2025-03-28", "flagged": 1, "cleared": 0},
+        {"day": "2025-03-29", "flagged": 0, "cleared": 1},
+    ]
+    euros = reports.needs_attention_trend(store, MARCH, currency="EUR")
+    assert not any(row["flagged"] or row["cleared"] for row in euros.rows)
+    one_day = reports.needs_attention_trend(store, reports.Period(at("2025-03-28 00:00"), at("2025-03-28 12:00")))
+    assert one_day.rows == [{"day": "2025-03-28", "flagged": 1, "cleared": 0}]

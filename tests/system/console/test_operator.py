@@ -209,6 +209,8 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
     for report in (*charted, "dispositions"):
         section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
         assert await section.locator("svg.chart rect").count() > 0, report
+    days = await page.locator("table[data-report=needs_attention_trend] tbody tr").count()
+    assert days >= 28  # a row per day of the range, flagged or not
     shirts = page.locator("table[data-report=return_rate_by_sku] tbody tr").filter(has_text="TSHIRT-M-BLUE")
     await expect(shirts).not_to_have_count(0)  # the demo returned shirts the shop had sold (figures folded away)
     await shot(page, "dashboard")
