@@ -35,7 +35,7 @@ from integrations import telemetry
 from integrations.log_config import configure_logging
 from integrations.settings import Settings, VendorModeError, get_settings, require_vendor_mode
 from integrations.temporal_client import connect
-from portal.pages import install_portal, portal_body_limits
+from portal.pages import install_portal, photo_form_body_limits
 from starter.client import ReturnsClient
 
 KEEP_ALIVE_SECONDS = 75
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, returns: ReturnsClient | None =
     install_portal(app, settings)  # the shopper's pages under /portal (not in the OpenAPI document)
     install_console(app, settings)  # the operations console under /console (nor this)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes, larger=portal_body_limits(settings))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes, larger=photo_form_body_limits(settings))
     app.add_middleware(RequestLog)
     app.add_middleware(telemetry.RequestTelemetry, metrics=app.state.metrics)  # outermost: times it all
     return app

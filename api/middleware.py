@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import structlog
@@ -19,12 +20,16 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
-        self.larger = larger or {}  # path -> its own limit (the portal's form with photos)
+        # path pattern (a whole path) -> its own limit: the forms with photos
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
+
+    def _limit(self, path: str) -> int:
+        return next((limit for pattern, limit in self.larger if pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        max_bytes = self.larger.get(scope["path"], self.max_bytes)
+        max_bytes = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             return await error_response(413, self._message(max_bytes))(scope, receive, send)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from api.auth import Role
 from console.desk import Desk, admits, pages, problems
 from console.queues import SEARCH_TERM
+from portal.photos import PhotoRefused, checked_photos, photo_store
 from starter.client import ReturnsClient
 from starter.errors import InvalidReturnInput, ReturnNotFoundError, ReturnStateError
 from workflows.models import (
@@ -105,6 +106,7 @@ def _parcel_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error
         expected=expected,
         to_confirm=to_confirm,
         grades=list(Grade),
+        photos=bool(desk.request.app.state.settings.portal_photo_dir),
         form_id=secrets.token_hex(8),
         error=error,
     )
@@ -135,7 +137,7 @@ async def _recorded(
     desk: Desk,
     return_id: str,
     what: str,
-    build: Callable[[Mapping[str, Any], ReturnStatus, str, str], BaseModel],
+    build: Callable[[Mapping[str, Any], ReturnStatus, str, str], Awaitable[BaseModel]],
     send: Callable[..., Awaitable[Any]],
 ) -> Response:
     """A warehouse form: its CSRF token checked, its update built from the form, the return's
@@ -150,7 +152,10 @@ async def _recorded(
         return desk.render("receiving.html", 404, error=f"No return {return_id!r}.")
     update_id = _update_id(desk, form, what, return_id)
     try:
-        payload = build(form, status, update_id, desk.actor)
+        payload = await build(form, status, update_id, desk.actor)
+    except PhotoRefused as refused:  # before ValueError: it is one, with the shopper portal's words
+        megabytes = "%g" % (desk.request.app.state.settings.portal_photo_max_bytes / 1_000_000)
+        return desk.message(400, "Check the photos", str(refused) % {"mb": megabytes})
     except ValidationError as error:
         return desk.message(400, "Check the form", problems(error))
     except ValueError:
@@ -158,7 +163,7 @@ async def _recorded(
     return await _send(desk, return_id, send(desk.returns, return_id, payload, idempotency_key=update_id))
 
 
-def _receipt(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> ParcelReceipt:
+async def _receipt(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> ParcelReceipt:
     lines = [
         ReceivedLine(
             line_id=line.line_id,
@@ -171,16 +176,34 @@ def _receipt(form: Mapping[str, Any], status: ReturnStatus, update_id: str, acto
     return ParcelReceipt(receipt_id=update_id.split(":")[2], received_by=actor, lines=lines)
 
 
-def _grades(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> InspectionReport:
-    graded = [
-        LineInspection(
-            line_id=line.line_id,
-            grade=form.get(f"grade-{line.line_id}"),
-            notes=str(form.get(f"notes-{line.line_id}") or "").strip() or None,
-        )
-        for line in open_lines(status)
-    ]
-    return InspectionReport(inspector=actor, lines=graded)
+def _grading(desk: Desk) -> Callable[[Mapping[str, Any], ReturnStatus, str, str], Awaitable[InspectionReport]]:
+    """The inspection a grading form records: a grade, notes and up to 3 photos per line (checked
+    by their content and kept like the shopper's, in PORTAL_PHOTO_DIR; the report carries links)."""
+    settings = desk.request.app.state.settings
+    store = photo_store(settings, str(desk.request.base_url))
+
+    async def grades(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> InspectionReport:
+        lines = open_lines(status)
+        photos = {
+            line.line_id: await checked_photos(
+                form.getlist(f"photos-{line.line_id}"),  # type: ignore[attr-defined]
+                max_bytes=settings.portal_photo_max_bytes,
+                taken=store is not None,
+            )
+            for line in lines
+        }
+        graded = [
+            LineInspection(
+                line_id=line.line_id,
+                grade=form.get(f"grade-{line.line_id}"),
+                notes=str(form.get(f"notes-{line.line_id}") or "").strip() or None,
+                photo_urls=[await store.keep(content, kind) for content, kind in photos[line.line_id]] if store else [],
+            )
+            for line in lines
+        ]
+        return InspectionReport(inspector=actor, lines=graded)
+
+    return grades
 
 
 @pages.post("/receiving/{return_id}/receipt", response_class=HTMLResponse)
@@ -192,7 +215,7 @@ async def receive(desk: Desk, return_id: str) -> Response:
 @pages.post("/receiving/{return_id}/inspection", response_class=HTMLResponse)
 @admits(Role.warehouse)
 async def inspect(desk: Desk, return_id: str) -> Response:
-    return await _recorded(desk, return_id, "inspection", _grades, ReturnsClient.record_inspection)
+    return await _recorded(desk, return_id, "inspection", _grading(desk), ReturnsClient.record_inspection)
 
 
 @pages.post("/receiving/{return_id}/confirm", response_class=HTMLResponse)
@@ -201,5 +224,7 @@ async def confirm(desk: Desk, return_id: str) -> Response:
     return await _recorded(desk, return_id, "confirm", _confirmation, ReturnsClient.confirm_disposition)
 
 
-def _confirmation(form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str) -> DispositionConfirmation:
+async def _confirmation(
+    form: Mapping[str, Any], status: ReturnStatus, update_id: str, actor: str
+) -> DispositionConfirmation:
     return DispositionConfirmation(line_id=form.get("line_id"), confirmed_by=actor)

@@ -26,7 +26,6 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile  # what request.form() holds (FastAPI's is a subclass)
 
 import portal.mail as mail
 import workflows.rules as rules
@@ -48,7 +47,7 @@ from portal.journey import (
     shopper_address,
 )
 from portal.language import LOCALES, TEMPLATES
-from portal.photos import MOST_PER_LINE, LocalPhotoStore, PhotoFiles, PhotoRefused, PhotoStore, kind_of
+from portal.photos import PhotoFiles, PhotoRefused, PhotoStore, checked_photos, photo_store
 from portal.session import LinkExpired, LinkInvalid, Signer
 from portal.words import _
 from starter.client import ReturnsClient, actor_id
@@ -98,11 +97,13 @@ def install_portal(app: FastAPI, settings: Settings) -> None:
         app.mount("/portal/photos", PhotoFiles(directory=settings.portal_photo_dir), name="portal-photos")
 
 
-def portal_body_limits(settings: Settings) -> dict[str, int]:
-    """The items form carries photos: its own body limit (the API's for everything else)."""
+def photo_form_body_limits(settings: Settings) -> dict[str, int]:
+    """The forms that carry photos (the shopper's items, the warehouse's grades; path patterns):
+    their own body limit, the API's for everything else."""
     if not settings.portal_photo_dir:
         return {}
-    return {"/portal/items": settings.api_max_body_bytes + PHOTOS_PER_FORM * settings.portal_photo_max_bytes}
+    with_photos = settings.api_max_body_bytes + PHOTOS_PER_FORM * settings.portal_photo_max_bytes
+    return {"/portal/items": with_photos, "/console/receiving/[^/]+/inspection": with_photos}
 
 
 def _unavailable(request: Request) -> Response:
@@ -145,11 +146,7 @@ class Visit:
         return self._finish(response, image_origin)
 
     def photo_store(self) -> PhotoStore | None:
-        if self.portal.photo_dir is None:
-            return None
-        settings: Settings = self.request.app.state.settings
-        base = settings.portal_base_url or str(self.request.base_url)
-        return LocalPhotoStore(self.portal.photo_dir, base)
+        return photo_store(self.request.app.state.settings, str(self.request.base_url))
 
     def _page_to_switch_on(self) -> str:
         """The page the language switcher reloads: this one, or for a form's answer the page of that form."""
@@ -327,19 +324,9 @@ async def choose_items(request: Request) -> Response:
 
 
 async def _photos_of(visit: Visit, uploads: list[Any]) -> list[tuple[bytes, str]]:
-    """A line's photos, each checked by its content and size (nothing is kept until every one passes)."""
-    files = [upload for upload in uploads if isinstance(upload, UploadFile) and upload.filename]
-    if files and visit.portal.photo_dir is None:
-        raise PhotoRefused(_("This shop takes no photos."))
-    if len(files) > MOST_PER_LINE:
-        raise PhotoRefused(_("Up to 3 photos per item, please."))
-    checked = []
-    for upload in files:
-        content = await upload.read(visit.portal.photo_max_bytes + 1)
-        if len(content) > visit.portal.photo_max_bytes:
-            raise PhotoRefused(_("A photo is too large: each may be up to %(mb)s MB."))
-        checked.append((content, kind_of(content)))
-    return checked
+    return await checked_photos(
+        uploads, max_bytes=visit.portal.photo_max_bytes, taken=visit.portal.photo_dir is not None
+    )
 
 
 def _choices(visit: Visit) -> list[Choice]:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile  # what request.form() holds (FastAPI's is a subclass)
 from starlette.responses import Response
 
+from integrations.settings import Settings
 from portal.words import _
 
 MOST_PER_LINE = 3
@@ -27,6 +29,30 @@ def kind_of(content: bytes) -> str:
         if content.startswith(signature):
             return kind
     raise PhotoRefused(_("Photos must be JPEG or PNG images."))
+
+
+async def checked_photos(uploads: list[Any], *, max_bytes: int, taken: bool) -> list[tuple[bytes, str]]:
+    """A line's uploaded photos (a form's file fields), each checked by its content and size; nothing
+    is kept until every one passes. `taken`: whether this shop keeps photos at all."""
+    files = [upload for upload in uploads if isinstance(upload, UploadFile) and upload.filename]
+    if files and not taken:
+        raise PhotoRefused(_("This shop takes no photos."))
+    if len(files) > MOST_PER_LINE:
+        raise PhotoRefused(_("Up to 3 photos per item, please."))
+    checked = []
+    for upload in files:
+        content = await upload.read(max_bytes + 1)
+        if len(content) > max_bytes:
+            raise PhotoRefused(_("A photo is too large: each may be up to %(mb)s MB."))
+        checked.append((content, kind_of(content)))
+    return checked
+
+
+def photo_store(settings: Settings, request_base_url: str) -> PhotoStore | None:
+    """Where photos are kept (PORTAL_PHOTO_DIR), linked from PORTAL_BASE_URL or the address asked."""
+    if not settings.portal_photo_dir:
+        return None
+    return LocalPhotoStore(Path(settings.portal_photo_dir), settings.portal_base_url or request_base_url)
 
 
 class PhotoStore(Protocol):

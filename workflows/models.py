@@ -218,6 +218,8 @@ class LineStatus(Contract):
     received_quantity: int = 0  # units of this line that came back
     wrong_item_quantity: int = 0  # units received under this line that turned out to be something else
     grade: Grade | None = None
+    inspection_notes: str | None = None  # the inspector's
+    inspection_photo_urls: list[str] = []  # the inspector's photos of the item: links, never the images
     disposition: Disposition | None = None
     disposition_override_reason: str | None = None
     fault_confirmed: bool | None = None  # the inspection bears out the shop fault the shopper declared

@@ -259,6 +259,8 @@ class ReturnWorkflow(ReturnResolution):
             self._lines[line.line_id] = line.model_copy(
                 update={
                     "grade": inspected.grade,
+                    "inspection_notes": inspected.notes,
+                    "inspection_photo_urls": list(inspected.photo_urls),
                     "disposition": disposition,
                     "disposition_override_reason": override_reason,
                     "reception": rules.reception_after_inspection(line, inspected.grade, self._receipts_recorded),

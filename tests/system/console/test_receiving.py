@@ -49,6 +49,18 @@ async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors,
     await page.get_by_label("Grade of L1").select_option("A")
     await page.get_by_label("Grade of L2").select_option("D")
     await page.get_by_label("Notes on L2").fill("handle broken off")
+    photo = await page.screenshot()  # a real PNG
+    photos = page.get_by_label("Photos of L2 (up to 3, JPEG or PNG)")
+    await photos.set_input_files([{"name": "fake.png", "mimeType": "image/png", "buffer": b"<svg onload=alert(1)>"}])
+    await page.get_by_role("button", name="Record the grades").click()
+    await expect(page.locator("main")).to_contain_text("Photos must be JPEG or PNG images.")  # nothing recorded
+    assert (await returns.status(status.return_id)).inspected_by is None
+    await page.go_back()
+    await page.reload()
+    await page.get_by_label("Grade of L1").select_option("A")
+    await page.get_by_label("Grade of L2").select_option("D")
+    await page.get_by_label("Notes on L2").fill("handle broken off")
+    await photos.set_input_files([{"name": "mug.png", "mimeType": "image/png", "buffer": photo}])
     await shot(page, "receiving-grades", narrowest=TABLET)
     await page.get_by_role("button", name="Record the grades").click()
 
@@ -58,6 +70,9 @@ async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors,
     lines = {line.line_id: line for line in done.lines}
     assert (lines["L1"].received_quantity, lines["L1"].grade, lines["L2"].grade) == (2, "A", "D")
     assert done.inspected_by == "warehouse:dock-3"
+    assert (lines["L2"].inspection_notes, len(lines["L2"].inspection_photo_urls)) == ("handle broken off", 1)
+    seen = await page.request.get(lines["L2"].inspection_photo_urls[0])  # kept, and served as an inert image
+    assert await seen.body() == photo and seen.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert any(entry.actor == "warehouse:dock-3" for entry in done.timeline)
 
     await scan(page, status.label.tracking_number)  # the same parcel again
