@@ -58,6 +58,7 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/event-subscriptions", None, {OPERATOR}),
     ("POST", "/v1/event-subscriptions", {"url": "http://127.0.0.1:9/never-delivered"}, {OPERATOR}),
     ("GET", "/v1/event-subscriptions/{id}", None, {OPERATOR}),
+    ("PATCH", "/v1/event-subscriptions/{id}", {"state": "disabled", "reason": "role matrix"}, {OPERATOR}),
     ("POST", "/v1/event-subscriptions/{id}/secret-rotations", None, {OPERATOR}),
     ("GET", "/v1/event-subscriptions/{id}/deliveries", None, {OPERATOR}),
     ("POST", "/v1/event-subscriptions/{id}/redeliveries", {"return_id": "AUTH-none"}, {OPERATOR}),
