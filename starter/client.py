@@ -365,8 +365,12 @@ class ReturnsClient:
         if start is None and end is None and name in reports.SNAPSHOTS:
             period = None
         else:
-            end = end or (start + timedelta(days=REPORT_DAYS - 1) if start else datetime.now(UTC).date())
-            start = start or end - timedelta(days=REPORT_DAYS - 1)
+            try:
+                end = end or (start + timedelta(days=REPORT_DAYS - 1) if start else datetime.now(UTC).date())
+                start = start or end - timedelta(days=REPORT_DAYS - 1)
+            except OverflowError:  # a day so near year 1 or 9999 that the default range leaves the calendar
+                leaves = f"a range of {REPORT_DAYS} days around it leaves the calendar"
+                raise InvalidReturnInput("from", leaves) from None
             if start > end:
                 raise InvalidReturnInput("from", f"the period must not end ({end}) before it starts ({start})")
             period = reports.Period.days(start.isoformat(), end.isoformat())
