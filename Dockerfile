@@ -6,12 +6,17 @@
 FROM python:3.11.14-slim-bookworm AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# Every package pyproject.toml ships (tests/unit/test_dockerfile.py holds the two lists together).
 COPY workflows workflows
 COPY activities activities
 COPY workers workers
 COPY starter starter
 COPY integrations integrations
 COPY api api
+COPY store store
+COPY portal portal
+COPY console console
+COPY web web
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11.14-slim-bookworm AS app

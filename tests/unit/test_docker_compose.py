@@ -155,7 +155,7 @@ def test_the_store_is_on_postgresql_with_the_apps_own_login_and_migrated_by_the_
     for url in (composed, native_url):
         assert re.fullmatch(r"postgresql://returns:[^@]+@[^/]+/returns_store", url), url
     migrate = compose["services"]["store-migrate"]
-    assert migrate["command"] == ["python", "-m", "store", "migrate"] and migrate["build"] == "."
+    assert migrate["command"] == ["python", "-m", "store", "migrate"] and migrate["build"]["target"] == "app"
     assert migrate["environment"]["EVENT_STORE_URL"] == composed
 
 
