@@ -16,13 +16,16 @@ Which event dates a report's period selects:
 | expired labels | it expired in the period |
 | open returns, needs attention | a snapshot now; a period narrows it to returns requested in it |
 
-Percentiles are PostgreSQL's `percentile_cont` (linear interpolation between the closest
-ranks). SQLite has no percentile aggregate: there the database counts each method's durations
-and answers the two values around each rank by walking an index in duration order
-(`ORDER BY duration LIMIT 2 OFFSET rank`); the interpolation between them is the same.
+Reports of counts and money over whole UTC days read the rollups (`store.rollups`: whole
+months from the monthly ones where they exist, the other days from the daily ones); other
+periods, or `detail=True`, read the detail rows. Both answer the same figures.
 
-Reports of counts and money over whole UTC days read the daily rollups (`store.rollups`);
-other periods, or `detail=True`, read the detail rows. Both answer the same figures.
+Percentiles interpolate linearly between the closest ranks (PostgreSQL's `percentile_cont`).
+Over whole days they are read from the durations' histogram rollup, within 1% of the exact
+value (`store.rollups.DURATION_ACCURACY`); otherwise, or with `detail=True`, they are exact:
+PostgreSQL's `percentile_cont`, and on SQLite, which has no percentile aggregate, the two values
+around each rank answered by walking an index in duration order (`ORDER BY duration LIMIT 2
+OFFSET rank`).
 """
 
 from __future__ import annotations
@@ -37,19 +40,30 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TextIO
 
-from sqlalchemy import Select, Table, and_, case, func, literal_column, select
+from sqlalchemy import Select, Subquery, Table, and_, case, func, literal_column, or_, select, union_all
 
 from store.db import is_sqlite
 from store.events import EventType
 from store.projection import DURATIONS
-from store.rollups import DISPOSITION_FIGURES, MONEY_FIGURES, NO_CATEGORY
+from store.rollups import (
+    ALL_CURRENCIES,
+    DISPOSITION_FIGURES,
+    DURATION_METRICS,
+    MONEY_FIGURES,
+    MONTHLY,
+    NO_CATEGORY,
+    ROLLUPS,
+    bucket_value,
+)
 from store.sales import StoredUnitsSold, UnitsSoldSource
 from store.schema import (
     events,
     return_lines,
     returns,
     rollup_categories,
+    rollup_customers_monthly,
     rollup_dispositions,
+    rollup_durations,
     rollup_money,
     rollup_reasons,
     rollup_skus,
@@ -187,7 +201,7 @@ def _by_line_attribute(
 ) -> Report:
     columns = ["currency", *(key.name for key in keys), "returns", "lines", "units", "units_back", "value"]
     if period.whole_days() and not detail:
-        table = rollup.c
+        table = _rollup_rows(rollup, period, currency).c
         grouped = [table[key.name] for key in keys]
         query = (
             select(
@@ -198,7 +212,6 @@ def _by_line_attribute(
                     for figure in ("returns", "lines", "units", "units_back", "value")
                 ),
             )
-            .where(*_on_days(table, period, currency))
             .group_by(table.currency, *grouped)
             .having(func.sum(table.lines) > 0)
             .order_by(table.currency, func.sum(table.units).desc(), *grouped)
@@ -228,6 +241,30 @@ def _on_days(table: Any, period: Period, currency: str | None) -> list[Any]:
     if currency:
         conditions.append(table.currency == currency)
     return conditions
+
+
+def _rollup_rows(daily: Table, period: Period, currency: str | None) -> Subquery:
+    """The rollup rows that sum to a period of whole days: its whole months from the monthly
+    twin, if the rollup has one, and the days before and after them from the daily rows."""
+    first, end = period.first_day(), period.end_day()
+    months_from, months_to = _whole_months(period)
+    monthly = MONTHLY.get(daily.name)
+    if monthly is None or months_from >= months_to:
+        return select(daily).where(*_on_days(daily.c, period, currency)).subquery()
+    months = ROLLUPS[monthly][0]
+    edges = [and_(daily.c.day >= first, daily.c.day < months_from), and_(daily.c.day >= months_to, daily.c.day < end)]
+    in_currency = [daily.c.currency == currency, months.c.currency == currency] if currency else []
+    return union_all(
+        select(daily).where(or_(*edges), *in_currency[:1]),
+        select(months).where(months.c.day >= months_from, months.c.day < months_to, *in_currency[1:]),
+    ).subquery()
+
+
+def _whole_months(period: Period) -> tuple[date, date]:
+    """The first days of the period's first whole month and of the month after its last (equal: none)."""
+    first = period.first_day()
+    months_from = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return months_from, max(months_from, period.end_day().replace(day=1))
 
 
 def _category_back(row: dict[str, Any]) -> dict[str, Any]:
@@ -282,11 +319,9 @@ def return_rates(
     if by not in ("sku", "category"):
         raise ValueError("by is 'sku' or 'category'")
     if period.whole_days() and not detail:
-        skus = rollup_skus.c
-        # grouped in the rollup's key order (category too: it follows the SKU), so read in order
+        skus = _rollup_rows(rollup_skus, period, currency).c
         query = (
             select(skus.currency, skus.sku, skus.category, func.sum(skus.units).label("units"))
-            .where(*_on_days(skus, period, currency))
             .group_by(skus.currency, skus.sku, skus.category)
             .having(func.sum(skus.lines) > 0)
         )
@@ -418,18 +453,18 @@ def _percentiles_by_index_walk(
     return rows
 
 
-DURATION_METRICS = {  # metric: (duration column, the event date that dates it)
-    "request_to_first_scan": ("request_to_first_scan_s", "first_scan_at"),
-    "delivered_to_inspected": ("delivered_to_inspected_s", "inspected_at"),
-    "inspected_to_resolved": ("inspected_to_resolved_s", "resolved_at"),
-    "request_to_resolved": ("request_to_resolved_s", "resolved_at"),
-}
 assert {column for column, _ in DURATION_METRICS.values()} == set(DURATIONS)
+PERCENTILES = {"p50_seconds": 0.5, "p90_seconds": 0.9}
 
 
-def durations(store: EventStore, period: Period, currency: str | None = None) -> Report:
-    """p50 and p90 of each step's duration, in seconds, per return method (exact: linear
-    interpolation between the closest ranks, PostgreSQL's percentile_cont)."""
+def durations(store: EventStore, period: Period, currency: str | None = None, *, detail: bool = False) -> Report:
+    """p50 and p90 of each step's duration, in seconds, per return method: linear interpolation
+    between the closest ranks (PostgreSQL's percentile_cont); over whole days from the histogram
+    rollup (within 1%), otherwise or with `detail=True` exact, from the detail rows."""
+    columns = ["metric", "method", "returns", "p50_seconds", "p90_seconds"]
+    if period.whole_days() and not detail:
+        rows = [_rounded(row) for row in _percentiles_from_histogram(store, period, currency)]
+        return Report("durations", columns, rows, _parameters(period, currency))
     r = returns.c
     rows = []
     for metric, (duration, ended) in DURATION_METRICS.items():
@@ -452,14 +487,51 @@ def durations(store: EventStore, period: Period, currency: str | None = None) ->
                 .order_by(r.method)
             )
             found = _run(store, query)
-        for row in found:
-            row = {"metric": metric, **row}
-            # interpolation in floating point: round away its last-digit noise
-            rows.append(
-                {**row, "p50_seconds": round(row["p50_seconds"], 3), "p90_seconds": round(row["p90_seconds"], 3)}
-            )
-    columns = ["metric", "method", "returns", "p50_seconds", "p90_seconds"]
+        rows.extend(_rounded({"metric": metric, **row}) for row in found)
     return Report("durations", columns, rows, _parameters(period, currency))
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """Interpolation in floating point: round away its last-digit noise."""
+    return {**row, **{name: round(row[name], 3) for name in PERCENTILES}}
+
+
+def _percentiles_from_histogram(store: EventStore, period: Period, currency: str | None) -> list[dict[str, Any]]:
+    histogram = _rollup_rows(rollup_durations, period, currency).c
+    query = (
+        select(histogram.metric, histogram.method, histogram.bucket, func.sum(histogram.returns).label("returns"))
+        .group_by(histogram.metric, histogram.method, histogram.bucket)
+        .order_by(histogram.metric, histogram.method, histogram.bucket)
+    )
+    counts: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for row in _run(store, query):
+        if row["returns"]:
+            counts.setdefault((row["metric"], row["method"]), []).append((row["bucket"], row["returns"]))
+    rows = []
+    for metric in DURATION_METRICS:  # the detail rows' order: metric as listed, then method
+        for (found, method), buckets in sorted(counts.items()):
+            if found != metric:
+                continue
+            total = sum(count for _, count in buckets)
+            values = {name: _percentile(buckets, fraction * (total - 1)) for name, fraction in PERCENTILES.items()}
+            rows.append({"metric": metric, "method": method, "returns": total, **values})
+    return rows
+
+
+def _percentile(buckets: list[tuple[int, int]], position: float) -> float:
+    """The value at a fractional rank of the durations a histogram counts (buckets in order)."""
+    rank = math.floor(position)
+
+    def value_at(wanted: int) -> float:
+        seen = 0
+        for bucket, count in buckets:
+            seen += count
+            if wanted < seen:
+                return bucket_value(bucket)
+        return bucket_value(buckets[-1][0])
+
+    low, high = value_at(rank), value_at(rank + 1)
+    return low + (high - low) * (position - rank)
 
 
 # --- Dispositions ---------------------------------------------------------------------------------
@@ -644,9 +716,17 @@ def returns_per_customer(store: EventStore, period: Period, currency: str | None
 
 
 def top_repeat_returners(
-    store: EventStore, period: Period, currency: str | None = None, *, limit: int = 20, min_returns: int = 2
+    store: EventStore,
+    period: Period,
+    currency: str | None = None,
+    *,
+    limit: int = 20,
+    min_returns: int = 2,
+    detail: bool = False,
 ) -> Report:
-    """Customers with the most returns requested in the period (at least `min_returns`)."""
+    """Customers with the most returns requested in the period (at least `min_returns`). Over whole
+    days only the customers who could be among them are counted (`_could_be_top`); `detail=True`
+    counts every customer."""
     r = returns.c
     query = (
         select(
@@ -664,11 +744,76 @@ def top_repeat_returners(
     )
     if currency:
         query = query.where(r.currency == currency)
+    if period.whole_days() and not detail:
+        candidates = _could_be_top(store, period, currency, limit, min_returns)
+        if candidates is not None:
+            query = query.where(r.customer_id.in_(sorted(candidates)))
     columns = ["customer_id", "returns", "units", "first_requested_at", "last_requested_at"]
     rows = [{**row, "units": int(row["units"] or 0)} for row in _run(store, query)]
     return Report(
         "top_repeat_returners", columns, rows, _parameters(period, currency, limit=limit, min_returns=min_returns)
     )
+
+
+MAX_CANDIDATES = 5_000  # beyond it, counting every customer is as quick
+
+
+def _could_be_top(
+    store: EventStore, period: Period, currency: str | None, limit: int, min_returns: int
+) -> set[str] | None:
+    """Every customer whose returns in the period could reach the top `limit`, found without
+    counting everyone's; None where that would not save reading every customer.
+
+    1. The exact counts of the customers busiest in any one month give a floor: the top `limit`
+       all have at least the `limit`-th of those counts (and `min_returns`).
+    2. A customer with at least that many returns over the period's buckets (its whole months,
+       and the days before and after them) has at least floor / buckets in one of them
+       (pigeonhole). The monthly rollup's index answers who has that many in a month, from the
+       top down; the edge days are counted from the detail rows.
+    """
+    months_from, months_to = _whole_months(period)
+    if months_from == months_to:
+        return None
+    m = rollup_customers_monthly.c
+    in_months = [m.day >= months_from, m.day < months_to, m.currency == (currency or ALL_CURRENCIES)]
+    edges = [
+        Period(start, end)
+        for start, end in (
+            (period.start, _midnight(months_from)),
+            (_midnight(months_to), period.end),
+        )
+        if start < end
+    ]
+    buckets = (months_to.year - months_from.year) * 12 + months_to.month - months_from.month + len(edges)
+    busiest = select(m.customer_id).where(*in_months).order_by(m.returns.desc()).limit(limit * 5)
+    r = returns.c
+    counted = select(r.customer_id, func.count().label("returns")).where(_in(_unindexed(store, r.requested_at), period))
+    if currency:
+        counted = counted.where(r.currency == currency)
+    with store.reading() as reader:
+        sample = [row.customer_id for row in reader.execute(busiest)]
+        counts = sorted(
+            (row.returns for row in reader.execute(counted.where(r.customer_id.in_(sample)).group_by(r.customer_id))),
+            reverse=True,
+        )
+        floor = max(counts[limit - 1] if len(counts) >= limit else 0, min_returns)
+        share = math.ceil(floor / buckets)
+        if share <= 1:
+            return None
+        found = set(reader.execute(select(m.customer_id).where(m.returns >= share, *in_months)).scalars())
+        for edge in edges:
+            on_edge = (
+                select(r.customer_id)
+                .where(_in(r.requested_at, edge), *([r.currency == currency] if currency else []))
+                .group_by(r.customer_id)
+                .having(func.count() >= share)
+            )
+            found |= set(reader.execute(on_edge).scalars())
+    return found if len(found) <= MAX_CANDIDATES else None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 # --- By name (the HTTP API's /v1/reports/{name}) ------------------------------------------------

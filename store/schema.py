@@ -276,7 +276,8 @@ delivery_attempts = Table(
 )
 
 
-# Daily rollups of the report figures (store.rollups keeps them; migration 0002). On SQLite they
+# Daily rollups of the report figures (store.rollups keeps them; migration 0002), and monthly
+# twins of the widest ones (migration 0005: their `day` is the month's first). On SQLite they
 # are WITHOUT ROWID tables ordered by their keys, so a report's GROUP BY reads them in order.
 def _rollup(name: str, keys: list[Column], figures: tuple[str, ...]) -> Table:
     return Table(
@@ -314,3 +315,27 @@ rollup_money = _rollup("rollup_money", [_key("currency", 3)], MONEY_FIGURES)
 rollup_dispositions = _rollup(
     "rollup_dispositions", [_key("currency", 3), _key("disposition", 32)], ("lines", "units", "value")
 )
+rollup_skus_monthly = _rollup(
+    "rollup_skus_monthly", [_key("currency", 3), _key("sku", 64), _key("category", 64)], LINE_FIGURES
+)
+
+
+def _duration_keys() -> list[Column]:
+    # bucket: store.rollups.duration_bucket, a logarithmic histogram's bin of the duration
+    keys = [_key("currency", 3), _key("metric", 32), _key("method", 16)]
+    return [*keys, Column("bucket", Integer, primary_key=True, autoincrement=False)]
+
+
+rollup_durations = _rollup("rollup_durations", _duration_keys(), ("returns",))
+# Returns per customer and month; the index finds a period's busiest customers from the top down
+rollup_customers_monthly = _rollup(
+    "rollup_customers_monthly", [_key("currency", 3), _key("customer_id", 64)], ("returns",)
+)
+Index(
+    "ix_rollup_customers_monthly_returns",
+    rollup_customers_monthly.c.returns,
+    rollup_customers_monthly.c.day,
+    rollup_customers_monthly.c.customer_id,
+    rollup_customers_monthly.c.currency,
+)
+rollup_durations_monthly = _rollup("rollup_durations_monthly", _duration_keys(), ("returns",))

@@ -17,7 +17,11 @@ def test_a_tiny_run_writes_every_figure(tmp_path):
     sqlite = results["backends"]["sqlite"]
     assert sqlite["sizes"]["returns"] == 300 and sqlite["sizes"]["events"] > 900
     assert sqlite["bulk_load"]["returns_per_s"] > 0 and sqlite["floor"]["calls"] == 1
-    assert set(sqlite["reports_whole_span"]) == set(sqlite["reports_last_30_days"])
+    assert (
+        set(sqlite["reports_whole_span"])
+        == set(sqlite["reports_last_30_days"])
+        == set(sqlite["reports_mid_month_span"])
+    )
     assert {"money", "durations", "return_rate_by_sku", "top_repeat_returners"} <= set(sqlite["reports_whole_span"])
     assert set(sqlite["reports_detail_whole_span"]) < set(sqlite["reports_whole_span"])
     assert [run["threads"] for run in sqlite["append"]] == [1, 2]
