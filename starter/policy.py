@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from workflows.policy import ReturnPolicy, load_policy
+from workflows.policy import ReturnPolicy, check_every_figure_applies, load_policy
 
 PACKAGED_POLICY = "return_policy.json"
 
@@ -13,4 +13,6 @@ PACKAGED_POLICY = "return_policy.json"
 def load_return_policy(path: str | None) -> ReturnPolicy:
     if path:
         return load_policy(path)
-    return ReturnPolicy.model_validate_json(resources.files("starter").joinpath(PACKAGED_POLICY).read_bytes())
+    policy = ReturnPolicy.model_validate_json(resources.files("starter").joinpath(PACKAGED_POLICY).read_bytes())
+    check_every_figure_applies(policy)  # held to the same rule as a shop's own file
+    return policy
