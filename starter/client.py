@@ -302,10 +302,8 @@ class ReturnsClient:
         shop = self._shop_platform()
         order = await load_order(shop, request.order_id)
         request = as_the_order_has_it(request, order)
-        if await shop.return_was_reserved(request.order_id, request.return_id) and not await self._exists(
-            request.return_id
-        ):
-            # Its history is gone (the namespace's retention), but the shop remembers the id: never again.
+        if await self._was_used(request) and not await self._exists(request.return_id):
+            # Its history is gone (the namespace's retention), but the shop or the event store remembers it.
             raise ReturnConflictError(request.return_id, "was used before; a return id starts one return, for ever")
         workflow_id = workflow_id_for(request.return_id)
         try:
@@ -617,6 +615,7 @@ class ReturnsClient:
             return EventDelivery(outcome=DeliveryOutcome.ignored)
         return_id = refund.metadata.get(REFUND_RETURN_ID_METADATA)
         if return_id is None:  # a refund made outside this system
+            log.info("refund event ignored: no return named", refund=refund.refund_id)
             return EventDelivery(outcome=DeliveryOutcome.ignored)
         # Every refund step's key begins `return:<id>:refund` (REFUND_STEP): one made elsewhere,
         # even on the same payment and naming the return, has none.
@@ -674,6 +673,17 @@ class ReturnsClient:
         return await self._update(return_id, ReturnWorkflow.extend_deadline, extension, idempotency_key)
 
     # --- Talking to the workflow; every failure becomes a door's error here -----------------------
+
+    async def _was_used(self, request: ReturnRequest) -> bool:
+        """Whether a return under this id ever started: the shop holds its reservation (on this
+        order), or the event store its record (any order; declined returns reserve nothing)."""
+        if await self._shop_platform().return_was_reserved(request.order_id, request.return_id):
+            return True
+        try:
+            return await self._in_store(lambda store: store.record(request.return_id) is not None)
+        except SQLAlchemyError as error:  # unknown whether it was used: start nothing
+            log.warning("event store unreadable", return_id=request.return_id, error=type(error).__name__)
+            raise ReturnUnavailableError(request.return_id) from error
 
     async def _exists(self, return_id: str) -> bool:
         try:

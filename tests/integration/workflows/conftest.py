@@ -16,16 +16,16 @@ from tests.integration.workflows.harness import Returns, record_histories
 
 
 @pytest.fixture
-async def returns(
+async def harness(
     time_skipping_env: WorkflowEnvironment,
     sandboxes: Sandboxes,
     settings: Settings,
     worker: Worker,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Returns]:
-    returns = Returns(time_skipping_env, sandboxes, settings)
-    yield returns
+    harness = Returns(time_skipping_env, sandboxes, settings)
+    yield harness
     for vendor in ("stripe", "shippo", "shop"):
         sandboxes.clear_faults(vendor)
     if os.environ.get("RECORD_HISTORIES"):
-        await record_histories(returns, request.node.name)
+        await record_histories(harness, request.node.name)

@@ -19,7 +19,7 @@ from devstack.polling import wait_for_stage
 from integrations.settings import Settings
 from starter.client import ReturnsClient
 from tests.conftest import Sandboxes
-from workflows.contract import workflow_id_for
+from workflows.contract import REFUND_RETURN_ID_METADATA, label_metadata, workflow_id_for
 from workflows.models import (
     CarrierScan,
     InspectionReport,
@@ -163,14 +163,14 @@ class Returns:
         return [
             r
             for r in self.sandboxes.admin("stripe", "/_sandbox/refunds")
-            if r["metadata"].get("return_id") == return_id
+            if r["metadata"].get(REFUND_RETURN_ID_METADATA) == return_id
         ]
 
     def labels(self, return_id: str) -> list[dict]:
         return [
             t
             for t in self.sandboxes.admin("shippo", "/_sandbox/transactions")
-            if t["metadata"] == f"return:{return_id}"
+            if t["metadata"] == label_metadata(return_id)
         ]
 
     def label_voids(self, return_id: str) -> list[dict]:
@@ -191,12 +191,12 @@ HISTORIES = Path(__file__).resolve().parents[2] / "unit" / "workflows" / "histor
 HISTORY_GENERATION = 7
 
 
-async def record_histories(returns: Returns, test_name: str) -> None:
+async def record_histories(harness: Returns, test_name: str) -> None:
     """Saves the history of every return a test started, for the replay tests (never overwrites)."""
     HISTORIES.mkdir(exist_ok=True)
     generation = f"-g{HISTORY_GENERATION}" if HISTORY_GENERATION > 1 else ""
-    for n, return_id in enumerate(returns.requests, start=1):
-        history = await returns.handle(return_id).fetch_history()
+    for n, return_id in enumerate(harness.requests, start=1):
+        history = await harness.handle(return_id).fetch_history()
         name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name.removeprefix("test_")).strip("_")
         path = HISTORIES / f"{name}{generation}-{n}.json"
         if not path.exists():  # recordings of older code stay: running returns may have that shape

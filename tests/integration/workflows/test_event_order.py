@@ -76,13 +76,13 @@ def queue(sandboxes: Sandboxes) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def returns(time_skipping_env: WorkflowEnvironment, sandboxes: Sandboxes, queue: Settings) -> Returns:
+def harness(time_skipping_env: WorkflowEnvironment, sandboxes: Sandboxes, queue: Settings) -> Returns:
     return Returns(time_skipping_env, sandboxes, queue)
 
 
 @asynccontextmanager
-async def worker_running(returns: Returns) -> AsyncIterator[None]:
-    worker, shop = build_worker(returns.env.client, returns.settings)
+async def worker_running(harness: Returns) -> AsyncIterator[None]:
+    worker, shop = build_worker(harness.env.client, harness.settings)
     async with worker:
         yield
     await shop.aclose()
@@ -91,11 +91,11 @@ async def worker_running(returns: Returns) -> AsyncIterator[None]:
 # --- The lost return ---------------------------------------------------------------------------
 
 
-async def test_scans_arriving_backwards_while_no_worker_runs_still_resolve_the_return(returns: Returns) -> None:
-    async with worker_running(returns):
-        client, return_id = await returns.start(POLICY)
+async def test_scans_arriving_backwards_while_no_worker_runs_still_resolve_the_return(harness: Returns) -> None:
+    async with worker_running(harness):
+        client, return_id = await harness.start(POLICY)
         await wait_for_stage(client, return_id, Stage.label_issued)
-        await _quiet(returns, client, return_id)
+        await _quiet(harness, client, return_id)
     shipped_at = datetime.now(UTC)
     for status, hours in (
         (TrackingStatus.delivered, 48),
@@ -106,16 +106,16 @@ async def test_scans_arriving_backwards_while_no_worker_runs_still_resolve_the_r
         for _ in range(2):  # Shippo retried each delivery
             await client.record_carrier_scan(return_id, scan)
 
-    async with worker_running(returns):
+    async with worker_running(harness):
         delivered = await wait_for_stage(client, return_id, Stage.delivered)
         assert delivered.tracking_status is TrackingStatus.delivered
-        await returns.receive(client, return_id)
-        await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.d})
-        final = await returns.finish(client, return_id)
+        await harness.receive(client, return_id)
+        await harness.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.d})
+        final = await harness.finish(client, return_id)
 
     assert final.stage is Stage.completed
-    assert [r["amount"] for r in returns.refunds(return_id)] == [2 * 2500 - 599]
-    assert returns.label_voids(return_id) == []
+    assert [r["amount"] for r in harness.refunds(return_id)] == [2 * 2500 - 599]
+    assert harness.label_voids(return_id) == []
     assert [e.detail for e in final.timeline].count("carrier scan DELIVERED") == 1
 
 
@@ -198,25 +198,25 @@ def _interleave(permutation: list[Event], ordered: list[Event]) -> list[Event]:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example runs three returns
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-async def test_the_order_events_arrive_in_never_changes_where_a_return_ends(returns: Returns, story: Story) -> None:
-    as_it_happened = await _play(returns, story.physical, story.reports, batched=False)
-    one_at_a_time = await _play(returns, story.shuffled, story.shuffled_reports, batched=False)
-    all_at_once = await _play(returns, story.shuffled, story.shuffled_reports, batched=True)
+async def test_the_order_events_arrive_in_never_changes_where_a_return_ends(harness: Returns, story: Story) -> None:
+    as_it_happened = await _play(harness, story.physical, story.reports, batched=False)
+    one_at_a_time = await _play(harness, story.shuffled, story.shuffled_reports, batched=False)
+    all_at_once = await _play(harness, story.shuffled, story.shuffled_reports, batched=True)
     assert one_at_a_time == as_it_happened
     assert all_at_once == as_it_happened
 
 
-async def _play(returns: Returns, events: list[Event], reports: list[Event], *, batched: bool) -> dict[str, Any]:
+async def _play(harness: Returns, events: list[Event], reports: list[Event], *, batched: bool) -> dict[str, Any]:
     """Runs one return through `events`, then Stripe's `reports`; answers what it ended as."""
-    async with worker_running(returns):
-        client, return_id = await returns.start(POLICY)
+    async with worker_running(harness):
+        client, return_id = await harness.start(POLICY)
         await wait_for_stage(client, return_id, Stage.label_issued)
-        await _quiet(returns, client, return_id)  # nothing left running for the worker to drop
-    payment = returns.requests[return_id].payment_intent_id
-    returns.sandboxes.post("stripe", "/_sandbox/refund_outcomes", {"status": "pending", "payment_intent": payment})
-    await _deliver(returns, client, return_id, events, batched=batched)
-    async with worker_running(returns):
-        status = await _quiet(returns, client, return_id)
+        await _quiet(harness, client, return_id)  # nothing left running for the worker to drop
+    payment = harness.requests[return_id].payment_intent_id
+    harness.sandboxes.post("stripe", "/_sandbox/refund_outcomes", {"status": "pending", "payment_intent": payment})
+    await _deliver(harness, client, return_id, events, batched=batched)
+    async with worker_running(harness):
+        status = await _quiet(harness, client, return_id)
         assert status.refund is not None and status.refund.status is RefundState.pending, status
     refund_id = status.refund.refund_id
     reports_as_sent = [
@@ -230,13 +230,13 @@ async def _play(returns: Returns, events: list[Event], reports: list[Event], *, 
     ):
         # What Stripe reports is what it would answer a poll with.
         transition = {"status": settled.value} | ({"failure_reason": _failure(settled)} if _failure(settled) else {})
-        returns.sandboxes.post("stripe", f"/_sandbox/refunds/{refund_id}/transition", transition)
-    await _deliver(returns, client, return_id, reports_as_sent, batched=batched)
-    async with worker_running(returns):
-        status = await _quiet(returns, client, return_id)
+        harness.sandboxes.post("stripe", f"/_sandbox/refunds/{refund_id}/transition", transition)
+    await _deliver(harness, client, return_id, reports_as_sent, batched=batched)
+    async with worker_running(harness):
+        status = await _quiet(harness, client, return_id)
         if status.attention is not None:  # a failed refund waits for an operator
             await client.approve(return_id, OPERATOR)
-        return _essence(await returns.finish(client, return_id))
+        return _essence(await harness.finish(client, return_id))
 
 
 def _failure(state: RefundState) -> str | None:
@@ -244,24 +244,24 @@ def _failure(state: RefundState) -> str | None:
 
 
 async def _deliver(
-    returns: Returns, client: ReturnsClient, return_id: str, events: list[Event], *, batched: bool
+    harness: Returns, client: ReturnsClient, return_id: str, events: list[Event], *, batched: bool
 ) -> None:
     """One at a time through the doors with the worker running (each handled before the next),
     or all at once as signals while no worker runs."""
     if batched:
-        handle = returns.handle(return_id)
+        handle = harness.handle(return_id)
         for event in events:
             await _signal(handle, event)
         return
-    async with worker_running(returns):
+    async with worker_running(harness):
         for event in events:
             if event.kind == "receipt":
                 await client.record_receipt(return_id, event.payload)
             elif event.kind == "inspection":
                 await client.record_inspection(return_id, event.payload)
             else:
-                await _signal(returns.handle(return_id), event)
-            await _quiet(returns, client, return_id)
+                await _signal(harness.handle(return_id), event)
+            await _quiet(harness, client, return_id)
 
 
 async def _signal(handle: WorkflowHandle, event: Event) -> None:
@@ -274,10 +274,10 @@ async def _signal(handle: WorkflowHandle, event: Event) -> None:
     await handle.signal(signal, event.payload)
 
 
-async def _quiet(returns: Returns, client: ReturnsClient, return_id: str, timeout: float = 30) -> ReturnStatus:
+async def _quiet(harness: Returns, client: ReturnsClient, return_id: str, timeout: float = 30) -> ReturnStatus:
     """Waits until the return has handled everything sent to it and no step is running (read from
     its history: the test server's describe does not show pending workflow tasks)."""
-    handle = returns.handle(return_id)
+    handle = harness.handle(return_id)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         if _at_rest(await handle.fetch_history()):

@@ -16,8 +16,8 @@ POLICY = ReturnPolicy(
 )
 
 
-async def test_a_keep_it_refund_that_fails_after_succeeding_goes_to_an_operator(returns: Returns) -> None:
-    client, return_id = await returns.start(POLICY, method=ReturnMethod.keep_it)
+async def test_a_keep_it_refund_that_fails_after_succeeding_goes_to_an_operator(harness: Returns) -> None:
+    client, return_id = await harness.start(POLICY, method=ReturnMethod.keep_it)
     done = await wait_for_stage(client, return_id, Stage.completed)
     assert done.refund is not None and done.refund.status is RefundState.succeeded
 
@@ -26,5 +26,5 @@ async def test_a_keep_it_refund_that_fails_after_succeeding_goes_to_an_operator(
         PaymentUpdate(refund_id=done.refund.refund_id, status=RefundState.failed, failure_reason="lost_or_stolen_card"),
     )
 
-    failed = await returns.until(client, return_id, lambda status: status.attention is not None)
+    failed = await harness.until(client, return_id, lambda status: status.attention is not None)
     assert "lost_or_stolen_card" in failed.attention.reason

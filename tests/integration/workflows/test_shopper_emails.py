@@ -27,7 +27,7 @@ POLICY = ReturnPolicy(
     return_shipping_fee=599,
     deadlines=Deadlines(ship_by_days=14, ship_by_reminder_days=3),
 )
-PORTAL = "https://returns.shop.example"
+PORTAL = "https://harness.shop.example"
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +68,20 @@ def _subjects(mail_dir: Path, return_id: str) -> list[str]:
 
 
 async def test_the_shopper_hears_label_reminder_arrival_and_refund_once_each(
-    returns: Returns, mail_dir: Path, settings: Settings
+    harness: Returns, mail_dir: Path, settings: Settings
 ) -> None:
-    client, return_id = await returns.start(POLICY)
-    await returns.until(client, return_id, lambda status: status.stage is Stage.label_issued)
-    await returns.until(client, return_id, lambda _: len(_mail_of(mail_dir, return_id)) == 1)
+    client, return_id = await harness.start(POLICY)
+    await harness.until(client, return_id, lambda status: status.stage is Stage.label_issued)
+    await harness.until(client, return_id, lambda _: len(_mail_of(mail_dir, return_id)) == 1)
     (label_ready,) = _mail_of(mail_dir, return_id)
 
-    await returns.skip(12)  # the reminder is due 11 days after the label (14 less 3)
-    await returns.until(client, return_id, lambda _: len(_mail_of(mail_dir, return_id)) == 2)
-    await returns.skip(1)
-    await returns.deliver(client, return_id)
-    await returns.receive(client, return_id)
-    await returns.inspect(client, return_id, DEMO_GRADES)
-    final = await returns.finish(client, return_id)
+    await harness.skip(12)  # the reminder is due 11 days after the label (14 less 3)
+    await harness.until(client, return_id, lambda _: len(_mail_of(mail_dir, return_id)) == 2)
+    await harness.skip(1)
+    await harness.deliver(client, return_id)
+    await harness.receive(client, return_id)
+    await harness.inspect(client, return_id, DEMO_GRADES)
+    final = await harness.finish(client, return_id)
 
     assert final.stage is Stage.completed and final.resolution is not None
     refunded = final.resolution.refund.amount if final.resolution.refund else None
@@ -104,17 +104,17 @@ async def test_the_shopper_hears_label_reminder_arrival_and_refund_once_each(
 
 
 async def test_a_parcel_sent_early_gets_no_reminder_and_german_email_in_german(
-    returns: Returns, mail_dir: Path
+    harness: Returns, mail_dir: Path
 ) -> None:
-    client, return_id = await returns.start(POLICY, language="de")
-    await returns.ship(client, return_id)
-    await returns.skip(13)
-    await returns.until(client, return_id, lambda status: status.stage is Stage.in_transit)
+    client, return_id = await harness.start(POLICY, language="de")
+    await harness.ship(client, return_id)
+    await harness.skip(13)
+    await harness.until(client, return_id, lambda status: status.stage is Stage.in_transit)
     assert _subjects(mail_dir, return_id) == ["Ihr Rücksendeetikett ist bereit"]
-    await returns.deliver(client, return_id)
-    await returns.receive(client, return_id)
-    await returns.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
-    await returns.finish(client, return_id)
+    await harness.deliver(client, return_id)
+    await harness.receive(client, return_id)
+    await harness.inspect(client, return_id, {"L1": Grade.a, "L2": Grade.a})
+    await harness.finish(client, return_id)
     assert _subjects(mail_dir, return_id) == [
         "Ihr Rücksendeetikett ist bereit",
         "Ihre zurückgesandten Artikel sind bei uns",

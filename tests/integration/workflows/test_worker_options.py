@@ -49,16 +49,16 @@ async def test_the_lean_worker_is_what_the_settings_say(worker: Worker, runner: 
         assert "workflows" in config["workflow_runner"].restrictions.passthrough_modules
 
 
-async def test_returns_evicted_between_events_refund_once_each(returns: Returns) -> None:
-    started = [await returns.start(POLICY) for _ in range(IN_FLIGHT)]
+async def test_returns_evicted_between_events_refund_once_each(harness: Returns) -> None:
+    started = [await harness.start(POLICY) for _ in range(IN_FLIGHT)]
     # Step by step across all of them: with two cached, each event finds its return evicted.
-    for step in (returns.deliver, returns.receive):
+    for step in (harness.deliver, harness.receive):
         for client, return_id in started:
             await step(client, return_id)
     for client, return_id in started:
-        await returns.inspect(client, return_id, DEMO_GRADES)
-    finished = [await returns.finish(client, return_id) for client, return_id in started]
+        await harness.inspect(client, return_id, DEMO_GRADES)
+    finished = [await harness.finish(client, return_id) for client, return_id in started]
 
     assert [status.stage for status in finished] == [Stage.completed] * IN_FLIGHT
-    refunds = [[r["amount"] for r in returns.refunds(return_id)] for _, return_id in started]
+    refunds = [[r["amount"] for r in harness.refunds(return_id)] for _, return_id in started]
     assert refunds == [[2 * 2500 - 599]] * IN_FLIGHT

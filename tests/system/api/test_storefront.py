@@ -293,7 +293,7 @@ async def test_money_facts_the_order_contradicts_are_refused_and_start_nothing(
     assert (started.json()["customer_id"], started.json()["currency"]) == ("CUS-ada", "USD")  # the order's
 
 
-async def test_a_return_id_starts_one_return_for_ever_even_after_its_history_is_deleted(
+async def test_a_return_id_starts_one_return_for_ever_even_after_its_history_is_deleted_on_any_order(
     doors: Doors, returns: ReturnsClient
 ) -> None:
     request = await doors.new_request()
@@ -317,6 +317,12 @@ async def test_a_return_id_starts_one_return_for_ever_even_after_its_history_is_
     again = await doors.start(request)
     assert again.status_code == 409
     assert (again.json()["error"], "was used before" in again.json()["message"]) == ("conflict", True)
+    # nor under another order, which never reserved it: the event store remembers the id
+    elsewhere = (await doors.new_request()).model_copy(update={"return_id": request.return_id})
+    assert elsewhere.order_id != request.order_id
+    again_elsewhere = await doors.start(elsewhere)
+    assert again_elsewhere.status_code == 409, again_elsewhere.text
+    assert "was used before" in again_elsewhere.json()["message"]
     assert not await exists(returns, request.return_id)
 
 
