@@ -6,6 +6,8 @@ store.migrate(url)                            # the same, from code
 
 from __future__ import annotations
 
+import threading
+
 from alembic import command
 from alembic.config import Config
 
@@ -20,9 +22,17 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+# Alembic keeps the running migration in module globals (alembic.context, alembic.op): two threads
+# migrating at once (two clients of one process opening their stores) would trip over each other.
+# Other processes are kept apart by the database (migrations/env.py).
+_ONE_AT_A_TIME = threading.Lock()
+
+
 def migrate(url: str | None = None, revision: str = "head") -> None:
-    """Brings the store's schema to `revision` (default: the newest). Safe to run again."""
-    command.upgrade(alembic_config(url), revision)
+    """Brings the store's schema to `revision` (default: the newest). Safe to run again, from any
+    number of threads and processes at once."""
+    with _ONE_AT_A_TIME:
+        command.upgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str | None = None) -> str | None:

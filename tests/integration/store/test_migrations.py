@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,6 +14,7 @@ from sqlalchemy import inspect
 from store.db import make_engine
 from store.migrate import alembic_config, current_revision, migrate
 from store.schema import metadata
+from store.store import EventStore
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -67,4 +69,14 @@ def test_processes_starting_together_all_migrate_the_same_empty_store(store_url)
         process.stdout.close()
         process.stderr.close()
     assert [code for code, _ in outcomes] == [0] * 4, [stderr for code, stderr in outcomes if code]
+    assert current_revision(store_url) == HEAD
+
+
+def test_threads_of_one_process_opening_the_store_together_all_migrate_it(store_url):
+    """Clients of one process (the benchmark's lanes, an API's first requests) open the store at
+    once: Alembic's module globals would trip over each other without the lock."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        opened = list(pool.map(lambda _: EventStore.open(store_url, migrate=True), range(4)))
+    for store in opened:
+        store.close()
     assert current_revision(store_url) == HEAD
