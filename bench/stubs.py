@@ -25,6 +25,7 @@ from activities.models import (
     ReservationLine,
     ReservationRequest,
     RestockReceipt,
+    ShopperEmail,
     ShopperNotification,
     TrackingRegistration,
 )
@@ -64,6 +65,11 @@ async def register_tracking(registration: TrackingRegistration) -> None:
 @activity.defn(name="notify_shopper")
 async def notify_shopper(notification: ShopperNotification) -> None:
     return None
+
+
+@activity.defn(name="email_shopper")
+async def email_shopper(email: ShopperEmail) -> bool:
+    return True
 
 
 @activity.defn(name="restock_line")
@@ -107,6 +113,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     buy_return_label,
     register_tracking,
     notify_shopper,
+    email_shopper,
     restock_line,
     refund_payment,
     refund_what_is_left,
