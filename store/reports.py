@@ -253,11 +253,12 @@ def _rollup_rows(daily: Table, period: Period, currency: str | None) -> Subquery
         return select(daily).where(*_on_days(daily.c, period, currency)).subquery()
     months = ROLLUPS[monthly][0]
     edges = [and_(daily.c.day >= first, daily.c.day < months_from), and_(daily.c.day >= months_to, daily.c.day < end)]
-    in_currency = [daily.c.currency == currency, months.c.currency == currency] if currency else []
-    return union_all(
-        select(daily).where(or_(*edges), *in_currency[:1]),
-        select(months).where(months.c.day >= months_from, months.c.day < months_to, *in_currency[1:]),
-    ).subquery()
+    edge_days = select(daily).where(or_(*edges))
+    whole_months = select(months).where(months.c.day >= months_from, months.c.day < months_to)
+    if currency:
+        edge_days = edge_days.where(daily.c.currency == currency)
+        whole_months = whole_months.where(months.c.currency == currency)
+    return union_all(edge_days, whole_months).subquery()
 
 
 def _whole_months(period: Period) -> tuple[date, date]:
@@ -507,14 +508,12 @@ def _percentiles_from_histogram(store: EventStore, period: Period, currency: str
     for row in _run(store, query):
         if row["returns"]:
             counts.setdefault((row["metric"], row["method"]), []).append((row["bucket"], row["returns"]))
+    listed = list(DURATION_METRICS)  # the detail rows' order: metric as listed, then method
     rows = []
-    for metric in DURATION_METRICS:  # the detail rows' order: metric as listed, then method
-        for (found, method), buckets in sorted(counts.items()):
-            if found != metric:
-                continue
-            total = sum(count for _, count in buckets)
-            values = {name: _percentile(buckets, fraction * (total - 1)) for name, fraction in PERCENTILES.items()}
-            rows.append({"metric": metric, "method": method, "returns": total, **values})
+    for (metric, method), buckets in sorted(counts.items(), key=lambda item: (listed.index(item[0][0]), item[0][1])):
+        total = sum(count for _, count in buckets)
+        values = {name: _percentile(buckets, fraction * (total - 1)) for name, fraction in PERCENTILES.items()}
+        rows.append({"metric": metric, "method": method, "returns": total, **values})
     return rows
 
 
