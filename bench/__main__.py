@@ -63,6 +63,13 @@ def parse_config(argv: list[str] | None = None) -> BenchConfig:
         choices=["dev", "production"],
         help="dev: the dev server, in memory (default); production: deploy/'s topology (throughput phase)",
     )
+    parser.add_argument(
+        "--no-webhooks",
+        dest="webhooks",
+        action="store_false",
+        default=None,
+        help="no subscriber to return events (default: the local receiver gets every event, as in make run)",
+    )
     parser.add_argument("--profile", action="store_true", help="one more round per variant under py-spy")
     parser.add_argument("--output", type=Path, help=f"JSON results file (default {defaults.output})")
     args = vars(parser.parse_args(argv))
@@ -97,7 +104,8 @@ async def run(config: BenchConfig) -> dict[str, Any]:
 def _stack(config: BenchConfig) -> BenchStack:
     if config.server == "production":
         return ProductionBenchStack(ports=Ports.free(), api=False)
-    return BenchStack(ports=Ports.free(), server_args=() if config.stock_server else TUNED_SERVER_ARGS)
+    server_args = () if config.stock_server else TUNED_SERVER_ARGS
+    return BenchStack(ports=Ports.free(), server_args=server_args, webhooks=config.webhooks)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ class BenchConfig:
     footprint_variants: tuple[str, ...] = FOOTPRINT_VARIANTS
     stock_server: bool = False  # the dev server as it comes (see bench/stack.py, TUNED_SERVER_ARGS)
     server: str = "dev"  # or "production": deploy/'s topology, Temporal on PostgreSQL (throughput only)
+    webhooks: bool = True  # dev server: a subscriber to every return event, as `make run` has
     profile: bool = False  # one extra, untimed round per variant under py-spy
     output: Path = ROOT / ".run" / "bench" / "results.json"
 

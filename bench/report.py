@@ -34,8 +34,14 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 
 
 def render(results: dict[str, Any]) -> str:
-    server = (results.get("config") or {}).get("server", "dev")
-    where = "the dev server (in memory)" if server == "dev" else "deploy/'s topology (Temporal on PostgreSQL)"
+    config = results.get("config") or {}
+    where = "the dev server (in memory)"
+    if config.get("server", "dev") != "dev":
+        where = "deploy/'s topology (Temporal on PostgreSQL)"
+    elif config.get("webhooks", True):
+        where += "; every return event delivered to a webhook subscriber"
+    else:
+        where += "; no webhook subscriber"
     sections = [
         f"Server: {where}",
         _throughput(results.get("throughput")),

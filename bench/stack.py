@@ -33,10 +33,16 @@ class BenchStack(LocalStack):
     log_dir: Path = ROOT / ".run" / "bench"
     server_args: tuple[str, ...] = TUNED_SERVER_ARGS
     workers: dict[str, list[subprocess.Popen]] = field(default_factory=dict)  # by task queue
+    webhooks: bool = True  # the receiver subscribed to every event (as `make run`), or no subscriber
 
     async def start(self) -> None:
         _compiled_imports(self.log_dir / "pycache")
         await super().start()
+
+    def _subscribe_receiver(self) -> str:
+        if self.webhooks:
+            return super()._subscribe_receiver()
+        return "no-subscription"  # the receiver runs, told of nothing
 
     def spawn_workers(
         self,

@@ -110,6 +110,10 @@ RETURN_EVENTS = "return-events"
 # when the warehouse has the items. Decided once, when a return starts (see __init__).
 SHOPPER_EMAILS = "shopper-emails"
 
+# Events are appended by the worker itself (a local activity: a marker in the history, no task through
+# the server), and by a scheduled activity only when the store doesn't take one at once.
+EVENTS_APPENDED_LOCALLY = "events-appended-locally"
+
 # A confirmation's caller waits for the answer (TEMPORAL_RPC_TIMEOUT_SECONDS): retry briefly, then say so.
 CONFIRMATION_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2))
 
@@ -121,6 +125,7 @@ class ReturnWorkflow(ReturnResolution):
         super().__init__(start, progress_from_evidence=workflow.patched(PROGRESS_FROM_EVIDENCE))
         self._records_events = workflow.patched(RETURN_EVENTS)
         self._emails_shopper = workflow.patched(SHOPPER_EMAILS)
+        self._appends_locally = workflow.patched(EVENTS_APPENDED_LOCALLY)
 
     @workflow.run
     async def run(self, start: StartReturn) -> ReturnStatus:

@@ -116,8 +116,9 @@ class ReturnState:
         # Returns started before `RETURN_EVENTS` record no events; later ones number theirs from 1.
         self._records_events = False
         self._emails_shopper = False  # returns started before `SHOPPER_EMAILS` send no email
+        self._appends_locally = False  # returns started before `EVENTS_APPENDED_LOCALLY`: scheduled appends
         self._event_sequence = 0
-        self._recording: list[Any] = []  # the record_event activities not known to be done
+        self._recording: list[Any] = []  # the appends of events not known to be done
 
     def status(self) -> ReturnStatus:
         return ReturnStatus(

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from activities.events import EventActivities
 from activities.mail import MailActivities
@@ -53,6 +53,10 @@ NOTIFY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minute
 # The store must get every event: retried until it takes them, however long it is away.
 EVENTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead worker's is retried after this
+# The worker's own try at an append: once, briefly. It holds the change's workflow task open (updates
+# and queries wait on it), so a store that doesn't answer at once gets the event by a scheduled activity.
+LOCAL_APPEND_TIMEOUT = timedelta(seconds=3)
+LOCAL_APPEND_RETRY = RetryPolicy(maximum_attempts=1)
 EMAIL_TIMEOUT = timedelta(seconds=30)  # an order lookup and one SMTP exchange (SMTP_TIMEOUT_SECONDS each)
 
 
@@ -261,18 +265,36 @@ class ReturnSteps(ReturnState):
 
     def _event(self, kind: EventType) -> None:
         """The return's next event: its public status now, numbered in sequence, appended to the
-        event store by an idempotent activity started right here, with the change (no coroutine of
-        its own that could interleave differently on replay). Built from workflow state and the
+        event store with the change by an idempotent activity. Built from workflow state and the
         workflow clock, so a replay builds the very same event."""
         if not self._records_events:
             return
         self._event_sequence += 1
         event = ReturnEvent.of(kind, self.status(), self._event_sequence, workflow.now())
         self._recording = [handle for handle in self._recording if not handle.done()]
-        self._recording.append(
-            workflow.start_activity_method(
-                EventActivities.record_event, event, start_to_close_timeout=EVENTS_TIMEOUT, retry_policy=EVENTS_RETRY
+        if self._appends_locally:
+            self._recording.append(asyncio.create_task(self._append(event)))
+        else:  # returns started before EVENTS_APPENDED_LOCALLY: one scheduled activity per event
+            self._recording.append(self._append_scheduled(event))
+
+    async def _append(self, event: ReturnEvent) -> None:
+        """Appended by this worker (a local activity): the history keeps a marker with its answer,
+        not the event, and no task goes through the server. A worker that dies before the marker is
+        written appends it again on replay: the store takes an event id once. If the store doesn't
+        take it at once, a scheduled activity retries until it does, and the return goes on."""
+        try:
+            await workflow.execute_local_activity_method(
+                EventActivities.record_event,
+                event,
+                start_to_close_timeout=LOCAL_APPEND_TIMEOUT,
+                retry_policy=LOCAL_APPEND_RETRY,
             )
+        except FailureError:  # a local activity's failure or timeout comes as itself, not as an ActivityError
+            await self._append_scheduled(event)
+
+    def _append_scheduled(self, event: ReturnEvent) -> workflow.ActivityHandle[bool]:
+        return workflow.start_activity_method(
+            EventActivities.record_event, event, start_to_close_timeout=EVENTS_TIMEOUT, retry_policy=EVENTS_RETRY
         )
 
     async def _events_recorded(self) -> None:

@@ -280,7 +280,7 @@ async def test_a_store_that_is_down_holds_the_events_back_never_the_return_and_l
     try:
         await start(env, vendors, client, return_id)
         # The return goes on without its store. Its status may be out of reach for a moment meanwhile:
-        # the append's local retries hold the workflow task open, and a query waits for its heartbeat.
+        # the worker's own try at each append holds the change's workflow task open, and a query waits.
         await until(client, return_id, Stage.label_issued, unreachable_is_not_yet=True)
         assert vendors.events_of(return_id) == []
     finally:
