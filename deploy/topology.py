@@ -56,6 +56,8 @@ _SECRET_NAMES = (
     "shippo_webhook_hmac_secret",
     "payload_keys",
     "codec_auth_token",
+    "portal_secret",  # every API process signs the portal's and the console's cookies and links alike:
+    "console_secret",  # behind the balancer, a session started on one is read by the other
 )
 _DATABASE_PASSWORDS = ("postgres_password", "store_password")  # the topology's to use, not settings
 STORE_DATABASE = "returns_store"  # the event store (store/), beside Temporal's databases
@@ -162,6 +164,7 @@ class Topology:
             "api_host": HOST,
             "api_port": self.config.ports.api,
             "codec_cors_origins": self.ui_url,
+            "portal_base_url": self.api_url,  # the status links in shoppers' emails
             "worker_graceful_shutdown_seconds": self.config.graceful_shutdown.total_seconds(),
             "health_host": HOST,
             "metrics_host": HOST,

@@ -5,6 +5,7 @@ two API processes behind one port) carrying a return from request to refund."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from temporalio.common import SearchAttributeKey
 from deploy import Topology
 from deploy.config import ROOT
 from deploy.temporal import register_search_attributes
+from devstack.checkout import SHOPPER_EMAIL, checkout
 from devstack.demo import run_demo
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.vocabulary import Stage
@@ -95,6 +97,25 @@ async def test_a_return_goes_from_request_to_refund_through_the_api(topology: To
             break
         await asyncio.sleep(0.2)
     assert len(found) == 1
+
+
+async def test_a_shopper_s_portal_session_holds_across_both_api_processes(topology: Topology) -> None:
+    """The balancer hands each new connection to the next API process: a session (and its CSRF token)
+    started on one must be read by the other, so both sign with the topology's one portal secret."""
+    request = await checkout(topology.settings, "PROD-PORTAL-1")
+    one_connection_per_request = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=topology.api_url, timeout=10, limits=one_connection_per_request) as browser:
+        form = (await browser.get("/portal")).raise_for_status().text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None, form
+        found = await browser.post(
+            "/portal/lookup",
+            data={"csrf_token": token.group(1), "order_number": request.order_id, "contact": SHOPPER_EMAIL},
+        )
+        assert found.status_code == 303, found.text
+        for _ in range(4):  # both processes, twice each
+            items = await browser.get("/portal/items")
+            assert items.status_code == 200 and request.order_id in items.text, items.text
 
 
 async def test_down_stops_everything_and_up_comes_back_with_the_same_data(topology: Topology) -> None:
