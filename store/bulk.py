@@ -19,6 +19,7 @@ from store import rollups
 from store.db import is_sqlite
 from store.events import ReturnEvent
 from store.projection import project_all
+from store.sales import StoredUnitsSold
 from store.schema import events, return_lines, return_statuses, returns, units_sold
 from store.store import EventStore
 
@@ -52,6 +53,8 @@ def bulk_load(
                 counts["sales_rows"] += len(chunk)
     finally:
         writer.close()
+    if counts["sales_rows"]:
+        StoredUnitsSold(store.engine).sum_months()
     return counts
 
 

@@ -54,6 +54,7 @@ from store.rollups import (
     NO_CATEGORY,
     ROLLUPS,
     bucket_value,
+    whole_months,
 )
 from store.sales import StoredUnitsSold, UnitsSoldSource
 from store.schema import (
@@ -247,25 +248,18 @@ def _rollup_rows(daily: Table, period: Period, currency: str | None) -> Subquery
     """The rollup rows that sum to a period of whole days: its whole months from the monthly
     twin, if the rollup has one, and the days before and after them from the daily rows."""
     first, end = period.first_day(), period.end_day()
-    months_from, months_to = _whole_months(period)
+    months_from, months_to = whole_months(first, end)
     monthly = MONTHLY.get(daily.name)
     if monthly is None or months_from >= months_to:
         return select(daily).where(*_on_days(daily.c, period, currency)).subquery()
     months = ROLLUPS[monthly][0]
     edges = [and_(daily.c.day >= first, daily.c.day < months_from), and_(daily.c.day >= months_to, daily.c.day < end)]
     edge_days = select(daily).where(or_(*edges))
-    whole_months = select(months).where(months.c.day >= months_from, months.c.day < months_to)
+    in_months = select(months).where(months.c.day >= months_from, months.c.day < months_to)
     if currency:
         edge_days = edge_days.where(daily.c.currency == currency)
-        whole_months = whole_months.where(months.c.currency == currency)
-    return union_all(edge_days, whole_months).subquery()
-
-
-def _whole_months(period: Period) -> tuple[date, date]:
-    """The first days of the period's first whole month and of the month after its last (equal: none)."""
-    first = period.first_day()
-    months_from = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return months_from, max(months_from, period.end_day().replace(day=1))
+        in_months = in_months.where(months.c.currency == currency)
+    return union_all(edge_days, in_months).subquery()
 
 
 def _category_back(row: dict[str, Any]) -> dict[str, Any]:
@@ -640,19 +634,33 @@ def needs_attention(store: EventStore, *, period: Period | None = None, currency
 
 def needs_attention_trend(store: EventStore, period: Period, currency: str | None = None) -> Report:
     """Per day of the period (UTC): returns flagged for attention (a failed step, a passed deadline,
-    a decision needed) and flags cleared, from the events themselves."""
+    a decision needed) and flags cleared, from the events themselves, counted per day by the
+    database (a year holds hundreds of thousands of flags: too many rows to hand to Python)."""
     e = events.c
+    day = _utc_day(store, e.created_at)
     kinds = (EventType.needs_attention.value, EventType.attention_cleared.value)
-    query = select(e.type, e.created_at).where(e.type.in_(kinds), _in(e.created_at, period))
+    query = (
+        select(e.type, day.label("day"), func.count().label("events"))
+        .where(e.type.in_(kinds), _in(e.created_at, period))
+        .group_by(e.type, day)
+    )
     if currency:
         query = query.where(e.return_id.in_(select(returns.c.return_id).where(returns.c.currency == currency)))
     first, last = period.first_day(), (period.end - timedelta(microseconds=1)).astimezone(UTC).date()
     days = {first + timedelta(days=n): {"flagged": 0, "cleared": 0} for n in range((last - first).days + 1)}
     for row in _run(store, query):
-        day = days[row["created_at"].astimezone(UTC).date()]
-        day["flagged" if row["type"] == EventType.needs_attention.value else "cleared"] += 1
+        counted = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        days[counted]["flagged" if row["type"] == EventType.needs_attention.value else "cleared"] += row["events"]
     rows = [{"day": day.isoformat(), **counts} for day, counts in days.items()]
     return Report("needs_attention_trend", ["day", "flagged", "cleared"], rows, _parameters(period, currency))
+
+
+def _utc_day(store: EventStore, column: Any) -> Any:
+    """The UTC date of a timestamp column, in SQL: SQLite holds naive UTC text (its first 10
+    characters are the date); PostgreSQL a timestamptz, seen in UTC whatever the session's zone."""
+    if is_sqlite(store.engine):
+        return func.substr(column, 1, 10)
+    return func.date(func.timezone("UTC", column))
 
 
 def expired_labels(
@@ -770,7 +778,7 @@ def _could_be_top(
        (pigeonhole). The monthly rollup's index answers who has that many in a month, from the
        top down; the edge days are counted from the detail rows.
     """
-    months_from, months_to = _whole_months(period)
+    months_from, months_to = whole_months(period.first_day(), period.end_day())
     if months_from == months_to:
         return None
     m = rollup_customers_monthly.c

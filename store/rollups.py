@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -148,6 +148,17 @@ def durations_histogram(row: Mapping[str, Any]) -> dict[tuple[Any, ...], list[in
 
 def month_of(day: date) -> date:
     return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def whole_months(first: date, end: date) -> tuple[date, date]:
+    """The first days of the first whole month in first <= day < end and of the month after its
+    last (equal when there is none): the part a monthly rollup answers."""
+    months_from = first if first.day == 1 else next_month(first)
+    return months_from, max(months_from, end.replace(day=1))
 
 
 def duration_bucket(seconds: float) -> int:

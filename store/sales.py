@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Date, Engine, and_, func, literal, or_, select, union_all
 
 from integrations.settings import Settings
 from integrations.shop import ShopPlatform
 from store.db import make_engine, write_transaction
-from store.schema import units_sold
+from store.rollups import month_of, next_month, whole_months
+from store.schema import units_sold, units_sold_monthly
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,34 @@ class UnitsSoldSource(Protocol):
 
 
 class StoredUnitsSold:
-    """The store's `units_sold` table (one row per day, SKU and currency)."""
+    """The store's `units_sold` table (one row per day, SKU and currency), and its monthly sums
+    (`units_sold_monthly`), kept together by every write here: a period's whole months are read
+    from the sums, the days around them from the daily rows."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def units_sold(self, start: datetime, end: datetime, currency: str | None = None) -> list[UnitsSold]:
-        query = (
-            select(
-                units_sold.c.sku, func.max(units_sold.c.category), units_sold.c.currency, func.sum(units_sold.c.units)
-            )
-            .where(units_sold.c.day >= _day(start), units_sold.c.day < _day_after(end))
-            .group_by(units_sold.c.sku, units_sold.c.currency)
-        )
+        first, end_day = _day(start), _day_after(end)
+        months_from, months_to = whole_months(first, end_day)
+        daily, monthly = units_sold.c, units_sold_monthly.c
+        parts = [
+            select(daily.sku, daily.category, daily.currency, daily.units).where(
+                or_(
+                    and_(daily.day >= first, daily.day < min(months_from, end_day)),
+                    and_(daily.day >= max(months_to, first), daily.day < end_day),
+                )
+            ),
+            select(monthly.sku, monthly.category, monthly.currency, monthly.units).where(
+                monthly.day >= months_from, monthly.day < months_to
+            ),
+        ]
         if currency:
-            query = query.where(units_sold.c.currency == currency)
+            parts = [part.where(part.selected_columns.currency == currency) for part in parts]
+        rows = union_all(*parts).subquery()
+        query = select(rows.c.sku, func.max(rows.c.category), rows.c.currency, func.sum(rows.c.units)).group_by(
+            rows.c.sku, rows.c.currency
+        )
         with self.engine.connect() as connection:
             return [
                 UnitsSold(sku, category, cur, int(units)) for sku, category, cur, units in connection.execute(query)
@@ -73,6 +87,7 @@ class StoredUnitsSold:
                     )
                 )
             connection.execute(units_sold.insert(), rows)
+            _sum_months(connection, {month_of(row["day"]) for row in rows})
 
     def replace_days(self, start: date, end: date, rows: Iterable[Mapping[str, object]]) -> int:
         """The figures of start <= day < end become `rows` (a SKU no longer sold on a day loses its row)."""
@@ -81,7 +96,40 @@ class StoredUnitsSold:
             connection.execute(units_sold.delete().where(units_sold.c.day >= start, units_sold.c.day < end))
             if rows:
                 connection.execute(units_sold.insert(), rows)
+            _sum_months(connection, _months(start, end))
         return len(rows)
+
+    def sum_months(self) -> None:
+        """Sums every month the daily rows hold again: after rows were written around this class
+        (a bulk load's COPY)."""
+        with write_transaction(self.engine) as connection:
+            first, last = connection.execute(select(func.min(units_sold.c.day), func.max(units_sold.c.day))).one()
+            if first is not None:
+                _sum_months(connection, _months(first, last + timedelta(days=1)))
+
+
+def _months(start: date, end: date) -> set[date]:
+    """The months start <= day < end touches."""
+    months, month = set(), month_of(start)
+    while month < end:
+        months.add(month)
+        month = next_month(month)
+    return months
+
+
+def _sum_months(connection: Connection, months: Iterable[date]) -> None:
+    """Makes these months' rows of units_sold_monthly the sums of their daily rows."""
+    daily = units_sold.c
+    for month in sorted(months):
+        connection.execute(units_sold_monthly.delete().where(units_sold_monthly.c.day == month))
+        sums = (
+            select(daily.sku, daily.currency, literal(month, Date), func.max(daily.category), func.sum(daily.units))
+            .where(daily.day >= month, daily.day < next_month(month))
+            .group_by(daily.sku, daily.currency)
+        )
+        connection.execute(
+            units_sold_monthly.insert().from_select(["sku", "currency", "day", "category", "units"], sums)
+        )
 
 
 async def copy_sales(shop: ShopPlatform, stored: StoredUnitsSold, start: date, end: date) -> int:

@@ -223,6 +223,25 @@ Index(
     units_sold.c.units,
     units_sold.c.category,
 )
+# The same figures summed per month (`day` the month's first; migration 0006): return rates over a
+# year read 12 rows per SKU and currency instead of 365. StoredUnitsSold keeps it with the days.
+units_sold_monthly = Table(
+    "units_sold_monthly",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", String(64)),
+    Column("units", BigInteger, nullable=False),
+)
+Index(
+    "ix_units_sold_monthly_rates",
+    units_sold_monthly.c.sku,
+    units_sold_monthly.c.currency,
+    units_sold_monthly.c.day,
+    units_sold_monthly.c.units,
+    units_sold_monthly.c.category,
+)
 
 # Outbound webhooks: who wants which events, and what became of each delivery.
 subscriptions = Table(

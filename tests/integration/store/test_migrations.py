@@ -22,7 +22,7 @@ HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head
 def test_up_from_empty_creates_every_table_and_matches_the_schema(store_url):
     assert current_revision(store_url) is None
     migrate(store_url)
-    assert current_revision(store_url) == HEAD == "0005"
+    assert current_revision(store_url) == HEAD == "0006"
     engine = make_engine(store_url)
     try:
         with engine.connect() as connection:
@@ -47,7 +47,7 @@ def test_migrating_again_changes_nothing_and_steps_up_one_revision_at_a_time(sto
         engine.dispose()
     migrate(store_url)
     migrate(store_url)
-    assert current_revision(store_url) == "0005"
+    assert current_revision(store_url) == "0006"
 
 
 def test_the_command_migrates_an_sqlite_file(tmp_path):
@@ -56,8 +56,8 @@ def test_the_command_migrates_an_sqlite_file(tmp_path):
         [sys.executable, "-m", "store", "migrate", "--url", url], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "store at revision 0005" in result.stdout
-    assert current_revision(url) == "0005"
+    assert "store at revision 0006" in result.stdout
+    assert current_revision(url) == "0006"
 
 
 def test_processes_starting_together_all_migrate_the_same_empty_store(store_url):
