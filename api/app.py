@@ -120,6 +120,10 @@ def main() -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: behind a TCP balancer
+        # on the same machine, every client could then name its own address.
+        proxy_headers=settings.api_forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.api_forwarded_allow_ips or "",
         # Idle connections are kept longer than callers' pools and balancers keep theirs (httpx 5 s,
         # load balancers often 60 s): else the API closes one just as a caller sends on it, and the
         # caller sees a dropped connection (seen under load as `connection_error`).

@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     # (`returns-api --new-key ROLE HOLDER` makes a key and its entry). An unknown key admits nobody.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Proxies in front of the API whose X-Forwarded-For names the client (uvicorn's
+    # forwarded_allow_ips: addresses or networks, comma-separated, or "*"). Unset: none is trusted and
+    # the client is the connection's peer, so nobody passes for another address (the portal's lookup
+    # limits count per address). Name your HTTP load balancer here.
+    api_forwarded_allow_ips: str | None = None
     api_keys: dict[KeyHash, ApiKeyGrant] = {}
     api_keys_file: str | None = None
     # One shared key per role, from before keys had holders: each acts as a system's key whose

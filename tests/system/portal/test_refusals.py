@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 import time
 
 import httpx
@@ -10,6 +13,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from playwright.async_api import Locator, Page, expect
 
 from devstack.stack import LocalStack
+from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from tests.system.api.doors import exists
 from tests.system.portal.conftest import audited, find_order, placed_order
@@ -62,6 +66,27 @@ async def test_lookups_of_one_order_are_rate_limited(page: Page, stack: LocalSta
         await expect(page.get_by_role("alert")).to_have_text(NOT_FOUND)
     await find_order(page, order.order_id)  # now even the right email waits
     await expect(page.get_by_role("alert")).to_have_text("Too many attempts. Please wait a few minutes and try again.")
+
+
+async def test_a_shopper_can_t_pass_for_other_addresses_to_get_more_lookups(stack: LocalStack) -> None:
+    """The per-address limit counts the connection's peer: an X-Forwarded-For the shopper writes names
+    nobody while API_FORWARDED_ALLOW_IPS is unset, so made-up addresses buy no more attempts."""
+    port = free_port()
+    stack.spawn_api("api-three-lookups", API_PORT=str(port), PORTAL_LOOKUPS_PER_ADDRESS="3/10 minutes")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as shopper:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                if (await shopper.get("/v1/livez")).status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', (await shopper.get("/portal")).text)
+        assert token is not None
+        answers = []
+        for n in range(4):
+            lookup = {"csrf_token": token.group(1), "order_number": f"ORD-NONE-{n}", "contact": "eve@example.com"}
+            answer = await shopper.post("/portal/lookup", data=lookup, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            answers.append(answer.status_code)
+    assert answers == [404, 404, 404, 429]
 
 
 async def test_every_response_carries_the_security_headers(page: Page) -> None:
