@@ -32,6 +32,7 @@ class Choice:
     reason: ReasonCode
     exchange_sku: str | None = None  # the variant wanted instead (outcome exchange)
     photo_urls: tuple[str, ...] = ()
+    comment: str | None = None  # the shopper's words about the item, on one line
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def eligibility_request(
                 quantity=c.quantity,
                 reason=c.reason,
                 photo_urls=list(c.photo_urls),
+                comment=c.comment,
             )
             for c in choices
         ],

@@ -55,7 +55,7 @@ from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFou
 from web.routes import answering_with, serve_shared_styles
 from web.session import CSRF_FIELD, csrf_matches, secure_page
 from workflows.models import Cancellation, ReturnStatus
-from workflows.primitives import Identifier
+from workflows.primitives import UNSAFE_TEXT, Identifier
 from workflows.vocabulary import ReasonCode, ResolutionKind, ReturnMethod, Stage
 
 log = structlog.get_logger(__name__)
@@ -260,7 +260,7 @@ async def _items(visit: Visit, error: str | None = None) -> Response:
     offer = await _offer(visit, order)
     if offer is None:
         return _cannot_return_online(visit)
-    chosen = {line_id: (quantity, reason) for line_id, quantity, reason, _ in visit.session.get("choices", [])}
+    chosen = {choice.line_id: (choice.quantity, choice.reason.value, choice.comment) for choice in _choices(visit)}
     megabytes = "%g" % (visit.portal.photo_max_bytes / 1_000_000)
     return visit.render(
         "items.html",
@@ -302,7 +302,7 @@ async def choose_items(request: Request) -> Response:
         if quantity and reason is None:
             return await _items(visit, _("Tell us why you are returning each item you chose."))
         if quantity:
-            choices.append((line_id, quantity, reason.value))
+            choices.append((line_id, quantity, reason.value, _one_line(form.get(f"comment-{line_id}", ""))))
             try:
                 photos[line_id] = await _photos_of(visit, form.getlist(f"photos-{line_id}"))
             except PhotoRefused as refused:
@@ -317,7 +317,10 @@ async def choose_items(request: Request) -> Response:
         for line_id, line_photos in photos.items()
     }
     visit.session.update(
-        choices=[(line_id, quantity, reason, kept.get(line_id, [])) for line_id, quantity, reason in choices],
+        choices=[
+            (line_id, quantity, reason, kept.get(line_id, []), comment)
+            for line_id, quantity, reason, comment in choices
+        ],
         return_id=None,
     )
     return visit.redirect("/portal/method")
@@ -330,10 +333,21 @@ async def _photos_of(visit: Visit, uploads: list[Any]) -> list[tuple[bytes, str]
 
 
 def _choices(visit: Visit) -> list[Choice]:
+    """The session's choices (a session from before comments holds none: `*comment` is empty)."""
     return [
-        Choice(line_id, quantity, ReasonCode(reason), photo_urls=tuple(urls))
-        for line_id, quantity, reason, urls in visit.session.get("choices", [])
+        Choice(line_id, quantity, ReasonCode(reason), photo_urls=tuple(urls), comment=next(iter(comment), None))
+        for line_id, quantity, reason, urls, *comment in visit.session.get("choices", [])
     ]
+
+
+COMMENT_MOST = 500  # characters, as ReturnLine.comment takes them
+
+
+def _one_line(text: object) -> str | None:
+    """A shopper's comment as the return keeps it: one line (line breaks and runs of spaces become one
+    space), without the characters the doors refuse, at most COMMENT_MOST characters; None if empty."""
+    words = " ".join(UNSAFE_TEXT.sub(" ", str(text)).split())[:COMMENT_MOST].strip()
+    return words or None
 
 
 # --- 3 and 4. How it goes back, and what the shopper gets --------------------------------------------

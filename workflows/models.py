@@ -50,6 +50,9 @@ class ReturnLine(Contract):
     photo_urls: Annotated[list[PhotoUrl], Field(max_length=3)] = Field(
         default=[], description="the shopper's photos of the item: links to where they are kept, never the images"
     )
+    comment: Annotated[str, StringConstraints(min_length=1, max_length=500), AtTheDoor()] | None = Field(
+        default=None, description="the shopper's own words about the item (one line)"
+    )
 
 
 class ReturnRequest(Contract):
@@ -213,6 +216,7 @@ class LineStatus(Contract):
     category: str | None = None
     exchange_sku: str | None = None
     shopper_photo_urls: list[str] = []  # the shopper's photos of the item, as the request gave them
+    shopper_comment: str | None = None  # the shopper's words about the item, as the request gave them
     declined: DeclineReason | None = None
     reception: Reception = Reception.awaiting
     received_quantity: int = 0  # units of this line that came back

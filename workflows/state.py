@@ -81,6 +81,7 @@ class ReturnState:
                 reason=line.reason,
                 exchange_sku=line.exchange_sku,
                 shopper_photo_urls=line.photo_urls,
+                shopper_comment=line.comment,
             )
             for line in request.lines
         }

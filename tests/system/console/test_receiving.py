@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+from devstack.checkout import DEMO_LINES
 from devstack.polling import wait_for_stage
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors
@@ -27,7 +28,11 @@ async def scan(page: Page, code: str) -> None:
 
 
 async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors, returns: ReturnsClient) -> None:
-    status = await doors.started(Stage.label_issued)
+    noted = [
+        line.model_copy(update={"comment": "the handle was loose"}) if line.line_id == "L2" else line
+        for line in DEMO_LINES
+    ]
+    status = await doors.started(Stage.label_issued, lines=noted)
     await delivered(doors.stack, returns, status.return_id)
     assert status.label is not None
     await signed_in(page, "dock-3")
@@ -46,6 +51,9 @@ async def test_a_scanned_parcel_is_received_and_graded(page: Page, doors: Doors,
     await page.get_by_role("button", name="Record another parcel").click()
     await expect(page.get_by_role("status")).to_contain_text("Recorded.")
     await expect(page.get_by_role("button", name="Record another parcel")).to_have_count(0)
+    await expect(page.locator("q.shopper-comment")).to_have_text(
+        "the handle was loose"
+    )  # the shopper's note, for grading
     await page.get_by_label("Grade of L1").select_option("A")
     await page.get_by_label("Grade of L2").select_option("D")
     await page.get_by_label("Notes on L2").fill("handle broken off")

@@ -43,6 +43,10 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     await audited(page, "2-items")
     await page.get_by_label("How many to return").first.select_option("2")
     await page.locator("#reason-L1").select_option("size_too_large")
+    # a note on two lines comes back as one; a direction override is dropped, not refused
+    await page.get_by_label("Anything else we should know about it? (optional)").first.fill(
+        "Fits like an XL.\nTags still on \u202eplease"
+    )
     await page.get_by_role("button", name="Continue").click()
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("How will you send it back?")
@@ -61,6 +65,7 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     assert amount_in_cents(await page.locator("#fees").inner_text()) == 599
     return_id = await page.locator("input[name=return_id]").input_value()
     assert not await exists(returns, return_id)  # nothing starts before the shopper confirms
+    await expect(page.get_by_role("cell", name="Fits like an XL. Tags still on please")).to_be_visible()
     await audited(page, "4-review")
     await page.get_by_role("button", name="Confirm return").click()
 
@@ -76,6 +81,7 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
     status_link = page.url.split("?")[0]
     assert status_link in text and f'href="{status_link}"' in html  # the signed link, in both parts
     assert [(line.line_id, line.quantity) for line in status.lines] == [("L1", 2)]
+    assert status.lines[0].shopper_comment == "Fits like an XL. Tags still on please"  # what the warehouse reads
     assert await page.locator("#label").get_attribute("href") == status.label.label_url
 
     await sent_back_and_graded_a(stack, returns, return_id, {"L1": 2})

@@ -9,6 +9,7 @@ import pytest
 
 from integrations.shop import OrderContact, ShopperOrder, ShopperOrderLine
 from portal.journey import Choice, estimate, lines_on_offer, method_cost
+from portal.pages import COMMENT_MOST, _one_line
 from portal.session import LinkExpired, LinkInvalid, Signer
 from starter.eligibility import Eligibility, LineEligibility
 from starter.policy import load_return_policy
@@ -84,3 +85,10 @@ def test_a_status_link_names_its_return_until_it_expires_and_a_forged_one_never(
 def test_an_exchange_pays_no_money_and_no_fee() -> None:
     shown = estimate(ORDER, SHIRTS, ReturnMethod.mail_label, ResolutionKind.exchange, POLICY)
     assert (shown.fees, shown.paid_out) == (0, 0)  # resolution.py: the replacement instead of money
+
+
+def test_a_shopper_s_note_is_kept_on_one_line_without_what_the_doors_refuse() -> None:
+    assert _one_line("Fits like an XL.\r\n  Tags  still on") == "Fits like an XL. Tags still on"
+    assert _one_line("\u202eevil\u2066 twin") == "evil twin"  # direction overrides go, the words stay
+    assert _one_line(" \n\t ") is None
+    assert _one_line("x" * 600) == "x" * COMMENT_MOST
