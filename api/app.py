@@ -37,6 +37,7 @@ from integrations.settings import Settings, VendorModeError, get_settings, requi
 from integrations.temporal_client import connect
 from portal.pages import install_portal, photo_form_body_limits
 from starter.client import ReturnsClient
+from starter.policy import load_return_policy
 
 KEEP_ALIVE_SECONDS = 75
 
@@ -111,6 +112,11 @@ def main() -> None:
         require_vendor_mode(settings, "returns-api")  # its webhooks and eligibility checks reach vendors
     except VendorModeError as error:
         sys.exit(str(error))
+    if settings.return_policy_file:  # every return starts with it: a bad file stops the API, not each request
+        try:
+            load_return_policy(settings.return_policy_file)
+        except (OSError, ValueError) as error:
+            sys.exit(f"returns-api will not start: RETURN_POLICY_FILE {settings.return_policy_file}: {error}")
     telemetry.start_tracing(settings, "returns-api")
     # No access log: it would print Shippo's `?token=`; RequestLog logs requests without queries.
     uvicorn.run(

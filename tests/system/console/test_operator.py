@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -13,15 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
+from console.queues import LABELS_EXPIRING_WITHIN_DAYS
 from devstack.__main__ import print_console
 from devstack.demo import carrier_reports, role_headers, run_demo
 from devstack.polling import wait_for_stage
+from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from store.sales import copy_recent_sales
 from tests.system.api.doors import Doors, eventually
-from tests.system.browser import ledger_refunds, sent_back_and_graded
+from tests.system.browser import delivered, ledger_refunds, sent_back_and_graded
 from tests.system.console.conftest import shot, signed_in
 from workflows.vocabulary import Stage, TrackingStatus
 
@@ -366,3 +369,57 @@ async def test_an_email_finds_its_customers_returns_through_the_shop_platform(pa
     await search_for.fill(f"nobody.{shopper}@example.com")
     await page.get_by_role("button", name="Search").click()
     await expect(page.locator("table tbody")).to_have_text("None.")
+
+
+async def test_the_time_queues_hold_the_returns_past_their_policy_s_days(
+    browser: Browser, doors: Doors, returns: ReturnsClient, tmp_path: Path
+) -> None:
+    """In transit too long, delivered but not inspected, labels expiring: each a visibility query on
+    the stage-since attribute against the console's policy. Returns of today are in none of them under
+    the shipped policy; a console whose policy counts those deadlines in seconds sees each in its own."""
+    label = await doors.started(Stage.label_issued)
+    moving = await doors.started(Stage.label_issued)
+    arrived = await doors.started(Stage.label_issued)
+    async with httpx.AsyncClient(base_url=doors.stack.api_url, timeout=30) as api:
+        assert moving.label is not None
+        await carrier_reports(api, doors.stack.settings, moving.label.tracking_number, TrackingStatus.transit)
+    await wait_for_stage(returns, moving.return_id, Stage.in_transit)
+    await delivered(doors.stack, returns, arrived.return_id)
+
+    deadlines = {"transit_stall_days": 1e-5, "receiving_days": 1e-5, "inspection_sla_days": 1e-5}
+    deadlines["ship_by_days"] = LABELS_EXPIRING_WITHIN_DAYS + 1e-5  # 1e-5 days: under a second
+    policy = returns.policy.model_dump(mode="json", exclude_unset=True)  # as a shop writes its file
+    policy["deadlines"] |= deadlines
+    quick = tmp_path / "seconds-policy.json"
+    quick.write_text(json.dumps(policy))
+    port = free_port()
+    doors.stack.spawn_api("api-seconds-policy", API_PORT=str(port), RETURN_POLICY_FILE=str(quick))
+    await eventually(lambda: _answers(f"http://127.0.0.1:{port}/v1/livez"), bool, 30)
+
+    expected = {"in-transit-too-long": moving, "not-inspected": arrived, "labels-expiring": label}
+    shipped = await browser.new_context(base_url=doors.stack.api_url)
+    seconds = await browser.new_context(base_url=f"http://127.0.0.1:{port}")
+    try:
+        today, quick_page = await shipped.new_page(), await seconds.new_page()
+        await signed_in(today, "kim")
+        await signed_in(quick_page, "kim")
+        for slug, status in expected.items():
+            await today.goto(f"/console/queues/{slug}")
+            await expect(today.get_by_role("link", name=status.return_id)).to_have_count(0)
+            await listing(quick_page, f"/console/queues/{slug}", status.return_id)
+            await expect(quick_page.get_by_role("link", name=status.return_id)).to_have_count(1)
+            for other in expected.values():
+                if other is not status:  # each return in its own stage's queue only
+                    await expect(quick_page.get_by_role("link", name=other.return_id)).to_have_count(0)
+        await shot(quick_page, "queue-labels-expiring")
+    finally:
+        await shipped.close()
+        await seconds.close()
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            return (await http.get(url)).status_code == 200
+    except httpx.TransportError:
+        return False

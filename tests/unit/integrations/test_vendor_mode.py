@@ -139,3 +139,21 @@ def test_empty_variables_count_as_unset() -> None:
         require_vendor_mode(_settings(vendor_mode="live", **empty), "returns-worker")
     for variable in ("needs STRIPE_API_KEY", "needs SHOP_API_BASE", "needs PAYLOAD_KEYS"):
         assert variable in str(refused.value)
+
+
+def test_the_api_refuses_to_start_with_a_policy_file_it_can_t_use(tmp_path: Path) -> None:
+    """Else every page and request needing the policy would fail one by one, as if Temporal were down."""
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"version": 1, "instant_refund": {"enabled": false, "max_amount": 5000}}')
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("VENDOR_", "STRIPE_", "SHIPPO_"))},
+        "VENDOR_MODE": "sandbox",
+        "RETURN_POLICY_FILE": str(policy),
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "api.app"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert f"returns-api will not start: RETURN_POLICY_FILE {policy}: " in result.stderr
