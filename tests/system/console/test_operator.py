@@ -423,3 +423,44 @@ async def _answers(url: str) -> bool:
             return (await http.get(url)).status_code == 200
     except httpx.TransportError:
         return False
+
+
+async def test_a_review_rejected_a_failed_step_retried_and_another_closed_unresolved_from_their_pages(
+    page: Page, doors: Doors
+) -> None:
+    review = await doors.started(Stage.needs_review, order_changes=IN_REVIEW)
+    shippo = doors.stack.sandbox_url("shippo")
+    stuck = []
+    for _ in range(2):  # each label purchase refused once, for good (a 400): the step waits for an operator
+        fault = {"method": "POST", "path": "/shipments", "status": 400, "times": 1}
+        (await doors.http.post(f"{shippo}/_sandbox/faults", json=fault)).raise_for_status()
+        request = await doors.new_request()
+        (await doors.start(request)).raise_for_status()
+        await eventually(lambda rid=request.return_id: doors.status(rid), lambda status: status.attention is not None)
+        stuck.append(request.return_id)
+    await signed_in(page, "kim")
+
+    async def act(return_id: str, action: str, button: str, reason: str, **choices: str) -> None:
+        await page.goto(f"/console/returns/{return_id}")
+        form = page.locator(f"form[action='/console/returns/{return_id}/{action}']")
+        for label, value in choices.items():
+            await form.get_by_label(label).select_option(value)
+        await form.get_by_label("Reason").fill(reason)
+        await form.get_by_role("button", name=button).click()
+        await expect(page.get_by_role("status")).to_contain_text(": done.")
+
+    await act(review.return_id, "reject", "Reject", "same address as a known fraud")
+    await act(stuck[0], "retry", "Retry", "Shippo answers again")
+    await act(stuck[1], "other-way", "Resolve", "the shopper keeps the item", Way="close_unresolved")
+
+    outcomes = {
+        review.return_id: (Stage.declined, "same address as a known fraud"),
+        stuck[0]: (Stage.label_issued, "Shippo answers again"),
+        stuck[1]: (Stage.failed_needs_attention, "the shopper keeps the item"),
+    }
+    for return_id, (stage, reason) in outcomes.items():
+        status = await doors.wait_for(return_id, stage)
+        assert any(entry.actor == "operator:kim" and reason in entry.detail for entry in status.timeline), status
+        await page.goto(f"/console/returns/{return_id}")
+        await expect(page.locator("table.timeline")).to_contain_text(reason)
+    await shot(page, "return-closed-unresolved")
