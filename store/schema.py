@@ -204,44 +204,28 @@ return_lines = Table(
 Index("ix_return_lines_requested_at", return_lines.c.requested_at)
 Index("ix_return_lines_inspected_at", return_lines.c.inspected_at)
 
+
+def _units_sold(name: str, units: type[Integer] | type[BigInteger]) -> Table:
+    """Units sold per `day`, SKU and currency, with a covering index for return rates."""
+    table = Table(
+        name,
+        metadata,
+        Column("sku", String(64), primary_key=True),
+        Column("currency", String(3), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("category", String(64)),
+        Column("units", units, nullable=False),
+    )
+    Index(f"ix_{name}_rates", table.c.sku, table.c.currency, table.c.day, table.c.units, table.c.category)
+    return table
+
+
 # Units sold per day, SKU and currency: the denominator of return rates when the shop
 # platform's figures are copied into the store (see `store.sales`).
-units_sold = Table(
-    "units_sold",
-    metadata,
-    Column("sku", String(64), primary_key=True),
-    Column("currency", String(3), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("category", String(64)),
-    Column("units", Integer, nullable=False),
-)
-Index(
-    "ix_units_sold_rates",
-    units_sold.c.sku,
-    units_sold.c.currency,
-    units_sold.c.day,
-    units_sold.c.units,
-    units_sold.c.category,
-)
+units_sold = _units_sold("units_sold", Integer)
 # The same figures summed per month (`day` the month's first; migration 0006): return rates over a
 # year read 12 rows per SKU and currency instead of 365. StoredUnitsSold keeps it with the days.
-units_sold_monthly = Table(
-    "units_sold_monthly",
-    metadata,
-    Column("sku", String(64), primary_key=True),
-    Column("currency", String(3), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("category", String(64)),
-    Column("units", BigInteger, nullable=False),
-)
-Index(
-    "ix_units_sold_monthly_rates",
-    units_sold_monthly.c.sku,
-    units_sold_monthly.c.currency,
-    units_sold_monthly.c.day,
-    units_sold_monthly.c.units,
-    units_sold_monthly.c.category,
-)
+units_sold_monthly = _units_sold("units_sold_monthly", BigInteger)
 
 # Outbound webhooks: who wants which events, and what became of each delivery.
 subscriptions = Table(
