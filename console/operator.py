@@ -186,7 +186,15 @@ async def queue_page(desk: Desk, slug: str) -> Response:
             return page
     statuses = await _statuses(desk, [summary.return_id for summary in page.returns]) if queue.attention else {}
     why = Counter(_why(status) for status in statuses.values())
-    return desk.render("queue.html", queue=queue, page=page, count=count, statuses=statuses, why=why, days=days)
+    # One line of the breakdown (`?why=`): only its returns, chosen already, so a bulk action takes
+    # every return that failed on the same step at once (no script needed to tick them all).
+    only = desk.request.query_params.get("why") if statuses else None
+    if only:
+        kept = [s for s in page.returns if s.return_id in statuses and _why(statuses[s.return_id]) == only]
+        page = page.model_copy(update={"returns": kept})
+    return desk.render(
+        "queue.html", queue=queue, page=page, count=count, statuses=statuses, why=why, days=days, only=only
+    )
 
 
 async def _statuses(desk: Desk, return_ids: list[str]) -> dict[str, ReturnStatus]:

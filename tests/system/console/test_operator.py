@@ -159,8 +159,16 @@ async def test_a_bulk_retry_after_a_stripe_outage_refunds_each_return_once(
     await signed_in(page, "kim")
     chosen = [request.return_id for request in requests]
     await listing(page, "/console/queues/needs-attention", *chosen)
+    # every return that failed on the refund step, chosen at once from the page's breakdown
+    failed = (await doors.status(chosen[0])).attention
+    assert failed is not None and failed.step
+    await page.get_by_role("link", name=re.compile(f"^Choose the 2 waiting for failed step: {failed.step} ")).click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        f"Chosen: the 2 on this page waiting for failed step: {failed.step}"
+    )
     for rid in chosen:
-        await page.get_by_label(f"Choose {rid}").check()
+        await expect(page.get_by_label(f"Choose {rid}")).to_be_checked()
+    await shot(page, "queue-chosen-by-step")
     await page.get_by_label("Reason for retrying").fill("Stripe is back")
     await page.get_by_role("button", name="Retry chosen").click()
     await expect(page.get_by_role("heading")).to_contain_text("Retry the failed step of 2 returns?")
