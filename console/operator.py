@@ -17,6 +17,7 @@ from barcode.writer import SVGWriter
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Role
 from console.desk import Desk, admits, pages, problems
@@ -25,6 +26,7 @@ from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from starter.visibility import ReturnPage, ReturnSummary
 from store.finder import SORTS, ReturnsWanted
+from store.reports import ReportName
 from store.webhooks import SubscriptionState, UnknownSubscriptionError
 from web.session import fresh_session, secure_page
 from workflows.models import (
@@ -192,9 +194,28 @@ async def queue_page(desk: Desk, slug: str) -> Response:
     if only:
         kept = [s for s in page.returns if s.return_id in statuses and _why(statuses[s.return_id]) == only]
         page = page.model_copy(update={"returns": kept})
+    steps = await _failed_steps(desk) if queue.bulk == "retry" else None
     return desk.render(
-        "queue.html", queue=queue, page=page, count=count, statuses=statuses, why=why, days=days, only=only
+        "queue.html",
+        queue=queue,
+        page=page,
+        count=count,
+        statuses=statuses,
+        why=why,
+        days=days,
+        only=only,
+        steps=steps,
     )
+
+
+async def _failed_steps(desk: Desk) -> list[dict[str, Any]] | None:
+    """The whole queue by failed step and error type, from the event store's read model (a page
+    shows only its own 25); None while the store can't answer: the queue itself still shows."""
+    try:
+        return (await desk.returns.report(ReportName.needs_attention)).rows
+    except SQLAlchemyError as error:
+        log.warning("needs-attention breakdown unavailable", error=type(error).__name__)
+        return None
 
 
 async def _statuses(desk: Desk, return_ids: list[str]) -> dict[str, ReturnStatus]:

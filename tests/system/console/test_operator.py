@@ -80,6 +80,10 @@ async def test_queues_count_real_returns_and_an_approval_shows_in_the_timeline(p
     await page.get_by_role("link", name="Needs attention").click()
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=stuck.return_id))
     await expect(row).to_contain_text("buy label")
+    failed = (await doors.status(stuck.return_id)).attention
+    assert failed is not None and failed.step and failed.error_type
+    step_row = page.locator("#failed-steps tr").filter(has_text=failed.step).filter(has_text=failed.error_type)
+    await expect(step_row).to_have_count(1)  # the whole queue's breakdown, from the event store
     await shot(page, "queue-needs-attention")
 
     await page.goto("/console/queues")
