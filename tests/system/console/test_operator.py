@@ -25,6 +25,7 @@ from starter.client import ReturnsClient
 from store.sales import copy_recent_sales
 from tests.system.api.doors import Doors, eventually
 from tests.system.browser import delivered, ledger_refunds, sent_back_and_graded
+from tests.system.console import code128
 from tests.system.console.conftest import shot, signed_in
 from workflows.vocabulary import Stage, TrackingStatus
 
@@ -206,6 +207,8 @@ async def test_the_demo_return_shows_up_in_the_console_make_run_points_to(
     await expect(page.locator(".paid")).to_contain_text("$")
     barcode = page.get_by_alt_text(f"Code 128 barcode of {demo.return_id}")
     assert await barcode.evaluate("image => image.complete && image.naturalWidth > 0")
+    drawn = await page.request.get(await barcode.get_attribute("src") or "")
+    assert code128.decode(await drawn.text()) == demo.return_id  # what a scanner at the dock reads
     await shot(page, "return-completed")
 
 
