@@ -120,6 +120,18 @@ class NotificationKind(StrEnum):
     received = "received"  # the warehouse has the items
 
 
+class SaidWhy(StrEnum):
+    """Why a return ended, in the words the workflow records, for the reasons it gives itself: the
+    shopper's email says them in the shopper's language (portal/words.py: WHY). An operator's own
+    reason is sent as written."""
+
+    no_line_returnable = "no line can be returned"
+    rejected_in_review = "rejected in review"
+    quantities_taken = "earlier returns already took these quantities"
+    lost_parcel_declined = "parcel lost; operator declined to resolve"
+    cancelled_on_the_portal = "cancelled by the shopper on the portal"
+
+
 class ShopperNotification(Contract):
     return_id: str
     customer_id: str

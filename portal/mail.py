@@ -12,7 +12,7 @@ from email.utils import make_msgid
 from activities.models import ShopperEmail
 from integrations.settings import Settings
 from portal.language import LOCALES, TEMPLATES, TRANSLATIONS
-from portal.words import EMAILS, _
+from portal.words import EMAILS, WHY, _
 from web.formats import day, money
 
 
@@ -34,7 +34,7 @@ def return_news(settings: Settings, email: ShopperEmail, to: str, status_url: st
         "amount": money(email.amount, email.currency, locale=locale)
         if email.amount is not None and email.currency
         else "",
-        "why": email.detail,
+        "why": TRANSLATIONS[language].gettext(WHY[email.detail]) if email.detail in WHY else email.detail,
     }
     said = f"{email.return_id}|{email.kind.value}|{email.amount}|{email.until}|{email.detail}"
     message_id = f"<{hashlib.sha256(said.encode()).hexdigest()[:32]}@returns.local>"

@@ -29,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 
 import portal.mail as mail
 import workflows.rules as rules
+from activities.models import SaidWhy
 from integrations.errors import IntegrationError
 from integrations.mail import mail_configured
 from integrations.mail import send as send_mail
@@ -644,7 +645,7 @@ async def cancel(request: Request, token: str) -> Response:
         return found
     return_id, _ = found
     cancellation = Cancellation(
-        actor=actor_id("shopper", "portal"), reason="cancelled by the shopper on the portal", requested_by="shopper"
+        actor=actor_id("shopper", "portal"), reason=SaidWhy.cancelled_on_the_portal, requested_by="shopper"
     )
     try:
         await visit.returns.cancel(return_id, cancellation, idempotency_key=f"portal-cancel-{return_id}")

@@ -3,6 +3,7 @@ go back). Marked with `_` so Babel extracts them into the message catalogs; tran
 
 from __future__ import annotations
 
+from activities.models import SaidWhy
 from workflows.vocabulary import DeclineReason, ReasonCode, ResolutionKind, ReturnMethod, Stage
 
 
@@ -101,4 +102,13 @@ EMAILS = {
     ),
     "cancelled": (_("Your return %(id)s was cancelled"), _("Return %(id)s was cancelled: %(why)s")),
     "closed": (_("About your return %(id)s"), _("We closed return %(id)s. Our team will contact you about it.")),
+}
+
+# Why a return ended, when the workflow gave the reason itself (an operator's is sent as written).
+WHY = {
+    SaidWhy.no_line_returnable: _("no line can be returned"),
+    SaidWhy.rejected_in_review: _("rejected in review"),
+    SaidWhy.quantities_taken: _("earlier returns already took these quantities"),
+    SaidWhy.lost_parcel_declined: _("parcel lost; operator declined to resolve"),
+    SaidWhy.cancelled_on_the_portal: _("cancelled by the shopper on the portal"),
 }

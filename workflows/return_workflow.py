@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         ReservationRelease,
         ReservationRequest,
         RestockReversal,
+        SaidWhy,
         TrackingRegistration,
         WorkOrderCompletion,
     )
@@ -436,7 +437,7 @@ class ReturnWorkflow(ReturnResolution):
         for line_id, reason in assessment.declined.items():
             self._decline_line(line_id, reason)
         if not self._open_lines():
-            await self._decline("no line can be returned")
+            await self._decline(SaidWhy.no_line_returnable)
             return False
         if assessment.review_reason and not await self._passes_review(assessment.review_reason):
             return False
@@ -452,7 +453,7 @@ class ReturnWorkflow(ReturnResolution):
             return True
         for line in self._open_lines():
             self._decline_line(line.line_id, DeclineReason.rejected_by_operator)
-        await self._decline("rejected in review")
+        await self._decline(SaidWhy.rejected_in_review)
         return False
 
     async def _reserve_quantities(self) -> bool:
@@ -476,7 +477,7 @@ class ReturnWorkflow(ReturnResolution):
                 )
                 self._note("system", f"{reserved.line_id}: only {reserved.reserved} unit(s) left to return")
         if not self._open_lines():
-            await self._decline("earlier returns already took these quantities")
+            await self._decline(SaidWhy.quantities_taken)
             return False
         return True
 
@@ -561,7 +562,7 @@ class ReturnWorkflow(ReturnResolution):
             reported = self._carrier_reports()
             verdict = await self._await_decision(Decision.lost_parcel, None, f"carrier reported {reported.value}")
             if verdict is Verdict.reject:
-                return await self._decline("parcel lost; operator declined to resolve")
+                return await self._decline(SaidWhy.lost_parcel_declined)
         await self._resolve(self._settlement_unseen(shipped=False), "lost parcel")
         self._finish(Stage.completed, "system", "resolved although the parcel was lost")
         await self._watch_refund_unless_older()
