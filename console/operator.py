@@ -186,7 +186,11 @@ async def queue_page(desk: Desk, slug: str) -> Response:
         page, count = await asyncio.gather(_page(desk, query), desk.returns.count_returns(query))
         if isinstance(page, Response):
             return page
-    statuses = await _statuses(desk, [summary.return_id for summary in page.returns]) if queue.attention else {}
+    # The page's statuses and (needs attention) the whole queue's failed steps, asked at once.
+    statuses, steps = await asyncio.gather(
+        _statuses(desk, [summary.return_id for summary in page.returns]) if queue.attention else asyncio.sleep(0, {}),
+        _failed_steps(desk) if queue.bulk == "retry" else asyncio.sleep(0, None),
+    )
     why = Counter(_why(status) for status in statuses.values())
     # One line of the breakdown (`?why=`): only its returns, chosen already, so a bulk action takes
     # every return that failed on the same step at once (no script needed to tick them all).
@@ -194,7 +198,6 @@ async def queue_page(desk: Desk, slug: str) -> Response:
     if only:
         kept = [s for s in page.returns if s.return_id in statuses and _why(statuses[s.return_id]) == only]
         page = page.model_copy(update={"returns": kept})
-    steps = await _failed_steps(desk) if queue.bulk == "retry" else None
     return desk.render(
         "queue.html",
         queue=queue,
