@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from devstack.stack import LocalStack, Ports
+from sandboxes.server import free_port
 from starter.client import ReturnsClient
-from tests.system.api.doors import Doors
+from tests.system.api.doors import Doors, eventually
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +32,20 @@ async def returns(stack: LocalStack) -> AsyncIterator[ReturnsClient]:
     client = await stack.client()
     yield client
     await client.aclose()
+
+
+async def another_api(stack: LocalStack, name: str, **environment: str) -> str:
+    """An API process of the stack's with settings of its own, once it answers; its base URL."""
+    port = free_port()
+    stack.spawn_api(name, API_PORT=str(port), **environment)
+    url = f"http://127.0.0.1:{port}"
+
+    async def answers() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                return (await http.get(f"{url}/v1/livez")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(answers, bool, 30)
+    return url

@@ -20,13 +20,13 @@ from console.queues import LABELS_EXPIRING_WITHIN_DAYS
 from devstack.__main__ import print_console
 from devstack.demo import carrier_reports, role_headers, run_demo
 from devstack.polling import wait_for_stage
-from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from store.sales import copy_recent_sales
 from tests.system.api.doors import Doors, eventually
 from tests.system.browser import delivered, ledger_refunds, sent_back_and_graded
 from tests.system.console import code128
 from tests.system.console.conftest import shot, signed_in
+from tests.system.local_stack import another_api
 from workflows.vocabulary import Stage, TrackingStatus
 
 pytestmark = pytest.mark.browser
@@ -407,13 +407,11 @@ async def test_the_time_queues_hold_the_returns_past_their_policy_s_days(
     policy["deadlines"] |= deadlines
     quick = tmp_path / "seconds-policy.json"
     quick.write_text(json.dumps(policy))
-    port = free_port()
-    doors.stack.spawn_api("api-seconds-policy", API_PORT=str(port), RETURN_POLICY_FILE=str(quick))
-    await eventually(lambda: _answers(f"http://127.0.0.1:{port}/v1/livez"), bool, 30)
+    quick_url = await another_api(doors.stack, "api-seconds-policy", RETURN_POLICY_FILE=str(quick))
 
     expected = {"in-transit-too-long": moving, "not-inspected": arrived, "labels-expiring": label}
     shipped = await browser.new_context(base_url=doors.stack.api_url)
-    seconds = await browser.new_context(base_url=f"http://127.0.0.1:{port}")
+    seconds = await browser.new_context(base_url=quick_url)
     try:
         today, quick_page = await shipped.new_page(), await seconds.new_page()
         await signed_in(today, "kim")
@@ -430,14 +428,6 @@ async def test_the_time_queues_hold_the_returns_past_their_policy_s_days(
     finally:
         await shipped.close()
         await seconds.close()
-
-
-async def _answers(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            return (await http.get(url)).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 async def test_a_review_rejected_a_failed_step_retried_and_another_closed_unresolved_from_their_pages(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import time
 
@@ -13,9 +11,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from playwright.async_api import Locator, Page, expect
 
 from devstack.stack import LocalStack
-from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from tests.system.api.doors import exists
+from tests.system.local_stack import another_api
 from tests.system.portal.conftest import audited, find_order, placed_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
@@ -71,14 +69,8 @@ async def test_lookups_of_one_order_are_rate_limited(page: Page, stack: LocalSta
 async def test_a_shopper_can_t_pass_for_other_addresses_to_get_more_lookups(stack: LocalStack) -> None:
     """The per-address limit counts the connection's peer: an X-Forwarded-For the shopper writes names
     nobody while API_FORWARDED_ALLOW_IPS is unset, so made-up addresses buy no more attempts."""
-    port = free_port()
-    stack.spawn_api("api-three-lookups", API_PORT=str(port), PORTAL_LOOKUPS_PER_ADDRESS="3/10 minutes")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as shopper:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                if (await shopper.get("/v1/livez")).status_code == 200:
-                    break
-            await asyncio.sleep(0.1)
+    url = await another_api(stack, "api-three-lookups", PORTAL_LOOKUPS_PER_ADDRESS="3/10 minutes")
+    async with httpx.AsyncClient(base_url=url, timeout=10) as shopper:
         token = re.search(r'name="csrf_token" value="([^"]+)"', (await shopper.get("/portal")).text)
         assert token is not None
         answers = []
