@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 from temporalio import activity
 
-from activities.models import Label, LabelRequest, LabelVoid, LabelVoidReceipt, TrackingRegistration
+from activities.models import (
+    Label,
+    LabelRequest,
+    LabelVoid,
+    LabelVoidReceipt,
+    Pickup,
+    PickupBooking,
+    TrackingRegistration,
+)
 from activities.vendor_call import vendor_call
 from workflows.contract import label_metadata
 
@@ -43,3 +51,16 @@ class LabelActivities:
             voided = await self._labels.void_label(void.transaction_id)
             logger.info("label voided", transaction_id=void.transaction_id, status=voided.status)
             return LabelVoidReceipt.model_validate(voided, from_attributes=True)
+
+    @activity.defn(name="book_pickup")
+    async def book_pickup(self, booking: PickupBooking) -> Pickup:
+        async with vendor_call() as logger:
+            pickup = await self._labels.book_pickup(
+                booking.transaction_id,
+                booking.carrier_account,
+                booking.address,
+                booking.window,
+                metadata=label_metadata(booking.return_id),
+            )
+            logger.info("carrier pickup booked", pickup_id=pickup.pickup_id, start=pickup.start.isoformat())
+            return Pickup.model_validate(pickup, from_attributes=True)

@@ -6,12 +6,13 @@ activity task scheduled by older workflow code must still be read by newer activ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from workflows.primitives import Address, Contract, Currency, MinorUnits, Parcel
+from workflows.primitives import Address, AtTheDoor, Contract, Currency, MinorUnits, Parcel
 from workflows.vocabulary import Disposition, RefundState
 
 # --- The shop's order system ---------------------------------------------------------------
@@ -89,6 +90,41 @@ class Label(Contract):
     qr_code_url: str | None = None
     tracking_number: str
     carrier: str
+    carrier_account: str | None = None  # labels bought before pickups were booked don't carry it
+
+
+class PickupWindow(Contract):
+    """When a carrier collects a parcel: a window on one day, at the address the label ships from."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    instructions: Annotated[str, StringConstraints(min_length=1, max_length=200), AtTheDoor()] | None = Field(
+        default=None, description="where the courier finds the parcel (e.g. 'behind the side gate')"
+    )
+
+    @model_validator(mode="after")
+    def _a_window(self) -> PickupWindow:
+        if not timedelta(hours=1) <= self.end - self.start <= timedelta(hours=12):
+            raise ValueError("a pickup window is 1 to 12 hours long, its end after its start")
+        return self
+
+
+class PickupBooking(Contract):
+    return_id: str
+    transaction_id: str  # the return label the parcel carries
+    carrier_account: str | None  # the label's carrier account; looked up from the label when None
+    address: Address  # where the parcel is collected: the customer's
+    window: PickupWindow
+
+
+class Pickup(Contract):
+    """A pickup the carrier confirmed (Shippo's answer, in UTC)."""
+
+    pickup_id: str
+    confirmation_code: str | None
+    start: datetime
+    end: datetime
+    cancel_by: datetime | None = None  # until when the carrier takes a cancellation
 
 
 class LabelVoid(Contract):
@@ -118,6 +154,9 @@ class NotificationKind(StrEnum):
     closed = "closed"  # an operator closed the return unresolved
     ship_by_reminder = "ship_by_reminder"  # a few days before the ship-by deadline, nothing scanned yet
     received = "received"  # the warehouse has the items
+    pickup_booked = "pickup_booked"  # the carrier confirmed a pickup window (again, when moved)
+    pickup_not_booked = "pickup_not_booked"  # the carrier refused the window: choose another or drop it off
+    pickup_missed = "pickup_missed"  # the window passed and the carrier has not scanned the parcel
 
 
 class SaidWhy(StrEnum):

@@ -45,6 +45,7 @@ from workflows.models import (
     OperatorAction,
     OtherWay,
     ParcelReceipt,
+    PickupChange,
     ReturnRequest,
     ReturnStatus,
     TimelineEntry,
@@ -88,6 +89,10 @@ class DispositionOverrideBody(DispositionOverride):
 
 
 class DeadlineExtensionBody(DeadlineExtension):
+    actor: ActorName | None = _ACTOR_FIELD
+
+
+class PickupChangeBody(PickupChange):
     actor: ActorName | None = _ACTOR_FIELD
 
 
@@ -250,6 +255,41 @@ async def cancel(
         visible_return(caller, return_id), cancellation, idempotency_key=update_id(caller, "cancel", idempotency_key)
     )
     return await _acted(return_id, "cancel", cancellation, sent, returns)
+
+
+@router.put("/returns/{return_id}/pickup", tags=["storefront", "operator"], responses=documented(404, 409))
+async def reschedule_pickup(
+    return_id: ReturnId,
+    body: PickupChangeBody,
+    caller: ShopOrOperator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
+) -> ReturnStatus:
+    """Moves the carrier pickup (method pickup) to another window, or books one again after the
+    carrier refused a window: until the booked pickup's cancel-by time, while the parcel is at the
+    shopper's. The earlier booking is given up (`status.pickup.released`: tell the carrier)."""
+    change = _as(PickupChange, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(
+        caller, return_id, "reschedule_pickup", change, idempotency_key, returns.reschedule_pickup, returns
+    )
+
+
+@router.delete("/returns/{return_id}/pickup", tags=["storefront", "operator"], responses=documented(404, 409))
+async def cancel_pickup(
+    return_id: ReturnId,
+    body: ActionBody,
+    caller: ShopOrOperator,
+    returns: Returns,
+    actor: ActorHeader = None,
+    idempotency_key: IdempotencyHeader = None,
+) -> ReturnStatus:
+    """No carrier pickup after all: the shopper drops the parcel off with the label. The return waits
+    for the parcel as before; the booking is given up (`status.pickup.released`: tell the carrier)."""
+    action = _as(OperatorAction, body, actor=caller.actor(body.actor or actor))
+    return await _operator_action(
+        caller, return_id, "cancel_pickup", action, idempotency_key, returns.cancel_pickup, returns
+    )
 
 
 @router.post("/returns/{return_id}/receipts", tags=["warehouse"], status_code=202, responses=documented(404, 409))

@@ -16,8 +16,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_STRIPE_KEY = "sk_test_sandbox"
@@ -62,6 +63,17 @@ class VendorMode(StrEnum):
 
 class VendorModeError(RuntimeError):
     """The vendor settings contradict VENDOR_MODE (or it is unset): the process must not start."""
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Europe/Berlin)") from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 class Settings(BaseSettings):
@@ -217,6 +229,9 @@ class Settings(BaseSettings):
     # Where the portal's status links point in emails (the API's public address), e.g.
     # https://returns.example.com; unset: the address the shopper's browser used.
     portal_base_url: str | None = None
+    # The time zone of the carrier's pickup rounds the portal offers, and of the pickup times it and
+    # the emails show (an IANA name, e.g. Europe/Berlin).
+    pickup_time_zone: TimeZoneName = "UTC"
     # The shopper's email (portal/mail.py), over SMTP; unset SMTP_HOST: none is sent.
     smtp_host: str | None = None
     smtp_port: int = 587

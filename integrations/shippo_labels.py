@@ -11,8 +11,10 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 import shippo
@@ -86,6 +88,17 @@ class ReturnShipment(Protocol):
     def qr_code(self) -> bool: ...
 
 
+class PickupAsked(Protocol):
+    """A window a carrier is asked to collect a parcel in."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def instructions(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ShippoLabel:
     """A bought label: only references, never the file itself."""
@@ -95,6 +108,18 @@ class ShippoLabel:
     qr_code_url: str | None
     tracking_number: str
     carrier: str
+    carrier_account: str | None = None
+
+
+@dataclass(frozen=True)
+class ShippoPickup:
+    """A pickup the carrier confirmed; times in UTC."""
+
+    pickup_id: str
+    confirmation_code: str | None
+    start: datetime
+    end: datetime
+    cancel_by: datetime | None
 
 
 @dataclass(frozen=True)
@@ -131,7 +156,66 @@ class ShippoLabels:
             rate=rate.object_id, async_=False, label_file_type=self._label_file_type, metadata=metadata
         )
         transaction = await self._call(lambda: self._client.transactions.create(purchase))
-        return _label_from(transaction, carrier=carrier_token(rate.provider))
+        return _label_from(transaction, carrier=carrier_token(rate.provider), carrier_account=rate.carrier_account)
+
+    async def book_pickup(
+        self,
+        transaction_id: str,
+        carrier_account: str | None,
+        address: PostalAddress,
+        window: PickupAsked,
+        *,
+        metadata: str,
+    ) -> ShippoPickup:
+        """Asks the label's carrier to collect the parcel at `address` in `window`.
+
+        Shippo keeps no idempotency on pickups and lists none back: an attempt that died after
+        booking books again when retried. Carriers collect the parcel once; the second booking's
+        confirmation code is the one kept. A pickup the carrier refuses (a 400, or an answer in
+        status ERROR) is not retried: the shopper picks another window.
+        """
+        if carrier_account is None:  # a label bought before labels carried their account
+            carrier_account = await self._call(lambda: self._carrier_account_of(transaction_id))
+        location = components.Location(
+            address=_complete_address(address),
+            building_location_type=(
+                components.BuildingLocationType.OTHER
+                if window.instructions
+                else components.BuildingLocationType.FRONT_DOOR
+            ),
+            instructions=window.instructions,
+        )
+        request = components.PickupBase(
+            carrier_account=carrier_account,
+            location=location,
+            transactions=[transaction_id],
+            requested_start_time=window.start.astimezone(UTC),
+            requested_end_time=window.end.astimezone(UTC),
+            metadata=metadata,
+        )
+        try:
+            pickup = await self._call(lambda: self._client.pickups.create(request))
+        except IntegrationError as error:
+            if error.status == 400:
+                raise IntegrationError("shippo", "pickup_refused", error.message, retryable=False) from error
+            raise
+        if pickup.status in (components.PickupStatus.ERROR, components.PickupStatus.CANCELLED):
+            said = "; ".join(pickup.messages or []) or f"the carrier answered {pickup.status.value}"
+            raise IntegrationError("shippo", "pickup_refused", said, retryable=False)
+        zone = _zone(pickup.timezone)
+        return ShippoPickup(
+            pickup_id=pickup.object_id or "",
+            confirmation_code=pickup.confirmation_code,
+            start=_carrier_time(pickup.confirmed_start_time, zone) or window.start.astimezone(UTC),
+            end=_carrier_time(pickup.confirmed_end_time, zone) or window.end.astimezone(UTC),
+            cancel_by=_carrier_time(pickup.cancel_by_time, zone),
+        )
+
+    def _carrier_account_of(self, transaction_id: str) -> str:
+        transaction = self._client.transactions.get(transaction_id)
+        rate = transaction.rate
+        rate = self._client.rates.get(rate) if isinstance(rate, str) else rate
+        return rate.carrier_account
 
     async def void_label(self, transaction_id: str) -> ShippoVoid:
         """Voids an unused label (Shippo calls it a refund); one already voided counts as voided.
@@ -172,7 +256,11 @@ class ShippoLabels:
             for transaction in listing.results or []:
                 if transaction.metadata == metadata:
                     rate = self._client.rates.get(transaction.rate) if isinstance(transaction.rate, str) else None
-                    return _label_from(transaction, carrier=carrier_token(rate.provider) if rate else None)
+                    return _label_from(
+                        transaction,
+                        carrier=carrier_token(rate.provider) if rate else None,
+                        carrier_account=rate.carrier_account if rate else None,
+                    )
             if not listing.next:
                 return None
         return None
@@ -237,6 +325,38 @@ def _address(address: PostalAddress) -> components.AddressCreateRequest:
     )
 
 
+def _complete_address(address: PostalAddress) -> components.AddressCompleteCreateRequest:
+    return components.AddressCompleteCreateRequest(
+        name=address.name,
+        street1=address.street1,
+        street2=address.street2,
+        city=address.city,
+        state=address.state or "",  # required by the pickup's schema; many countries have none
+        zip=address.zip,
+        country=address.country,
+        email=address.email,
+        phone=address.phone,
+    )
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _carrier_time(value: str | None, zone: ZoneInfo) -> datetime | None:
+    """A pickup's time as Shippo sends it: with an offset, or in the pickup's own time zone."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+
+
 def _parcel(parcel: ParcelSize) -> components.ParcelCreateRequest:
     return components.ParcelCreateRequest(
         length=str(parcel.length_cm),
@@ -255,7 +375,9 @@ def _cheapest_rate(shipment: components.Shipment) -> components.Rate:
     return min(shipment.rates, key=lambda rate: Decimal(rate.amount))
 
 
-def _label_from(transaction: components.Transaction, carrier: str | None) -> ShippoLabel:
+def _label_from(
+    transaction: components.Transaction, carrier: str | None, carrier_account: str | None = None
+) -> ShippoLabel:
     # Shippo sends "" rather than null for a file it did not make (e.g. QR code only).
     label_url, qr_code_url = transaction.label_url or None, transaction.qr_code_url or None
     if transaction.status != components.TransactionStatusEnum.SUCCESS or not (label_url or qr_code_url):
@@ -267,6 +389,7 @@ def _label_from(transaction: components.Transaction, carrier: str | None) -> Shi
         qr_code_url=qr_code_url,
         tracking_number=transaction.tracking_number or "",
         carrier=carrier or _carrier_of(transaction),
+        carrier_account=carrier_account,
     )
 
 

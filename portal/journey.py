@@ -9,9 +9,11 @@ what the return pays when the warehouse grades the items A.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import workflows.rules as rules
+from activities.models import PickupWindow
 from integrations.shop import ShopAddress, ShopperOrder, ShopperOrderLine, Variant
 from starter.eligibility import Eligibility
 from workflows.models import LineStatus, ReturnLine, ReturnRequest
@@ -20,7 +22,18 @@ from workflows.primitives import Address
 from workflows.vocabulary import DeclineReason, ReasonCode, ResolutionKind, ReturnMethod
 
 # The order the methods are offered in: the ones that need nothing of the shopper first.
-METHODS = (ReturnMethod.mail_label, ReturnMethod.drop_off, ReturnMethod.in_store, ReturnMethod.keep_it)
+METHODS = (
+    ReturnMethod.mail_label,
+    ReturnMethod.drop_off,
+    ReturnMethod.pickup,
+    ReturnMethod.in_store,
+    ReturnMethod.keep_it,
+)
+
+# The carrier's rounds a shopper picks from, in the shop's time zone (PICKUP_TIME_ZONE): mornings and
+# afternoons, Monday to Saturday, for the next week's days.
+PICKUP_ROUNDS = ((time(9), time(12)), (time(13), time(17)))
+PICKUP_DAYS_OFFERED = 6
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,24 @@ def in_stock_for(choice: Choice, variants: list[Variant]) -> list[Variant]:
 def method_cost(method: ReturnMethod, policy: ReturnPolicy, currency: str) -> int:
     """What sending it back this way costs the shopper: the return shipping fee, taken off the refund."""
     return (policy.priced(policy.return_shipping_fee, currency) or 0) if rules.ships_a_parcel(method) else 0
+
+
+def pickup_windows(now: datetime, ship_by: datetime, zone: ZoneInfo) -> list[PickupWindow]:
+    """The pickup windows to offer: the carrier's rounds on the coming days but Sundays, each one a
+    window the workflow can book (rules.pickup_window_problem), on at most PICKUP_DAYS_OFFERED days."""
+    today = now.astimezone(zone).date()
+    windows: list[PickupWindow] = []
+    for offset in range(rules.PICKUP_BOOKABLE_AHEAD.days + 1):
+        day = today + timedelta(days=offset)
+        if day.weekday() == 6:
+            continue
+        for start, end in PICKUP_ROUNDS:
+            window = PickupWindow(start=datetime.combine(day, start, zone), end=datetime.combine(day, end, zone))
+            if rules.pickup_window_problem(window, now, ship_by) is None:
+                windows.append(window)
+        if len({window.start.date() for window in windows}) >= PICKUP_DAYS_OFFERED:
+            break
+    return windows
 
 
 @dataclass(frozen=True)

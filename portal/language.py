@@ -15,7 +15,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import portal.words as words
-from web.formats import day, money
+from activities.models import PickupWindow
+from web.formats import day, money, window
 from web.session import CSRF_FIELD
 
 _HERE = Path(__file__).parent
@@ -33,6 +34,11 @@ def _translations(language: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
+def window_value(window: PickupWindow) -> str:
+    """A pickup window as the portal's forms send it: an ISO 8601 interval."""
+    return f"{window.start.isoformat()}/{window.end.isoformat()}"
+
+
 def _templates(language: str) -> Jinja2Templates:
     environment = Environment(
         loader=FileSystemLoader(_HERE / "templates"),
@@ -40,9 +46,13 @@ def _templates(language: str) -> Jinja2Templates:
         extensions=["jinja2.ext.i18n"],
     )
     environment.install_gettext_translations(TRANSLATIONS[language], newstyle=True)  # type: ignore[attr-defined]
-    environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language)
+    environment.globals.update(words=words, csrf_field=CSRF_FIELD, lang=language, window_value=window_value)
     locale = LOCALES[language]
-    environment.filters.update(money=partial(money, locale=locale), day=partial(day, locale=locale))
+    environment.filters.update(
+        money=partial(money, locale=locale),
+        day=partial(day, locale=locale),
+        pickup_window=lambda pickup, zone: window(pickup.start, pickup.end, zone, locale=locale),
+    )
     return Jinja2Templates(env=environment)
 
 

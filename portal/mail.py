@@ -6,14 +6,16 @@ Sent over SMTP by integrations/mail.py."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
+from zoneinfo import ZoneInfo
 
 from activities.models import ShopperEmail
 from integrations.settings import Settings
 from portal.language import LOCALES, TEMPLATES, TRANSLATIONS
 from portal.words import EMAILS, WHY, _
-from web.formats import day, money
+from web.formats import day, money, window
 
 
 def confirmation(settings: Settings, language: str, to: str, return_id: str, status_url: str) -> EmailMessage:
@@ -35,11 +37,21 @@ def return_news(settings: Settings, email: ShopperEmail, to: str, status_url: st
         if email.amount is not None and email.currency
         else "",
         "why": TRANSLATIONS[language].gettext(WHY[email.detail]) if email.detail in WHY else email.detail,
+        "window": _window(email.detail, ZoneInfo(settings.pickup_time_zone), locale),
     }
     said = f"{email.return_id}|{email.kind.value}|{email.amount}|{email.until}|{email.detail}"
     message_id = f"<{hashlib.sha256(said.encode()).hexdigest()[:32]}@returns.local>"
     context = {"text": text % values, "status_url": status_url}
     return _message(settings, language, "update", subject % values, to, context, message_id)
+
+
+def _window(detail: str, zone: ZoneInfo, locale: str) -> str:
+    """A pickup window the workflow sends as an ISO 8601 interval (start/end), as the shopper reads it."""
+    start, _slash, end = detail.partition("/")
+    try:
+        return window(datetime.fromisoformat(start), datetime.fromisoformat(end), zone, locale=locale)
+    except ValueError:
+        return ""
 
 
 def _message(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -29,7 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 
 import portal.mail as mail
 import workflows.rules as rules
-from activities.models import SaidWhy
+from activities.models import PickupWindow, SaidWhy
 from integrations.errors import IntegrationError
 from integrations.mail import mail_configured
 from integrations.mail import send as send_mail
@@ -44,10 +45,11 @@ from portal.journey import (
     in_stock_for,
     lines_on_offer,
     method_cost,
+    pickup_windows,
     return_request,
     shopper_address,
 )
-from portal.language import LOCALES, TEMPLATES
+from portal.language import LOCALES, TEMPLATES, window_value
 from portal.photos import PhotoFiles, PhotoRefused, PhotoStore, checked_photos, photo_store
 from portal.session import LinkExpired, LinkInvalid, Signer
 from portal.words import _
@@ -55,9 +57,9 @@ from starter.client import ReturnsClient, actor_id
 from starter.errors import InvalidReturnInput, ReturnConflictError, ReturnNotFoundError, ReturnStateError
 from web.routes import answering_with, serve_shared_styles
 from web.session import CSRF_FIELD, csrf_matches, secure_page
-from workflows.models import Cancellation, ReturnStatus
+from workflows.models import Cancellation, OperatorAction, PickupChange, ReturnStatus
 from workflows.primitives import UNSAFE_TEXT, Identifier
-from workflows.vocabulary import ReasonCode, ResolutionKind, ReturnMethod, Stage
+from workflows.vocabulary import Deadline, ReasonCode, ResolutionKind, ReturnMethod, Stage
 
 log = structlog.get_logger(__name__)
 _HERE = Path(__file__).parent
@@ -149,9 +151,14 @@ class Visit:
     def photo_store(self) -> PhotoStore | None:
         return photo_store(self.request.app.state.settings, str(self.request.base_url))
 
+    @property
+    def pickup_zone(self) -> ZoneInfo:
+        """The carrier's rounds are offered, and pickup times shown, in the shop's time zone."""
+        return ZoneInfo(self.request.app.state.settings.pickup_time_zone)
+
     def _page_to_switch_on(self) -> str:
         """The page the language switcher reloads: this one, or for a form's answer the page of that form."""
-        path = self.request.url.path.removesuffix("/cancel")
+        path = self.request.url.path.removesuffix("/cancel").removesuffix("/pickup")
         return {"/portal/lookup": "/portal", "/portal/confirm": "/portal/review"}.get(path, path)
 
     def redirect(self, path: str) -> Response:
@@ -342,12 +349,13 @@ def _choices(visit: Visit) -> list[Choice]:
 
 
 COMMENT_MOST = 500  # characters, as ReturnLine.comment takes them
+INSTRUCTIONS_MOST = 200  # characters, as a pickup's instructions take them
 
 
-def _one_line(text: object) -> str | None:
+def _one_line(text: object, most: int = COMMENT_MOST) -> str | None:
     """A shopper's comment as the return keeps it: one line (line breaks and runs of spaces become one
-    space), without the characters the doors refuse, at most COMMENT_MOST characters; None if empty."""
-    words = " ".join(UNSAFE_TEXT.sub(" ", str(text)).split())[:COMMENT_MOST].strip()
+    space), without the characters the doors refuse, at most `most` characters; None if empty."""
+    words = " ".join(UNSAFE_TEXT.sub(" ", str(text)).split())[:most].strip()
     return words or None
 
 
@@ -389,6 +397,7 @@ async def _method(visit: Visit, error: str | None = None) -> Response:
     exchangeable = all(in_stock_for(choice, variants[choice.line_id]) for choice in choices)
     costs = {method: method_cost(method, policy, order.currency) for method in methods}
     chosen_method = visit.session.get("method") or methods[0]
+    chosen_pickup = visit.session.get("pickup") or {}
     credit = estimate(
         order,
         choices,
@@ -412,6 +421,28 @@ async def _method(visit: Visit, error: str | None = None) -> Response:
         error=error,
         chosen_method=chosen_method,
         chosen_outcome=visit.session.get("resolution") or ResolutionKind.refund.value,
+        pickup_windows=_pickup_windows(visit) if ReturnMethod.pickup in methods else [],
+        chosen_window=chosen_pickup.get("window"),
+        chosen_instructions=chosen_pickup.get("instructions") or "",
+        zone=visit.pickup_zone,
+    )
+
+
+def _pickup_windows(visit: Visit, ship_by: datetime | None = None) -> list[PickupWindow]:
+    """The windows a shopper may pick, the ship-by deadline that of a return started now unless given."""
+    now = datetime.now(UTC)
+    ship_by = ship_by or now + visit.returns.policy.deadlines.duration(Deadline.ship_by)
+    return pickup_windows(now, ship_by, visit.pickup_zone)
+
+
+def _picked_window(visit: Visit, form: Mapping[str, Any], ship_by: datetime | None = None) -> PickupWindow | None:
+    """The offered window the form names, with the shopper's instructions; None if it names none on offer."""
+    picked = form.get("pickup_window")
+    window = next((w for w in _pickup_windows(visit, ship_by) if window_value(w) == picked), None)
+    if window is None:
+        return None
+    return window.model_copy(
+        update={"instructions": _one_line(form.get("pickup_instructions") or "", INSTRUCTIONS_MOST)}
     )
 
 
@@ -443,7 +474,13 @@ async def choose_method(request: Request) -> Response:
             if wanted is None:
                 return await _method(visit, _("Choose an item in stock to exchange each line for."))
             exchange[choice.line_id] = [wanted.sku, wanted.title]
-    visit.session.update(method=method, resolution=outcome, exchange=exchange, return_id=None)
+    pickup = None
+    if method == ReturnMethod.pickup:
+        window = _picked_window(visit, form)
+        if window is None:
+            return await _method(visit, _("Choose a time for the carrier to collect the parcel."))
+        pickup = {"window": window_value(window), "instructions": window.instructions}
+    visit.session.update(method=method, resolution=outcome, exchange=exchange, pickup=pickup, return_id=None)
     return visit.redirect("/portal/review")
 
 
@@ -465,6 +502,15 @@ async def _draft(visit: Visit) -> tuple[ShopperOrder, list[Choice], ReturnMethod
             return visit.redirect("/portal/method")
         choices = [replace(choice, exchange_sku=wanted[choice.line_id][0]) for choice in choices]
     return order, choices, ReturnMethod(visit.session["method"]), resolution
+
+
+def _drafted_window(visit: Visit) -> PickupWindow | None:
+    """The pickup window the shopper picked on the method page (checked again when the return starts)."""
+    pickup = visit.session.get("pickup")
+    if not pickup:
+        return None
+    start, _slash, end = pickup["window"].partition("/")
+    return PickupWindow(start=start, end=end, instructions=pickup.get("instructions"))
 
 
 @pages.get("/review", response_class=HTMLResponse)
@@ -500,6 +546,8 @@ async def _review(visit: Visit, error: str | None = None) -> Response:
         ship_by=ship_by,
         review=check.review_reason is not None,
         error=error,
+        pickup=_drafted_window(visit) if method is ReturnMethod.pickup else None,
+        zone=visit.pickup_zone,
         return_id=visit.session["return_id"],
         exchange={line_id: title for line_id, (_, title) in (visit.session.get("exchange") or {}).items()},
     )
@@ -520,7 +568,11 @@ async def confirm(request: Request) -> Response:
         return await _review(visit, _("Your choices changed since this page was shown: please check them again."))
     contact, dock = _addresses(visit, order)
     request_to_start = return_request(return_id, order, choices, method, resolution, contact, dock)
-    request_to_start = request_to_start.model_copy(update={"language": visit.language})  # the return's emails
+    pickup = _drafted_window(visit) if method is ReturnMethod.pickup else None
+    if method is ReturnMethod.pickup and pickup is None:
+        return visit.redirect("/portal/method")
+    # the return's emails in the shopper's language; the carrier's window
+    request_to_start = request_to_start.model_copy(update={"language": visit.language, "pickup": pickup})
     try:
         started = await visit.returns.start(request_to_start)
     except (InvalidReturnInput, ReturnConflictError) as error:
@@ -532,7 +584,7 @@ async def confirm(request: Request) -> Response:
     if started.created and order.contact.email:
         await _email_confirmation(visit, order.contact.email, return_id, token)
     await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
-    for key in ("choices", "method", "resolution", "exchange", "return_id"):
+    for key in ("choices", "method", "resolution", "exchange", "pickup", "return_id"):
         visit.session.pop(key, None)
     return visit.redirect(f"/portal/returns/{token}?confirmed=1")
 
@@ -599,14 +651,29 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
         moving=cancelling or is_moving(status),
         error=error,
         ship_by=status.deadlines.get("ship_by"),
+        pickup_changeable=pickup_changeable(status),
+        pickup_windows=_pickup_windows(visit, status.deadlines.get("ship_by")) if pickup_changeable(status) else [],
+        zone=visit.pickup_zone,
     )
+
+
+def pickup_changeable(status: ReturnStatus) -> bool:
+    """Whether the shopper may still move or cancel the carrier pickup (the workflow checks it too)."""
+    pickup = status.pickup
+    if pickup is None or status.stage is not Stage.label_issued or status.label is None or status.tracking_status:
+        return False
+    cancel_by = pickup.booked.cancel_by if pickup.booked else None
+    return cancel_by is None or datetime.now(UTC) < cancel_by
 
 
 def is_moving(status: ReturnStatus) -> bool:
     """Whether the return is taking a step of its own that lasts seconds (deciding, buying the label,
     a keep-it refund), so that the page may wait a moment for it rather than show it half done."""
-    return status.stage is Stage.requested or (
-        status.stage is Stage.approved and status.method is not ReturnMethod.in_store
+    booking = status.pickup is not None and status.pickup.wanted is not None and status.pickup.booked is None
+    return (
+        status.stage is Stage.requested
+        or (status.stage is Stage.approved and status.method is not ReturnMethod.in_store)
+        or (status.stage is Stage.label_issued and booking)
     )
 
 
@@ -634,16 +701,25 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-@pages.post("/returns/{token}/cancel", response_class=HTMLResponse)
-async def cancel(request: Request, token: str) -> Response:
-    visit = Visit(request)
+async def _form_about(visit: Visit, token: str) -> tuple[Visit, Mapping[str, Any], str, ReturnStatus] | Response:
+    """A form posted on a return's status page: its fields, the return and its status; or the page
+    that refuses it (no CSRF token, a link expired or unknown)."""
     form = await visit.form()
     if form is None:
         return visit.refused_form()
     found = await _status_of(visit, token)
     if isinstance(found, Response):
         return found
-    return_id, _ = found
+    return_id, status = found
+    return visit, form, return_id, status
+
+
+@pages.post("/returns/{token}/cancel", response_class=HTMLResponse)
+async def cancel(request: Request, token: str) -> Response:
+    asked = await _form_about(Visit(request), token)
+    if isinstance(asked, Response):
+        return asked
+    visit, _form, return_id, _status = asked
     cancellation = Cancellation(
         actor=actor_id("shopper", "portal"), reason=SaidWhy.cancelled_on_the_portal, requested_by="shopper"
     )
@@ -654,3 +730,28 @@ async def cancel(request: Request, token: str) -> Response:
     log.info("portal return cancelled", return_id=return_id)
     await _after_its_next_step(visit.returns, return_id, lambda status: status.stage is Stage.cancelled)
     return visit.redirect(f"/portal/returns/{token}?cancelling=1")
+
+
+@pages.post("/returns/{token}/pickup", response_class=HTMLResponse)
+async def move_pickup(request: Request, token: str) -> Response:
+    """Books the carrier for another window (the earlier booking is given up), or for none."""
+    asked = await _form_about(Visit(request), token)
+    if isinstance(asked, Response):
+        return asked
+    visit, form, return_id, status = asked
+    actor = actor_id("shopper", "portal")
+    try:
+        if form.get("pickup_window") == "none":
+            action = OperatorAction(actor=actor, reason="no pickup: dropping it off")
+            await visit.returns.cancel_pickup(return_id, action)
+        else:
+            window = _picked_window(visit, form, status.deadlines.get("ship_by"))
+            if window is None:
+                return await _return(visit, token, _("Choose one of the times offered."))
+            change = PickupChange(actor=actor, reason="moved on the portal", window=window)
+            await visit.returns.reschedule_pickup(return_id, change)
+    except (ReturnStateError, InvalidReturnInput):
+        return await _return(visit, token, _("The pickup can't be changed any more."))
+    log.info("portal pickup changed", return_id=return_id)
+    await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
+    return visit.redirect(f"/portal/returns/{token}")

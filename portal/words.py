@@ -33,6 +33,10 @@ METHODS = {
         _("QR code at a drop-off point"),
         _("No printer needed: show the QR code at a drop-off point."),
     ),
+    ReturnMethod.pickup: (
+        _("Carrier pickup"),
+        _("The carrier collects the parcel at your address at a time you choose; you print the label."),
+    ),
     ReturnMethod.in_store: (_("In a store"), _("Bring the items to one of our stores.")),
     ReturnMethod.keep_it: (_("Keep it"), _("Nothing to send back: keep the items.")),
 }
@@ -102,6 +106,24 @@ EMAILS = {
     ),
     "cancelled": (_("Your return %(id)s was cancelled"), _("Return %(id)s was cancelled: %(why)s")),
     "closed": (_("About your return %(id)s"), _("We closed return %(id)s. Our team will contact you about it.")),
+    "pickup_booked": (
+        _("The carrier comes for your parcel on %(date)s"),
+        _("The carrier collects the parcel of return %(id)s on %(window)s. Have it ready, with the label on it."),
+    ),
+    "pickup_not_booked": (
+        _("Please choose another pickup time"),
+        _(
+            "The carrier can't come at the time you chose for return %(id)s. Choose another time on your "
+            "return's page, or drop the parcel off with the label."
+        ),
+    ),
+    "pickup_missed": (
+        _("The carrier didn't collect your parcel"),
+        _(
+            "The carrier was to collect the parcel of return %(id)s on %(window)s but hasn't scanned it. "
+            "Choose another time on your return's page, or drop the parcel off with the label."
+        ),
+    ),
 }
 
 # Why a return ended, when the workflow gave the reason itself (an operator's is sent as written).

@@ -3,7 +3,8 @@
 It is the embedded default when no SHIPPO_API_TOKEN is set, and the official `shippo`
 SDK works against it unchanged. It covers what the project uses: shipments with rates,
 label purchase (transactions, both the rate and the instant form), label downloads,
-tracking, and label voids (refunds). Answers follow Shippo's published OpenAPI
+tracking, label voids (refunds) and carrier pickups (create only, as Shippo documents:
+no listing, no cancelling). Answers follow Shippo's published OpenAPI
 description, status codes included, and carry every field the SDK needs to parse them.
 
 Like Shippo, it has no idempotency: buying a rate twice buys two labels. Work asked for
@@ -12,6 +13,7 @@ with `async: true` is answered QUEUED and completes when the next request arrive
 Admin routes for tests (no auth), next to the shared `/_sandbox/faults`:
     GET  /_sandbox/transactions                  every label, as a JSON list
     GET  /_sandbox/refunds                       every refund, as a JSON list
+    GET  /_sandbox/pickups                       every pickup booked, as a JSON list
     POST /_sandbox/reset                         forget everything
     POST /_sandbox/tracks/{number}/events        {"status": "TRANSIT", "substatus": ..., "status_details": ...}
 """
@@ -25,7 +27,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
@@ -53,6 +55,8 @@ STATUS_DETAILS: dict[str, str] = {
     "RETURNED": "The package is being returned to the sender.",
     "FAILURE": "The carrier could not deliver the package.",
 }
+
+PICKUP_CANCEL_NOTICE = timedelta(hours=1)
 
 # A 1x1 PNG: where a carrier QR code would be.
 QR_CODE_PNG = base64.b64decode(
@@ -170,6 +174,47 @@ class TrackIn(_Body):
     carrier: str
     tracking_number: str
     metadata: str | None = None
+
+
+BuildingLocation = Literal[
+    "Back Door",
+    "Ring Bell",
+    "Security Deck",
+    "Shipping Dock",
+    "Front Door",
+    "Knock on Door",
+    "In/At Mailbox",
+    "Mail Room",
+    "Office",
+    "Other",
+    "Reception",
+    "Side Door",
+]
+
+
+class PickupAddressIn(AddressIn):
+    # A pickup's address is complete (AddressCompleteCreateRequest): the courier must find it.
+    name: str = Field(min_length=1)
+    street1: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    state: str
+    zip: str = Field(min_length=1)
+
+
+class LocationIn(_Body):
+    address: PickupAddressIn
+    building_location_type: BuildingLocation
+    building_type: Literal["apartment", "building", "department", "floor", "room", "suite"] | None = None
+    instructions: str | None = None
+
+
+class PickupIn(_Body):
+    carrier_account: str
+    location: LocationIn
+    transactions: list[str] = Field(min_length=1)
+    requested_start_time: datetime
+    requested_end_time: datetime
+    metadata: str | None = Field(default=None, max_length=100)
 
 
 class PageQuery(_Body):
@@ -294,6 +339,37 @@ class Refund:
 
 
 @dataclass
+class Pickup:
+    object_id: str
+    body: PickupIn
+    test: bool
+    confirmation_code: str
+    created: str = field(default_factory=_now)
+
+    def to_json(self) -> dict[str, Any]:
+        start, end = self.body.requested_start_time, self.body.requested_end_time
+        return {
+            **self.body.model_dump(mode="json", exclude_none=True),
+            "object_id": self.object_id,
+            "object_created": self.created,
+            "object_updated": self.created,
+            # The carrier confirms the window asked for; a cancellation goes to it until an hour before.
+            "confirmed_start_time": _iso(start),
+            "confirmed_end_time": _iso(end),
+            "cancel_by_time": _iso(start - PICKUP_CANCEL_NOTICE),
+            "status": "CONFIRMED",
+            "confirmation_code": self.confirmation_code,
+            "timezone": "UTC",
+            "messages": [],
+            "is_test": self.test,
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
 class Track:
     carrier: str
     tracking_number: str
@@ -345,6 +421,7 @@ class ShippoState:
             self.labels: dict[str, Label] = {}
             self.refunds: dict[str, Refund] = {}
             self.tracks: dict[str, Track] = {}  # by tracking number
+            self.pickups: dict[str, Pickup] = {}
             self._pending: list[Refund | Label | Shipment] = []
 
     @contextlib.contextmanager
@@ -522,6 +599,35 @@ class ShippoState:
             raise _not_found("Refund", object_id)
         return self.refunds[object_id]
 
+    # pickups
+
+    def create_pickup(self, body: PickupIn, test: bool) -> Pickup:
+        """Books a courier for labels already bought, like the carriers Shippo books them with:
+        not for a window in the past, not on a Sunday, not for a voided label."""
+        start, end = body.requested_start_time, body.requested_end_time
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ShippoError(400, {"requested_start_time": ["Give the time zone (e.g. 2020-05-12T12:00:00Z)."]})
+        if end <= start:
+            raise ShippoError(400, {"requested_end_time": ["The pickup window must end after it starts."]})
+        if start < datetime.now(UTC):
+            raise ShippoError(400, {"requested_start_time": ["The pickup window has already started."]})
+        if start.astimezone(UTC).weekday() == 6:
+            raise ShippoError(400, {"requested_start_time": ["The carrier does not pick up on Sundays."]})
+        if body.location.building_location_type == "Other" and not body.location.instructions:
+            raise ShippoError(400, {"location.instructions": ["Instructions are required for location type Other."]})
+        for transaction in body.transactions:
+            label = self.labels.get(transaction)
+            if label is None:
+                raise ShippoError(400, {"transactions": [f"Transaction with object_id {transaction} not found."]})
+            if label.status != "SUCCESS":
+                message = f"Transaction {transaction} has status {label.status}; only SUCCESS labels can be picked up."
+                raise ShippoError(400, {"transactions": [message]})
+        if body.carrier_account != SANDBOX_CARRIER_ACCOUNT:
+            raise ShippoError(400, {"carrier_account": [f"Carrier account {body.carrier_account} not found."]})
+        pickup = Pickup(_new_id(), body, test, f"WTC{secrets.randbelow(10**9):09d}")
+        self.pickups[pickup.object_id] = pickup
+        return pickup
+
     # tracking
 
     def track(self, carrier: str, tracking_number: str) -> Track:
@@ -653,6 +759,13 @@ def get_refund(refund_id: str, state: State) -> dict[str, Any]:
         return state.refund(refund_id).to_json()
 
 
+@api.post("/pickups", status_code=201)
+async def create_pickup(request: Request, state: State, test: TestMode) -> dict[str, Any]:
+    body = _parse(PickupIn, await _json_body(request))
+    with state.locked():
+        return state.create_pickup(body, test).to_json()
+
+
 @api.post("/tracks")  # 200, not 201: that is what Shippo documents and the SDK expects
 async def create_track(request: Request, state: State) -> dict[str, Any]:
     body = _parse(TrackIn, await _json_body(request))
@@ -729,6 +842,12 @@ def all_labels(state: State) -> list[dict[str, Any]]:
 def all_refunds(state: State) -> list[dict[str, Any]]:
     with state.locked():
         return [refund.to_json() for refund in state.refunds.values()]
+
+
+@admin.get("/pickups")
+def all_pickups(state: State) -> list[dict[str, Any]]:
+    with state.locked():
+        return [pickup.to_json() for pickup in state.pickups.values()]
 
 
 @admin.post("/reset", status_code=204)

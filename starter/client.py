@@ -55,6 +55,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import workflows.rules as rules
 from integrations.errors import IntegrationError
 from integrations.settings import Settings, get_settings
 from integrations.temporal_client import connect
@@ -115,6 +116,7 @@ from workflows.models import (
     OtherWay,
     ParcelReceipt,
     PaymentUpdate,
+    PickupChange,
     ReturnRequest,
     ReturnStatus,
     StartReturn,
@@ -125,7 +127,7 @@ from workflows.policy import ReturnPolicy
 from workflows.primitives import AT_THE_DOOR, UNSAFE_TEXT
 from workflows.return_workflow import ReturnWorkflow
 from workflows.search_attributes import CUSTOMER_ID, ORDER_ID, RETURN_STAGE, STAGE_SINCE, TRACKING_NUMBER
-from workflows.vocabulary import CLOSED_STAGES, RefundState, ReturnMethod, Stage, TrackingStatus
+from workflows.vocabulary import CLOSED_STAGES, Deadline, RefundState, ReturnMethod, Stage, TrackingStatus
 
 if TYPE_CHECKING:  # the vendors' SDKs are slow to import; returnsctl needs neither
     from integrations.shippo_webhooks import TrackUpdate
@@ -295,6 +297,7 @@ class ReturnsClient:
         `shop_id`, the return id and the order id must be that shop's (starter/shops.py).
         """
         request = at_the_door(request)
+        await self._check_pickup_window(request)
         for field, identifier in (("return_id", request.return_id), ("order_id", request.order_id)):
             if not belongs_to_shop(identifier, shop_id):
                 prefix = shop_prefix(shop_id or "")
@@ -330,6 +333,19 @@ class ReturnsClient:
                 raise ReturnConflictError(request.return_id) from None
             return StartedReturn(workflow_id, created=False)
         return StartedReturn(workflow_id, created=True)
+
+    async def _check_pickup_window(self, request: ReturnRequest) -> None:
+        """A carrier must be able to come in the window asked for (checked again when it is booked).
+        A repeated start is not refused for time having passed since the first."""
+        if request.method is ReturnMethod.pickup and request.pickup is None:
+            raise InvalidReturnInput("pickup", "method pickup needs the window the carrier is to come in")
+        if request.pickup is None:
+            return
+        now = datetime.now(UTC)
+        ship_by = now + self.policy.deadlines.duration(Deadline.ship_by)
+        problem = rules.pickup_window_problem(request.pickup, now, ship_by)
+        if problem and not await self._exists(request.return_id):
+            raise InvalidReturnInput("pickup", problem)
 
     async def status(self, return_id: str) -> ReturnStatus:
         """The return's status, with the step the server is retrying, if any (from the first failure on,
@@ -671,6 +687,18 @@ class ReturnsClient:
         self, return_id: str, extension: DeadlineExtension, *, idempotency_key: str | None = None
     ) -> Acknowledgement:
         return await self._update(return_id, ReturnWorkflow.extend_deadline, extension, idempotency_key)
+
+    async def reschedule_pickup(
+        self, return_id: str, change: PickupChange, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        """Moves the carrier pickup to another window (or books one again after a refusal)."""
+        return await self._update(return_id, ReturnWorkflow.reschedule_pickup, change, idempotency_key)
+
+    async def cancel_pickup(
+        self, return_id: str, action: OperatorAction, *, idempotency_key: str | None = None
+    ) -> Acknowledgement:
+        """No carrier pickup after all: the parcel is dropped off with the label."""
+        return await self._update(return_id, ReturnWorkflow.cancel_pickup, action, idempotency_key)
 
     # --- Talking to the workflow; every failure becomes a door's error here -----------------------
 

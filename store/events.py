@@ -28,6 +28,8 @@ class EventType(StrEnum):
     needs_review = "needs_review"
     approved = "approved"
     label_issued = "label_issued"
+    pickup_booked = "pickup_booked"  # the carrier confirmed a pickup window (again, when the shopper moved it)
+    pickup_released = "pickup_released"  # a booking given up: the shop tells the carrier its confirmation code
     in_transit = "in_transit"
     delivered = "delivered"
     received = "received"

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from activities.models import ExchangeReceipt, Label, RefundReceipt, StoreCreditReceipt
+from activities.models import ExchangeReceipt, Label, Pickup, PickupWindow, RefundReceipt, StoreCreditReceipt
 from workflows.policy import ReturnPolicy
 from workflows.primitives import Actor, Address, AtTheDoor, Contract, Currency, Identifier, MinorUnits, Parcel, Reason
 from workflows.vocabulary import (
@@ -80,12 +80,18 @@ class ReturnRequest(Contract):
     return_to_origin: bool = Field(
         default=False, description="an outbound parcel bounced back: no label, straight to receiving"
     )
+    pickup: PickupWindow | None = Field(
+        default=None,
+        description="method pickup: when the carrier is to collect the parcel from customer_address (needed to start)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ReturnRequest:
         ids = [line.line_id for line in self.lines]
         if len(ids) != len(set(ids)):
             raise ValueError("line_id values must be unique within a return")
+        if self.pickup is not None and self.method is not ReturnMethod.pickup:
+            raise ValueError("a pickup window goes with method pickup only")
         if self.resolution is ResolutionKind.exchange and any(line.exchange_sku is None for line in self.lines):
             raise ValueError("an exchange needs exchange_sku on every line")
         return self
@@ -192,6 +198,12 @@ class OtherWay(OperatorAction):
     way: WayOut
 
 
+class PickupChange(OperatorAction):
+    """The shopper (or the shop for them) moves the carrier pickup to another window."""
+
+    window: PickupWindow
+
+
 class DeadlineExtension(OperatorAction):
     deadline: Deadline = Field(description="a deadline shown running in status.deadlines")
     days: Annotated[int, Field(ge=1, le=90)]
@@ -262,6 +274,17 @@ class StepRetry(Contract):
     next_attempt_at: datetime | None = None
 
 
+class PickupStatus(Contract):
+    """A carrier pickup: the window the shopper asked for last and the carrier's booking of it."""
+
+    wanted: PickupWindow | None = Field(description="None once the shopper cancelled the pickup")
+    booked: Pickup | None = Field(default=None, description="the carrier's confirmation of the window wanted")
+    released: list[Pickup] = Field(
+        default=[], description="earlier bookings given up: the shop tells the carrier (their confirmation codes)"
+    )
+    missed: bool = Field(default=False, description="the booked window passed without a carrier scan")
+
+
 class ReturnStatus(Contract):
     return_id: str
     order_id: str
@@ -281,6 +304,7 @@ class ReturnStatus(Contract):
         default=None, description="a step being retried now; the doors fill it in from the server, not the workflow"
     )
     deadlines: dict[str, datetime] = {}
+    pickup: PickupStatus | None = Field(default=None, description="method pickup: the window asked for and booked")
     policy_version: str
     timeline: list[TimelineEntry]
 

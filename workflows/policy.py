@@ -63,6 +63,8 @@ class Deadlines(_Policy):
     inspection_sla_days: Days = 3  # after receiving, until the warehouse has graded every line
     refund_settle_days: Days = 10  # a pending refund is polled this often until it settles
     disposition_work_days: Days = 30  # after completion, how long the return waits for work orders to be confirmed
+    # After a booked carrier pickup's window ends, how long a first scan may take before the pickup counts as missed.
+    pickup_grace_days: Days = 0.5
 
     def duration(self, deadline: Deadline) -> timedelta:
         days = {
@@ -73,6 +75,7 @@ class Deadlines(_Policy):
             Deadline.inspection_sla: self.inspection_sla_days,
             Deadline.refund_settle: self.refund_settle_days,
             Deadline.disposition_work: self.disposition_work_days,
+            Deadline.pickup: self.pickup_grace_days,
         }[deadline]
         return timedelta(days=days)
 

@@ -8,14 +8,16 @@ Contract (models in workflows/models.py, ids and keys in workflows/contract.py)
 - updates (each has a validator that refuses, before anything is written, what the current
   state can't take; each answers a small `Acknowledgement`): the warehouse's `record_receipt`
   and `record_inspection` (the two signals with their checks), and the operator's and shopper's
-  `approve`, `reject`, `cancel`, `retry`, `override_disposition`, `extend_deadline`.
+  `approve`, `reject`, `cancel`, `retry`, `override_disposition`, `extend_deadline`, and for
+  method pickup `reschedule_pickup` and `cancel_pickup`.
 - queries: `status`, `timeline`, `request`.
 - search attributes: workflows/search_attributes.py, moved with the stage in `_move_to`.
 
 Process (`_process`, below)
   load the order -> eligibility (declined | needs_review -> approve/reject) -> reserve quantities
-  -> by method: keep_it resolves at once; mail_label/drop_off buy a label and wait for the parcel
-     to leave (ship-by deadline -> void, expired), then to arrive (stalls flagged; lost parcels per
+  -> by method: keep_it resolves at once; mail_label/drop_off/pickup buy a label and wait for the
+     parcel to leave (pickup: the carrier booked beside that wait, workflows/pickup.py; ship-by
+     deadline -> void, expired), then to arrive (stalls flagged; lost parcels per
      policy); in_store waits for the store's receipt; a bounced outbound parcel skips to receiving
   -> receiving and inspection (late ones flagged) -> one disposition per line
   -> resolution (workflows/resolution.py): refund, store credit or exchange -> completed.
@@ -26,6 +28,7 @@ check, in workflows/state.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
@@ -66,11 +69,13 @@ with workflow.unsafe.imports_passed_through():
         OtherWay,
         ParcelReceipt,
         PaymentUpdate,
+        PickupChange,
         ReturnRequest,
         ReturnStatus,
         StartReturn,
         TimelineEntry,
     )
+    from workflows.pickup import CarrierPickup, window_text
     from workflows.policy import LostParcelAction
     from workflows.resolution import ReturnResolution
     from workflows.search_attributes import TRACKING_NUMBER
@@ -114,13 +119,16 @@ SHOPPER_EMAILS = "shopper-emails"
 # Events are appended by the worker itself (a local activity: a marker in the history, no task through
 # the server), and by a scheduled activity only when the store doesn't take one at once.
 EVENTS_APPENDED_LOCALLY = "events-appended-locally"
+# Method pickup (new with it: no running return took this branch before): the carrier is booked to
+# collect the parcel after the label is bought (workflows/pickup.py).
+CARRIER_PICKUP = "carrier-pickup"
 
 # A confirmation's caller waits for the answer (TEMPORAL_RPC_TIMEOUT_SECONDS): retry briefly, then say so.
 CONFIRMATION_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2))
 
 
 @workflow.defn
-class ReturnWorkflow(ReturnResolution):
+class ReturnWorkflow(ReturnResolution, CarrierPickup):
     @workflow.init
     def __init__(self, start: StartReturn) -> None:
         super().__init__(start, progress_from_evidence=workflow.patched(PROGRESS_FROM_EVIDENCE))
@@ -164,7 +172,7 @@ class ReturnWorkflow(ReturnResolution):
                 self._move_to(Stage.delivered, "store", "returned in store")
         else:
             await self._issue_label()
-            if not await self._await_departure():
+            if not await self._await_departure_or_pickup():
                 return await self._expire()
             await self._maybe_refund_instantly()
             if not await self._await_delivery():
@@ -370,6 +378,30 @@ class ReturnWorkflow(ReturnResolution):
         self._refuse(self._within_limits(self._override_problem(override)))
 
     @workflow.update
+    def reschedule_pickup(self, change: PickupChange) -> Acknowledgement:
+        """The shopper's (or the shop's) new pickup window: booked with the carrier, the old one given up."""
+        self._pickup_wanted = change.window
+        self._note(
+            change.actor, f"pickup asked for {window_text(change.window.start, change.window.end)}: {change.reason}"
+        )
+        return self._acknowledge("reschedule_pickup")
+
+    @reschedule_pickup.validator
+    def _validate_reschedule_pickup(self, change: PickupChange) -> None:
+        self._refuse(self._within_limits(self._pickup_change_problem(change, workflow.now())))
+
+    @workflow.update
+    def cancel_pickup(self, action: OperatorAction) -> Acknowledgement:
+        """No carrier pickup after all: the shopper drops the parcel off with the label."""
+        self._pickup_wanted = None
+        self._note(action.actor, f"pickup cancelled: {action.reason}")
+        return self._acknowledge("cancel_pickup")
+
+    @cancel_pickup.validator
+    def _validate_cancel_pickup(self, action: OperatorAction) -> None:
+        self._refuse(self._within_limits(self._pickup_cancel_problem(workflow.now())))
+
+    @workflow.update
     def extend_deadline(self, extension: DeadlineExtension) -> Acknowledgement:
         self._deadlines[extension.deadline] += timedelta(days=extension.days)
         self._deadline_version += 1
@@ -529,6 +561,17 @@ class ReturnWorkflow(ReturnResolution):
                 await self._notify(NotificationKind.ship_by_reminder, f"send it by {deadline:%Y-%m-%d}", until=deadline)
         return await self._wait(self._departed, Deadline.ship_by)
 
+    async def _await_departure_or_pickup(self) -> bool:
+        """`_await_departure`, with the carrier's pickup kept beside it when the shopper asked for one."""
+        if self._request.method is not ReturnMethod.pickup or not workflow.patched(CARRIER_PICKUP):
+            return await self._await_departure()
+        keeper = asyncio.create_task(self._keep_pickup())
+        try:
+            return await self._await_departure()
+        finally:
+            self._awaiting_pickup = False  # the keeper ends at its next wake-up (after a booking under way)
+            await keeper
+
     def _ship_by_reminder_at(self) -> datetime | None:
         before = timedelta(days=self._policy.deadlines.ship_by_reminder_days)
         remind_at = self._deadlines[Deadline.ship_by] - before
@@ -653,7 +696,7 @@ class ReturnWorkflow(ReturnResolution):
         self._clear_deadline(Deadline.disposition_work)
 
     def _settlement(self) -> rules.Settlement:
-        shipped = self._request.method in (ReturnMethod.mail_label, ReturnMethod.drop_off)
+        shipped = rules.ships_a_parcel(self._request.method)
         return rules.settle(
             self._open_lines(),
             self._policy,
@@ -702,6 +745,7 @@ class ReturnWorkflow(ReturnResolution):
         )
         self._label_voided = True
         self._note("system", f"label voided ({void.refund_id}, {void.status})")
+        self._release_pickup("the label is void")
 
     async def _release_quantities(self) -> None:
         if self._order is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from activities.models import OrderFacts
+from activities.models import OrderFacts, PickupWindow
 from workflows.models import LineStatus, ReturnLine, ReturnRequest
 from workflows.policy import GradeOutcome, ReturnPolicy
 from workflows.vocabulary import (
@@ -44,7 +44,7 @@ SHOP_AT_FAULT = frozenset(
     {ReasonCode.defective, ReasonCode.damaged_in_transit, ReasonCode.wrong_item, ReasonCode.not_as_described}
 )
 _RESELLABLE = frozenset({Grade.a, Grade.b})
-_SHIPPED_METHODS = frozenset({ReturnMethod.mail_label, ReturnMethod.drop_off})
+_SHIPPED_METHODS = frozenset({ReturnMethod.mail_label, ReturnMethod.drop_off, ReturnMethod.pickup})
 
 
 # --- Stages --------------------------------------------------------------------------------
@@ -175,6 +175,23 @@ def assess(
 def ships_a_parcel(method: ReturnMethod) -> bool:
     """Whether the return's parcel travels with a carrier (the return shipping fee applies)."""
     return method in _SHIPPED_METHODS
+
+
+# A carrier needs notice to send a courier, and books only so far ahead.
+PICKUP_NOTICE = timedelta(hours=2)
+PICKUP_BOOKABLE_AHEAD = timedelta(days=14)
+
+
+def pickup_window_problem(window: PickupWindow, now: datetime, ship_by: datetime) -> str | None:
+    """Why a carrier can't be sent for the parcel in `window`, or None: it must start with the
+    carrier's notice, within what it books ahead, and end before the return's ship-by deadline."""
+    if window.start < now + PICKUP_NOTICE:
+        return f"a pickup must start at least {PICKUP_NOTICE.seconds // 3600} hours from now"
+    if window.start > now + PICKUP_BOOKABLE_AHEAD:
+        return f"a pickup can be booked at most {PICKUP_BOOKABLE_AHEAD.days} days ahead"
+    if window.end > ship_by:
+        return f"the pickup must be over by the ship-by deadline, {ship_by:%Y-%m-%d %H:%M} UTC"
+    return None
 
 
 def qualifies_for_instant_refund(

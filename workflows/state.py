@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 import workflows.rules as rules
-from activities.models import Label, OrderFacts
+from activities.models import Label, OrderFacts, Pickup, PickupWindow
 from workflows.contract import INVALID_INPUT, INVALID_STATE, receipt_key
 from workflows.models import (
     Attention,
@@ -27,6 +27,8 @@ from workflows.models import (
     OtherWay,
     ParcelReceipt,
     PaymentUpdate,
+    PickupChange,
+    PickupStatus,
     Resolution,
     ReturnStatus,
     StartReturn,
@@ -88,6 +90,13 @@ class ReturnState:
         self._order: OrderFacts | None = None
         self._label: Label | None = None
         self._label_voided = False
+        # Method pickup: the window the shopper wants (None: no pickup), the booking of it, and those given up.
+        self._pickup_wanted: PickupWindow | None = request.pickup
+        self._pickup: Pickup | None = None
+        self._pickup_booked_for: PickupWindow | None = None
+        self._pickups_released: list[Pickup] = []
+        self._pickup_missed = False
+        self._awaiting_pickup = False  # the parcel is still at the shopper's, the label valid
         self._scans: list[rules.SeenScan] = []
         self._last_scan_applied: TrackingStatus | None = None  # what returns started before the patch decide by
         self._early_refund_reports: list[tuple[PaymentUpdate, str]] = []
@@ -138,8 +147,19 @@ class ReturnState:
             attention=self._attention,
             awaiting_decision=self._awaiting_decision,
             deadlines=dict(self._deadlines),
+            pickup=self._pickup_status(),
             policy_version=self._policy.version,
             timeline=list(self._timeline),
+        )
+
+    def _pickup_status(self) -> PickupStatus | None:
+        if self._request.method is not ReturnMethod.pickup:
+            return None
+        return PickupStatus(
+            wanted=self._pickup_wanted,
+            booked=self._pickup,
+            released=list(self._pickups_released),
+            missed=self._pickup_missed,
         )
 
     # --- Facts -----------------------------------------------------------------------------------
@@ -305,6 +325,36 @@ class ReturnState:
         if line.disposition_work_id is not None:
             return invalid_state("that line's disposition already ran")
         return None
+
+    def _pickup_problem(self, now: datetime) -> ApplicationError | None:
+        """Whether the carrier pickup can still be moved or cancelled."""
+        if self._request.method is not ReturnMethod.pickup:
+            return invalid_state("the return is not collected by the carrier (method pickup)")
+        if self._stage in CLOSED_STAGES:
+            return invalid_state("the return is closed")
+        if self._label is None:
+            return invalid_state("the pickup is booked once the label is bought; try again in a moment")
+        if not self._awaiting_pickup or self._departed():
+            return invalid_state("the carrier has the parcel")
+        booked = self._pickup
+        if booked is not None and booked.cancel_by is not None and now > booked.cancel_by:
+            return invalid_state(f"the booked pickup can't be changed after {booked.cancel_by:%Y-%m-%d %H:%M} UTC")
+        return None
+
+    def _pickup_change_problem(self, change: PickupChange, now: datetime) -> ApplicationError | None:
+        problem = self._pickup_problem(now)
+        if problem is None and change.window == self._pickup_wanted:
+            return invalid_state("that is the window already booked")
+        if problem is None:
+            said = rules.pickup_window_problem(change.window, now, self._deadlines[Deadline.ship_by])
+            problem = invalid_input("window", said) if said else None
+        return problem
+
+    def _pickup_cancel_problem(self, now: datetime) -> ApplicationError | None:
+        problem = self._pickup_problem(now)
+        if problem is None and self._pickup_wanted is None:
+            return invalid_state("no pickup is booked")
+        return problem
 
     def _extension_problem(self, extension: DeadlineExtension) -> ApplicationError | None:
         if extension.deadline not in self._deadlines:

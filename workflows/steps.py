@@ -60,6 +60,21 @@ LOCAL_APPEND_RETRY = RetryPolicy(maximum_attempts=1)
 EMAIL_TIMEOUT = timedelta(seconds=30)  # an order lookup and one SMTP exchange (SMTP_TIMEOUT_SECONDS each)
 
 
+def run_vendor_step(activity: Callable[[Any, A], Awaitable[T]], arg: A) -> Awaitable[T]:
+    """One step's activity, as every vendor call runs: retried with backoff for minutes, heartbeating."""
+    return workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=STEP_TIMEOUT, heartbeat_timeout=STEP_HEARTBEAT, retry_policy=STEP_RETRY
+    )
+
+
+def failure_of(error: ActivityError) -> tuple[str | None, str]:
+    """A failed activity's error type and message, as an operator reads them."""
+    cause = error.cause
+    error_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+    return error_type, message
+
+
 class ReturnCancelled(Exception):
     """Raised by `_step` and `_wait` once a cancellation was accepted; `run` compensates."""
 
@@ -111,17 +126,9 @@ class ReturnSteps(ReturnState):
             if self._cancel_pending():
                 raise ReturnCancelled
             try:
-                return await workflow.execute_activity_method(
-                    activity,
-                    arg,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    heartbeat_timeout=STEP_HEARTBEAT,
-                    retry_policy=STEP_RETRY,
-                )
+                return await run_vendor_step(activity, arg)
             except ActivityError as error:
-                cause = error.cause
-                error_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-                message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+                error_type, message = failure_of(error)
                 if error_type in refusals and (refusals_since is None or workflow.patched(refusals_since)):
                     raise StepRefused(error_type or "", message) from error
                 self._flag(f"{name} failed", step=name, error_type=error_type, message=message)

@@ -34,6 +34,7 @@ class ReturnMethod(StrEnum):
     drop_off = "drop_off"  # label-less QR code at a partner location
     in_store = "in_store"  # brought to a store: no label, waits for the store's receipt
     keep_it = "keep_it"  # returnless: resolved without shipping anything
+    pickup = "pickup"  # a label, and the carrier collects the parcel in a window the shopper chose
 
 
 class ResolutionKind(StrEnum):
@@ -129,6 +130,7 @@ class Deadline(StrEnum):
     inspection_sla = "inspection_sla"  # every line graded, or the return is flagged
     refund_settle = "refund_settle"  # a pending refund is polled this often; a succeeded one watched this long
     disposition_work = "disposition_work"  # after completion, the warehouse confirms work orders done, or it closes
+    pickup = "pickup"  # after a booked pickup window ends, a first carrier scan, or the missed pickup is flagged
 
 
 class Decision(StrEnum):

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
+from activities.models import PickupWindow
 from integrations import shippo_labels
+from integrations.errors import IntegrationError
 from integrations.shippo_labels import ShippoLabels
+from portal.journey import pickup_windows
 from sandboxes.shippo_contract import shippo_contract
-from tests.integration.integrations.shippo_requests import buy_label, label_request, labels_bought_for
-from workflows.contract import label_metadata
+from tests.integration.integrations.shippo_requests import CUSTOMER, buy_label, label_request, labels_bought_for
+from workflows.contract import PICKUP_REFUSED, label_metadata
 
 if TYPE_CHECKING:
     from tests.conftest import Sandboxes
@@ -110,3 +115,77 @@ async def test_register_tracking(labels: ShippoLabels, exchanges: list[requests.
     track = exchanges[-1]
     assert calls([track]) == [("POST", "/tracks", 200)]
     assert track.json()["metadata"] == "return:R-track"
+
+
+# --- carrier pickups (Shippo books them; it neither lists nor cancels them)
+
+
+def next_window(**changes: object) -> PickupWindow:
+    """The first carrier round a shopper would be offered today (never a Sunday, never too soon)."""
+    now = datetime.now(UTC)
+    window = pickup_windows(now, now + timedelta(days=14), ZoneInfo("UTC"))[0]
+    return window.model_copy(update=changes)
+
+
+async def test_book_a_pickup_for_a_label(
+    sandboxes: Sandboxes, labels: ShippoLabels, exchanges: list[requests.Response]
+) -> None:
+    label = await buy_label(labels, label_request(), look_for_earlier_purchase=False)
+    window = next_window()
+
+    pickup = await labels.book_pickup(
+        label.transaction_id, label.carrier_account, CUSTOMER, window, metadata=label_metadata("R-pickup")
+    )
+
+    assert (pickup.start, pickup.end, pickup.cancel_by) == (window.start, window.end, window.start - timedelta(hours=1))
+    assert pickup.confirmation_code and pickup.confirmation_code.startswith("WTC")
+    assert calls(exchanges)[-1] == ("POST", "/pickups", 201)
+    asked = sent(exchanges[-1])
+    assert asked["transactions"] == [label.transaction_id]
+    assert asked["carrier_account"] == label.carrier_account
+    assert asked["location"]["building_location_type"] == "Front Door"
+    assert asked["location"]["address"]["street1"] == CUSTOMER.street1
+    booked = [p for p in sandboxes.admin("shippo", "/_sandbox/pickups") if p["object_id"] == pickup.pickup_id]
+    assert [p["metadata"] for p in booked] == ["return:R-pickup"]
+
+
+async def test_a_label_without_its_carrier_account_finds_it_first(
+    labels: ShippoLabels, exchanges: list[requests.Response]
+) -> None:
+    """Labels bought before they carried their account: the account is read from the label's rate."""
+    label = await buy_label(labels, label_request(), look_for_earlier_purchase=False)
+    window = next_window(instructions="Behind the side gate")
+
+    await labels.book_pickup(label.transaction_id, None, CUSTOMER, window, metadata=label_metadata("R-old"))
+
+    paths = calls(exchanges)[2:]
+    assert [(method, status) for method, _, status in paths] == [("GET", 200), ("GET", 200), ("POST", 201)]
+    assert paths[0][1] == f"/transactions/{label.transaction_id}"
+    assert sent(exchanges[-1])["carrier_account"] == label.carrier_account
+    assert sent(exchanges[-1])["location"] | {"address": None} == {
+        "address": None,
+        "building_location_type": "Other",
+        "instructions": "Behind the side gate",
+    }
+
+
+@pytest.mark.parametrize("why", ["sunday", "voided label"])
+async def test_a_pickup_the_carrier_refuses_is_not_retried(
+    labels: ShippoLabels, exchanges: list[requests.Response], why: str
+) -> None:
+    label = await buy_label(labels, label_request(), look_for_earlier_purchase=False)
+    window = next_window()
+    if why == "sunday":
+        days_to_sunday = (6 - window.start.weekday()) % 7
+        window = window.model_copy(
+            update={"start": window.start + timedelta(days_to_sunday), "end": window.end + timedelta(days_to_sunday)}
+        )
+    else:
+        await labels.void_label(label.transaction_id)
+
+    with pytest.raises(IntegrationError) as refused:
+        await labels.book_pickup(label.transaction_id, label.carrier_account, CUSTOMER, window, metadata="return:R-no")
+
+    assert (refused.value.code, refused.value.retryable) == (PICKUP_REFUSED, False)
+    assert ("Sundays" if why == "sunday" else "only SUCCESS labels") in refused.value.message
+    assert calls(exchanges)[-1] == ("POST", "/pickups", 400)

@@ -188,7 +188,7 @@ class Returns:
 HISTORIES = Path(__file__).resolve().parents[2] / "unit" / "workflows" / "histories"
 # Bumped with each `workflow.patched` change, so the new shape of every branch is recorded beside
 # the old ones (generation 1 has no tag): returns of every generation may still be running.
-HISTORY_GENERATION = 8
+HISTORY_GENERATION = 9
 
 
 async def record_histories(harness: Returns, test_name: str) -> None:

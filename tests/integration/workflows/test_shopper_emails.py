@@ -10,17 +10,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from devstack.checkout import DEMO_GRADES, SHOPPER_EMAIL
 from integrations.settings import Settings
+from portal.journey import pickup_windows
 from portal.session import Signer
 from sandboxes import smtp_sink
 from tests.conftest import Sandboxes
 from tests.integration.workflows.harness import Returns
 from workflows.policy import Deadlines, ReturnPolicy
-from workflows.vocabulary import Grade, Stage
+from workflows.vocabulary import Grade, ResolutionKind, ReturnMethod, Stage
 
 POLICY = ReturnPolicy(
     version="test-emails",
@@ -65,6 +67,40 @@ def _mail_of(mail_dir: Path, return_id: str) -> list[EmailMessage]:
 
 def _subjects(mail_dir: Path, return_id: str) -> list[str]:
     return [message["Subject"] for message in _mail_of(mail_dir, return_id)]
+
+
+async def test_store_credit_a_booked_pickup_and_an_expired_return_are_each_told_once(
+    harness: Returns, mail_dir: Path
+) -> None:
+    """First in the module: its pickup window is checked at the door against the wall clock, which
+    the server's clock leaves behind as the module's tests skip time."""
+    credited_client, credited = await harness.start(POLICY, resolution=ResolutionKind.store_credit)
+    now = await harness.env.get_current_time()
+    window = pickup_windows(now, now + timedelta(days=14), ZoneInfo("UTC"))[0]
+    _, picked_up = await harness.start(POLICY, method=ReturnMethod.pickup, pickup=window)
+    expiring_client, expiring = await harness.start(POLICY)
+
+    await harness.deliver(credited_client, credited)
+    await harness.receive(credited_client, credited)
+    await harness.inspect(credited_client, credited, DEMO_GRADES)
+    await harness.until(credited_client, credited, lambda status: status.stage is Stage.completed)
+    await harness.until(credited_client, picked_up, lambda _: len(_mail_of(mail_dir, picked_up)) == 2)
+    await harness.skip(15)  # past the ship-by deadline: the pickup missed too, and the return expires
+    await harness.until(expiring_client, expiring, lambda status: status.stage is Stage.expired)
+    await harness.until(expiring_client, expiring, lambda _: len(_mail_of(mail_dir, expiring)) == 3)
+
+    credit = 2 * 2500 - 599  # the two shirts less the label (the mug graded C earns nothing; no bonus here)
+    assert _subjects(mail_dir, credited)[-1] == f"You have ${credit / 100:.2f} in store credit"
+    assert _subjects(mail_dir, expiring) == [
+        "Your return label is ready",
+        _subjects(mail_dir, expiring)[1],  # the reminder, dated
+        f"Your return {expiring} expired",
+    ]
+    day = f"{window.start:%B} {window.start.day}, {window.start.year}"
+    booked = _mail_of(mail_dir, picked_up)[1]
+    assert booked["Subject"] == f"The carrier comes for your parcel on {day}"
+    assert f"on {day}, 9:00\u202fAM – 12:00\u202fPM" in booked.get_body(("plain",)).get_content()
+    assert "The carrier didn't collect your parcel" in _subjects(mail_dir, picked_up)
 
 
 async def test_the_shopper_hears_label_reminder_arrival_and_refund_once_each(

@@ -9,8 +9,9 @@ import io
 import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from console.queues import LABELS_EXPIRING_WITHIN_DAYS
 from devstack.__main__ import print_console
 from devstack.demo import carrier_reports, role_headers, run_demo
 from devstack.polling import wait_for_stage
+from portal.journey import pickup_windows
 from starter.client import ReturnsClient
 from store.sales import copy_recent_sales
 from tests.system.api.doors import Doors, eventually
@@ -27,7 +29,7 @@ from tests.system.browser import delivered, ledger_refunds, sent_back_and_graded
 from tests.system.console import code128
 from tests.system.console.conftest import shot, signed_in
 from tests.system.local_stack import another_api
-from workflows.vocabulary import Stage, TrackingStatus
+from workflows.vocabulary import ReturnMethod, Stage, TrackingStatus
 
 pytestmark = pytest.mark.browser
 IN_REVIEW = {"customer_return_count": 11}  # over the policy's review threshold
@@ -223,7 +225,14 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
         if await money.count() and await page.locator("table[data-report=dispositions] tbody tr").count():
             break
         await page.wait_for_timeout(200)
-    charted = ("returns_by_reason", "return_rate_by_sku", "return_rate_by_category", "money", "durations")
+    charted = (
+        "returns_by_reason",
+        "return_rate_by_month",
+        "return_rate_by_sku",
+        "return_rate_by_category",
+        "money",
+        "durations",
+    )
     for report in (*charted, "dispositions"):
         section = page.locator("section").filter(has=page.locator(f"table[data-report={report}]"))
         assert await section.locator("svg.chart rect").count() > 0, report
@@ -231,6 +240,10 @@ async def test_the_dashboard_draws_the_store_s_reports_and_downloads_them_as_csv
     assert days >= 28  # a row per day of the range, flagged or not
     shirts = page.locator("table[data-report=return_rate_by_sku] tbody tr").filter(has_text="TSHIRT-M-BLUE")
     await expect(shirts).not_to_have_count(0)  # the demo returned shirts the shop had sold (figures folded away)
+    this_month = page.locator("table[data-report=return_rate_by_month] tbody tr").filter(
+        has_text=f"{datetime.now(UTC):%Y-%m}"
+    )
+    await expect(this_month).not_to_have_count(0)  # the trend's last month holds the demo's units
     await shot(page, "dashboard")
 
     columns = await page.locator("table[data-report=money] thead th").all_text_contents()
@@ -469,3 +482,76 @@ async def test_a_review_rejected_a_failed_step_retried_and_another_closed_unreso
         await page.goto(f"/console/returns/{return_id}")
         await expect(page.locator("table.timeline")).to_contain_text(reason)
     await shot(page, "return-closed-unresolved")
+
+
+async def test_a_carrier_pickup_is_moved_and_cancelled_through_the_api_and_the_console_shows_what_to_tell_the_carrier(
+    page: Page, doors: Doors
+) -> None:
+    now = datetime.now(UTC)
+    first, second = pickup_windows(now, now + timedelta(days=14), ZoneInfo("UTC"))[:2]
+    status = await doors.started(method=ReturnMethod.pickup, pickup=first)
+    return_id = status.return_id
+    status = await eventually(lambda: doors.status(return_id), lambda s: s.pickup.booked is not None)
+    first_code = status.pickup.booked.confirmation_code
+    pickup_path = f"/v1/returns/{return_id}/pickup"
+    shop = doors.headers("storefront")
+
+    too_soon = {"start": now.isoformat(), "end": (now + timedelta(hours=3)).isoformat()}
+    refused = await doors.http.put(pickup_path, json={"reason": "asap", "window": too_soon}, headers=shop)
+    assert refused.status_code == 422 and "at least 2 hours" in refused.text
+    moved = await doors.http.put(
+        pickup_path, json={"reason": "not home", "window": second.model_dump(mode="json")}, headers=shop
+    )
+    assert moved.status_code == 200, moved.text
+    status = await eventually(
+        lambda: doors.status(return_id), lambda s: s.pickup.booked is not None and s.pickup.booked.start == second.start
+    )
+    assert [released.confirmation_code for released in status.pickup.released] == [first_code]
+    cancelled = await doors.http.request("DELETE", pickup_path, json={"reason": "dropping it off"}, headers=shop)
+    assert cancelled.status_code == 200, cancelled.text
+    again = await doors.http.request("DELETE", pickup_path, json={"reason": "twice"}, headers=shop)
+    assert again.status_code == 409 and "no pickup is booked" in again.text
+    mailed = await doors.started()
+    not_pickup = await doors.http.request(
+        "DELETE", f"/v1/returns/{mailed.return_id}/pickup", json={"reason": "x"}, headers=shop
+    )
+    assert not_pickup.status_code == 409
+
+    await signed_in(page, "kim")
+    await page.goto(f"/console/returns/{return_id}")
+    pickup = page.locator("#pickup")
+    await expect(pickup).to_contain_text("none: the shopper drops the parcel off")
+    await expect(pickup).to_contain_text(first_code)  # given up: the operator tells the carrier
+    status = await doors.status(return_id)
+    assert len(status.pickup.released) == 2
+    await expect(pickup).to_contain_text(status.pickup.released[1].confirmation_code)
+    await shot(page, "return-pickup-released")
+
+
+async def test_a_disposition_overridden_from_the_return_page_is_the_work_ordered_after_inspection(
+    page: Page, doors: Doors, returns: ReturnsClient
+) -> None:
+    status = await doors.started(Stage.label_issued)
+    return_id = status.return_id
+    await delivered(doors.stack, returns, return_id)
+    await signed_in(page, "kim")
+    await page.goto(f"/console/returns/{return_id}")
+
+    override = page.locator(f"form[action='/console/returns/{return_id}/override-disposition']")
+    await override.get_by_label("Line").select_option("L1")
+    await override.get_by_label("Disposition").select_option("donate")
+    await override.get_by_label("Reason").fill("charity drive this month")
+    await override.get_by_role("button", name="Override").click()
+    await expect(page.get_by_role("status")).to_contain_text("Override a disposition: done.")
+    await expect(page.locator("table.timeline")).to_contain_text(
+        "L1 disposition set to donate: charity drive this month"
+    )
+    await shot(page, "return-disposition-overridden")
+
+    await sent_back_and_graded(doors.stack, returns, return_id, {"L1": 2, "L2": 1})
+    done = await wait_for_stage(returns, return_id, Stage.completed)
+    line = next(line for line in done.lines if line.line_id == "L1")
+    assert (line.disposition.value, line.disposition_override_reason) == ("donate", "charity drive this month")
+    work_orders = (await doors.http.get(f"{doors.stack.sandbox_url('shop')}/_sandbox/work_orders")).json()
+    ordered = next(order for order in work_orders if order["id"] == line.disposition_work_id)
+    assert (ordered["kind"], ordered["quantity"]) == ("donation", 2)

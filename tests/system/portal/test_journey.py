@@ -51,7 +51,7 @@ async def test_a_label_return_from_lookup_to_refund_pays_what_the_review_page_sh
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("How will you send it back?")
     methods = [await option.get_attribute("value") for option in await page.locator("input[name=method]").all()]
-    assert methods == ["mail_label", "drop_off", "in_store"]  # keep-it: two shirts are worth too much to keep
+    assert methods == ["mail_label", "drop_off", "pickup", "in_store"]  # keep-it: two shirts are worth too much
     await expect(page.locator("label[for=method-mail_label]")).to_contain_text("$5.99, taken off your refund")
     await expect(page.locator("label[for=outcome-store_credit]")).to_contain_text("10% extra: $4.40 more")
     await audited(page, "3-method")
@@ -121,6 +121,83 @@ async def test_a_drop_off_return_shows_its_qr_code_and_can_be_cancelled_before_i
     assert (await returns.status(return_id)).stage is Stage.cancelled
     assert page.url.split("?")[0] == status_url
     await audited(page, "8-cancelled")
+
+
+async def test_a_drop_off_return_for_store_credit_credits_what_the_review_page_showed(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await find_order(page, order.order_id)
+    await page.locator("#quantity-L1").select_option("2")
+    await page.locator("#reason-L1").select_option("unwanted")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label(re.compile("QR code at a drop-off point")).check()
+    await page.get_by_label(re.compile("Store credit")).check()
+    await page.get_by_role("button", name="Continue").click()
+    credit = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert credit == (2 * 2500 - 599) + (2 * 2500 - 599) // 10  # two shirts less the label, plus the 10% bonus
+    await page.get_by_role("button", name="Confirm return").click()
+    await expect(page.get_by_role("img", name=re.compile("QR code for return"))).to_be_visible(timeout=30_000)
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+
+    await sent_back_and_graded_a(stack, returns, return_id, {"L1": 2})
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        credits = (await http.get(f"{stack.sandbox_url('shop')}/_sandbox/store_credits")).json()
+    assert [c["amount"] for c in credits if c["reference"] == return_id] == [credit]
+    assert await ledger_refunds(stack, order.payment_intent_id) == []
+
+
+async def test_a_carrier_pickup_is_booked_moved_on_the_status_page_and_the_refund_is_what_review_showed(
+    page: Page, stack: LocalStack, returns: ReturnsClient
+) -> None:
+    order = await placed_order(stack)
+    await find_order(page, order.order_id)
+    await page.locator("#quantity-L1").select_option("1")
+    await page.locator("#reason-L1").select_option("size_too_large")
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label(re.compile("Carrier pickup")).check()
+    offered = await page.locator("#pickup-window option").all()
+    first, second = [await option.get_attribute("value") for option in offered[:2]]
+    await page.locator("#pickup-window").select_option(first)
+    await page.get_by_label("Where the courier finds the parcel (optional)").first.fill("Behind the side gate")
+    await page.get_by_label(re.compile("Refund to your original payment")).check()
+    await audited(page, "12-pickup-method")
+    await page.get_by_role("button", name="Continue").click()
+
+    await expect(page.locator("#pickup")).to_contain_text("(Behind the side gate)")
+    estimate = amount_in_cents(await page.locator("#estimate").inner_text())
+    assert estimate == 2500 - 599  # one shirt, less the return shipping fee: the carrier comes with a label
+    await page.get_by_role("button", name="Confirm return").click()
+
+    await expect(page.locator("#pickup-booked")).to_contain_text("The carrier collects the parcel on", timeout=30_000)
+    await expect(page.locator("#label")).to_be_visible()
+    await audited(page, "13-pickup-booked")
+    return_id = (await page.get_by_role("heading", level=1).inner_text()).removeprefix("Return ")
+    status = await returns.status(return_id)
+    start, end = first.split("/")
+    assert (status.pickup.booked.start.isoformat(), status.pickup.booked.end.isoformat()) == (start, end)
+    assert status.pickup.wanted.instructions == "Behind the side gate"
+    await expect(page.locator("#pickup-booked")).to_contain_text(status.pickup.booked.confirmation_code)
+    async with httpx.AsyncClient(timeout=10) as http:
+        pickups = (await http.get(f"{stack.sandbox_url('shippo')}/_sandbox/pickups")).json()
+    ours = [p for p in pickups if p["metadata"] == f"return:{return_id}"]
+    assert [p["location"]["instructions"] for p in ours] == ["Behind the side gate"]
+    (booked_email,) = [m for m in read_mail(stack.mail_dir) if m["Subject"].startswith("The carrier comes for")]
+    assert return_id in booked_email.get_body(("plain",)).get_content()
+
+    # the shopper moves it: the carrier is booked again, the first booking given up
+    await page.locator("#pickup-window").select_option(second)
+    await page.get_by_role("button", name="Change pickup").click()
+    await expect(page.locator("#pickup-booked")).to_be_visible(timeout=30_000)
+    status = await returns.status(return_id)
+    assert status.pickup.booked.start.isoformat() == second.split("/")[0]
+    assert [released.pickup_id for released in status.pickup.released] == [ours[0]["object_id"]]
+    await audited(page, "14-pickup-moved")
+
+    await sent_back_and_graded_a(stack, returns, return_id, {"L1": 1})
+    refunds = await ledger_refunds(stack, order.payment_intent_id)
+    assert [(refund["amount"], refund["metadata"]["return_id"]) for refund in refunds] == [(estimate, return_id)]
 
 
 async def test_part_of_an_order_in_store_for_store_credit_then_the_rest_kept_for_a_refund(

@@ -45,6 +45,24 @@ async def test_a_german_browser_gets_the_portal_in_german_with_german_dates_and_
     await expect(page.locator("#estimate")).to_have_text("$44.01")
     await page.goto("/portal/items")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Which items are you returning?")
+
+    # back to German, to the end: a carrier pickup, its confirmation and status page, and a refusal page
+    await page.get_by_role("link", name="Deutsch").click()
+    await page.goto("/portal/method")
+    await page.get_by_label(re.compile("Abholung durch den Paketdienst")).check()
+    await expect(page.locator("#pickup-window option").first).to_contain_text(
+        re.compile(r"\d+\. \w+ 20\d\d, 09:00 – 12:00")
+    )
+    await page.get_by_role("button", name="Weiter").click()
+    await expect(page.locator("#pickup")).to_contain_text("09:00 – 12:00")
+    await page.get_by_role("button", name="Rücksendung bestätigen").click()
+    await expect(page.get_by_role("status")).to_have_text("Ihre Rücksendung ist bestätigt.")
+    await expect(page.locator("#pickup-booked")).to_contain_text("Der Paketdienst holt das Paket am", timeout=30_000)
+    await expect(page.locator("#pickup-booked")).to_contain_text("Bestätigungscode")
+    await audited(page, "de-5-confirmation-pickup")
+    await page.goto("/portal/returns/not-a-link")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Diesen Link kennen wir nicht")
+    await audited(page, "de-6-unknown-link")
     await context.close()
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from activities.models import PickupWindow
 from integrations.shop import OrderContact, ShopperOrder, ShopperOrderLine
-from portal.journey import Choice, estimate, lines_on_offer, method_cost
+from portal.journey import PICKUP_DAYS_OFFERED, Choice, estimate, lines_on_offer, method_cost, pickup_windows
 from portal.pages import COMMENT_MOST, _one_line
 from portal.session import LinkExpired, LinkInvalid, Signer
 from starter.eligibility import Eligibility, LineEligibility
 from starter.policy import load_return_policy
+from workflows.rules import pickup_window_problem
 from workflows.vocabulary import DeclineReason, ReasonCode, ResolutionKind, ReturnMethod
 
 POLICY = load_return_policy(None)  # the shipped policy: $5.99 return shipping, 10% store credit bonus
@@ -92,3 +95,46 @@ def test_a_shopper_s_note_is_kept_on_one_line_without_what_the_doors_refuse() ->
     assert _one_line("\u202eevil\u2066 twin") == "evil twin"  # direction overrides go, the words stay
     assert _one_line(" \n\t ") is None
     assert _one_line("x" * 600) == "x" * COMMENT_MOST
+
+
+def test_pickup_windows_are_the_carrier_s_rounds_on_coming_days_but_sundays_each_one_bookable() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    saturday_evening = datetime(2026, 12, 5, 18, tzinfo=UTC)
+
+    offered = pickup_windows(saturday_evening, saturday_evening + timedelta(days=14), berlin)
+
+    days = sorted({window.start.astimezone(berlin).date() for window in offered})
+    assert days[0] == date(2026, 12, 7)  # Sunday skipped
+    assert len(days) == PICKUP_DAYS_OFFERED and all(day.weekday() != 6 for day in days)
+    assert [(w.start.astimezone(berlin).hour, w.end.astimezone(berlin).hour) for w in offered[:2]] == [
+        (9, 12),
+        (13, 17),
+    ]
+    assert all(
+        pickup_window_problem(w, saturday_evening, saturday_evening + timedelta(days=14)) is None for w in offered
+    )
+
+
+def test_pickup_windows_end_before_the_ship_by_deadline_and_start_with_the_carrier_s_notice() -> None:
+    monday_eight = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    offered = pickup_windows(monday_eight, monday_eight + timedelta(days=2), ZoneInfo("UTC"))
+    # today's morning round starts within 2 hours: only the afternoon, and Tuesday (Wednesday ends too late)
+    assert [(w.start.day, w.start.hour) for w in offered] == [(7, 13), (8, 9), (8, 13)]
+
+
+def test_a_pickup_window_the_carrier_can_not_make_says_why() -> None:
+    now = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    ship_by = now + timedelta(days=14)
+
+    def window(hours_from_now: float, length: float = 3) -> PickupWindow:
+        start = now + timedelta(hours=hours_from_now)
+        return PickupWindow(start=start, end=start + timedelta(hours=length))
+
+    assert "at least 2 hours" in pickup_window_problem(window(1), now, ship_by)
+    assert "at most 14 days ahead" in pickup_window_problem(window(15 * 24), now, ship_by)
+    assert "ship-by deadline" in pickup_window_problem(window(24), now, now + timedelta(hours=26))
+    assert pickup_window_problem(window(2), now, ship_by) is None
+    with pytest.raises(ValueError, match="1 to 12 hours"):
+        window(5, length=13)
+    with pytest.raises(ValueError, match="1 to 12 hours"):
+        window(5, length=-1)

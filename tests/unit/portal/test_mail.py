@@ -3,6 +3,8 @@ reason itself, and pass an operator's own words on as written."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from activities.models import NotificationKind, SaidWhy, ShopperEmail
 from integrations.settings import Settings
 from portal.mail import return_news
@@ -29,3 +31,18 @@ def test_an_operator_s_reason_is_passed_on_as_written() -> None:
 def test_every_reason_the_workflow_gives_has_its_words() -> None:
     assert set(WHY) == set(SaidWhy)
     assert all(WHY[why] == why.value for why in SaidWhy)  # the catalog's key is the workflow's text
+
+
+def test_a_pickup_email_writes_the_window_out_in_the_shop_s_time_zone_and_language() -> None:
+    email = ShopperEmail(
+        return_id="R-1",
+        order_id="ORD-1",
+        kind=NotificationKind.pickup_booked,
+        language="de",
+        until=datetime(2026, 12, 3, 8, tzinfo=UTC),
+        detail="2026-12-03T08:00:00+00:00/2026-12-03T11:00:00+00:00",
+    )
+    message = return_news(Settings(pickup_time_zone="Europe/Berlin"), email, "ada@example.com", None)
+    text = message.get_body(("plain",)).get_content()
+    assert "3. Dezember 2026, 09:00 – 12:00" in text  # 08:00 UTC is 09:00 in Berlin in winter
+    assert "3. Dezember 2026" in message["Subject"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -26,6 +27,8 @@ from activities.models import (
     LabelVoid,
     LabelVoidReceipt,
     OrderFacts,
+    Pickup,
+    PickupBooking,
     QuantityReservation,
     RefundReceipt,
     RefundRequest,
@@ -54,6 +57,7 @@ class FakeVendors:
     released: set[str] = field(default_factory=set)  # return ids whose reservation was released
     labels: list[Label] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
+    pickups: list[PickupBooking] = field(default_factory=list)
     notifications: list[ShopperNotification] = field(default_factory=list)
     emails: list[ShopperEmail] = field(default_factory=list)
     restocks: dict[str, DispositionRequest] = field(default_factory=dict)
@@ -125,6 +129,19 @@ class FakeVendors:
     @activity.defn(name="register_tracking")
     async def register_tracking(self, registration: TrackingRegistration) -> None:
         self._fail_if_told()
+
+    @activity.defn(name="book_pickup")
+    async def book_pickup(self, booking: PickupBooking) -> Pickup:
+        self._fail_if_told()
+        self.pickups.append(booking)
+        window = booking.window
+        return Pickup(
+            pickup_id=f"pu-{len(self.pickups)}",
+            confirmation_code=f"WTC{len(self.pickups):09d}",
+            start=window.start,
+            end=window.end,
+            cancel_by=window.start - timedelta(hours=1),
+        )
 
     @activity.defn(name="void_label")
     async def void_label(self, void: LabelVoid) -> LabelVoidReceipt:

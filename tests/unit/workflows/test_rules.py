@@ -471,3 +471,21 @@ def test_a_policy_file_holding_a_figure_that_can_never_apply_is_refused(
     path.write_text(shipped.model_copy(update=changes).model_dump_json(exclude_unset=True))
     with pytest.raises(PolicyError, match=refusal):
         load_policy(path)
+
+
+def test_a_pickup_window_goes_with_method_pickup_only() -> None:
+    start = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    window = {"start": start.isoformat(), "end": (start + timedelta(hours=3)).isoformat()}
+    base = _request().model_dump(mode="json")
+    assert ReturnRequest.model_validate(base | {"method": "pickup", "pickup": window}).pickup.start == start
+    assert ReturnRequest.model_validate(base | {"method": "pickup"}).pickup is None  # asked for eligibility
+    with pytest.raises(ValidationError, match="pickup window goes with method pickup only"):
+        ReturnRequest.model_validate(base | {"method": "mail_label", "pickup": window})
+    with pytest.raises(ValidationError, match="timezone"):
+        ReturnRequest.model_validate(
+            base | {"method": "pickup", "pickup": {"start": "2026-12-07T09:00", "end": "2026-12-07T12:00"}}
+        )
+
+
+def test_a_pickup_ships_a_parcel_and_pays_the_return_shipping_fee() -> None:
+    assert rules.ships_a_parcel(ReturnMethod.pickup)
