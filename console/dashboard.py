@@ -72,6 +72,19 @@ CHARTS = (
         ],
     ),
     Chart(
+        ReportName.return_rate_by_month,
+        "Return rate by month (units returned of units sold)",
+        lambda report: [
+            Bar(
+                f"{row['month']} ({row['currency']})",
+                row["return_rate"],
+                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
+            )
+            for row in report.rows
+            if row["return_rate"] is not None
+        ],
+    ),
+    Chart(
         ReportName.return_rate_by_sku,
         f"Return rate of the {TOP_SKUS} SKUs returned most (units returned of units sold)",
         lambda report: [

@@ -89,6 +89,7 @@ def report_calls(
         "needs_attention_trend": lambda: reports.needs_attention_trend(store, period),
         "expired_labels": lambda: reports.expired_labels(store, period, label_cost={"USD": 800}),
         "returns_per_customer": lambda: reports.returns_per_customer(store, period),
+        "return_rate_by_month": lambda: reports.return_rate_by_month(store, period, sales),
     }
 
 

@@ -54,6 +54,7 @@ from store.rollups import (
     NO_CATEGORY,
     ROLLUPS,
     bucket_value,
+    next_month,
     whole_months,
 )
 from store.sales import StoredUnitsSold, UnitsSoldSource
@@ -352,6 +353,36 @@ def return_rates(
     keys = ["sku", "category"] if by == "sku" else ["category"]
     columns = ["currency", *keys, "units_returned", "units_sold", "return_rate"]
     return Report(f"return_rate_by_{by}", columns, rows, _parameters(period, currency))
+
+
+def return_rate_by_month(
+    store: EventStore, period: Period, sales: UnitsSoldSource, currency: str | None = None
+) -> Report:
+    """Units returned / units sold in each calendar month of the period (its first and last months
+    cut to the period), per currency: how the return rate moves. Each month is `return_rates` over
+    it, so its whole months read the monthly sums."""
+    rows = []
+    for month in _calendar_months(period):
+        totals: dict[str, list[int]] = {}
+        for row in return_rates(store, month, sales, currency, by="category").rows:
+            entry = totals.setdefault(row["currency"], [0, 0])
+            entry[0] += row["units_returned"]
+            entry[1] += row["units_sold"]
+        for cur, (returned, sold) in sorted(totals.items()):
+            rate = round(returned / sold, 6) if sold else None
+            row = {"month": f"{month.first_day():%Y-%m}", "currency": cur, "units_returned": returned}
+            rows.append(row | {"units_sold": sold, "return_rate": rate})
+    columns = ["month", "currency", "units_returned", "units_sold", "return_rate"]
+    return Report("return_rate_by_month", columns, rows, _parameters(period, currency))
+
+
+def _calendar_months(period: Period) -> list[Period]:
+    months, start = [], period.start
+    while start < period.end:
+        end = min(_midnight(next_month(start.astimezone(UTC).date())), period.end)
+        months.append(Period(start, end))
+        start = end
+    return months
 
 
 # --- Money ------------------------------------------------------------------------------------
@@ -832,6 +863,7 @@ class ReportName(StrEnum):
     returns_by_category = "returns_by_category"
     return_rate_by_sku = "return_rate_by_sku"
     return_rate_by_category = "return_rate_by_category"
+    return_rate_by_month = "return_rate_by_month"
     money = "money"
     durations = "durations"
     dispositions = "dispositions"
@@ -857,6 +889,8 @@ def report(store: EventStore, name: ReportName, period: Period | None, currency:
     if name in (ReportName.return_rate_by_sku, ReportName.return_rate_by_category):
         by = name.value.removeprefix("return_rate_by_")
         return return_rates(store, period, StoredUnitsSold(store.engine), currency, by=by)
+    if name is ReportName.return_rate_by_month:
+        return return_rate_by_month(store, period, StoredUnitsSold(store.engine), currency)
     over_a_period = {
         ReportName.returns_by_reason: by_reason,
         ReportName.returns_by_sku: by_sku,

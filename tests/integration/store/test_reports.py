@@ -101,6 +101,35 @@ def test_return_rates_from_the_stored_units_sold(march):
     assert [r for r in report.rows if r["sku"] == "S-TEE"][0]["units_sold"] == 40  # April 1 is outside
 
 
+def test_the_return_rate_by_month_cuts_the_period_at_month_ends(march):
+    from datetime import date
+
+    sold = StoredUnitsSold(march.engine)
+    sold.record(
+        [
+            {"day": date(2025, 2, 10), "sku": "S-TEE", "currency": "USD", "category": "apparel", "units": 50},
+            {"day": date(2025, 2, 20), "sku": "S-TEE", "currency": "USD", "category": "apparel", "units": 7},
+            {"day": date(2025, 3, 2), "sku": "S-TEE", "currency": "USD", "category": "apparel", "units": 30},
+            {"day": date(2025, 3, 31), "sku": "S-MUG", "currency": "USD", "category": "home", "units": 10},
+            {"day": date(2025, 4, 14), "sku": "S-TEE", "currency": "USD", "category": "apparel", "units": 20},
+            {"day": date(2025, 4, 15), "sku": "S-TEE", "currency": "USD", "category": "apparel", "units": 99},
+        ]
+    )
+    period = reports.Period(at("2025-02-15 00:00"), at("2025-04-15 00:00"))
+
+    report = reports.return_rate_by_month(march, period, sold, "USD")
+
+    # March's returns (every one of the dataset's) over March's sales; February from the 15th, April to the 14th
+    assert rows(report, "month", "currency", "units_returned", "units_sold", "return_rate") == [
+        ("2025-02", "USD", 0, 7, 0.0),
+        ("2025-03", "USD", 8, 40, 0.2),
+        ("2025-04", "USD", 0, 20, 0.0),
+    ]
+    per_month = sum(row["units_returned"] for row in report.rows)
+    assert per_month == sum(row["units_returned"] for row in reports.return_rates(march, period, sold, "USD").rows)
+    assert reports.report(march, reports.ReportName.return_rate_by_month, period, "USD").rows == report.rows
+
+
 def test_money_by_currency_for_returns_resolved_in_the_period(march):
     report = reports.money(march, MARCH)
     assert report.rows == [
