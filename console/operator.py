@@ -33,6 +33,7 @@ from workflows.models import (
     Cancellation,
     DeadlineExtension,
     DispositionOverride,
+    LineStatus,
     OperatorAction,
     OtherWay,
     ReturnStatus,
@@ -322,6 +323,7 @@ def _return_page(desk: Desk, status: ReturnStatus, status_code: int = 200, error
         status=status,
         returned_value=returned_value,
         allowed=allowed_actions(status),
+        overridable=overridable_lines(status),
         form_id=secrets.token_hex(8),
         error=error,
     )
@@ -364,6 +366,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def overridable_lines(status: ReturnStatus) -> list[LineStatus]:
+    """The lines whose disposition can still be set: not declined, their disposition not yet run."""
+    return [line for line in status.lines if line.declined is None and line.disposition_work_id is None]
+
+
 def allowed_actions(status: ReturnStatus) -> list[str]:
     """The actions the return's state offers (the workflow's validators still decide when one is sent)."""
     if status.stage in CLOSED_STAGES:
@@ -378,7 +385,7 @@ def allowed_actions(status: ReturnStatus) -> list[str]:
     allowed.append("cancel")
     if status.deadlines:
         allowed.append("extend-deadline")
-    if any(line.disposition for line in status.lines):
+    if overridable_lines(status):  # before the inspection too: the inspection then keeps it
         allowed.append("override-disposition")
     return allowed
 

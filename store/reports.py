@@ -356,22 +356,39 @@ def return_rates(
 
 
 def return_rate_by_month(
-    store: EventStore, period: Period, sales: UnitsSoldSource, currency: str | None = None
+    store: EventStore, period: Period, sales: StoredUnitsSold, currency: str | None = None
 ) -> Report:
     """Units returned / units sold in each calendar month of the period (its first and last months
-    cut to the period), per currency: how the return rate moves. Each month is `return_rates` over
-    it, so its whole months read the monthly sums."""
+    cut to the period), per currency: how the return rate moves. Whole days read the rollups
+    (whole months their monthly sums), summed per day or month and folded into months here."""
+    if period.whole_days():
+        rolled = _rollup_rows(rollup_skus, period, currency).c
+        query = select(rolled.day, rolled.currency, func.sum(rolled.units).label("units"))
+        query = query.group_by(rolled.day, rolled.currency)
+    else:
+        lines = return_lines.c
+        day = _utc_day(store, lines.requested_at)
+        query = (
+            select(day.label("day"), lines.currency, func.sum(lines.quantity).label("units"))
+            .where(*_lines_requested(period, currency))
+            .group_by(day, lines.currency)
+        )
+    returned: dict[tuple[date, str], int] = {}
+    for row in _run(store, query):
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        key = (day.replace(day=1), row["currency"])
+        returned[key] = returned.get(key, 0) + int(row["units"] or 0)
+    sold = sales.units_sold_by_month(period.start, period.end, currency)
+    currencies = sorted({cur for _, cur in returned} | {cur for _, cur in sold})
     rows = []
-    for month in _calendar_months(period):
-        totals: dict[str, list[int]] = {}
-        for row in return_rates(store, month, sales, currency, by="category").rows:
-            entry = totals.setdefault(row["currency"], [0, 0])
-            entry[0] += row["units_returned"]
-            entry[1] += row["units_sold"]
-        for cur, (returned, sold) in sorted(totals.items()):
-            rate = round(returned / sold, 6) if sold else None
-            row = {"month": f"{month.first_day():%Y-%m}", "currency": cur, "units_returned": returned}
-            rows.append(row | {"units_sold": sold, "return_rate": rate})
+    for month in (part.first_day().replace(day=1) for part in _calendar_months(period)):
+        for cur in currencies:
+            if (month, cur) not in returned and (month, cur) not in sold:
+                continue
+            units_returned, units_sold = returned.get((month, cur), 0), sold.get((month, cur), 0)
+            rate = round(units_returned / units_sold, 6) if units_sold else None
+            row = {"month": f"{month:%Y-%m}", "currency": cur, "units_returned": units_returned}
+            rows.append(row | {"units_sold": units_sold, "return_rate": rate})
     columns = ["month", "currency", "units_returned", "units_sold", "return_rate"]
     return Report("return_rate_by_month", columns, rows, _parameters(period, currency))
 

@@ -72,6 +72,36 @@ class StoredUnitsSold:
                 UnitsSold(sku, category, cur, int(units)) for sku, category, cur, units in connection.execute(query)
             ]
 
+    def units_sold_by_month(
+        self, start: datetime, end: datetime, currency: str | None = None
+    ) -> dict[tuple[date, str], int]:
+        """Units sold per calendar month (its first day) and currency with start <= sale date < end:
+        the whole months from their sums, the days before and after them summed per day."""
+        first, end_day = _day(start), _day_after(end)
+        months_from, months_to = whole_months(first, end_day)
+        daily, monthly = units_sold.c, units_sold_monthly.c
+        parts = [
+            select(daily.day, daily.currency, func.sum(daily.units)).where(daily.day >= since, daily.day < until)
+            for since, until in ((first, min(months_from, end_day)), (max(months_to, first), end_day))
+            if since < until
+        ]
+        if months_from < months_to:
+            parts.append(
+                select(monthly.day, monthly.currency, func.sum(monthly.units)).where(
+                    monthly.day >= months_from, monthly.day < months_to
+                )
+            )
+        if currency:
+            parts = [part.where(part.selected_columns.currency == currency) for part in parts]
+        parts = [part.group_by(part.selected_columns.day, part.selected_columns.currency) for part in parts]
+        sold: dict[tuple[date, str], int] = {}
+        with self.engine.connect() as connection:
+            for part in parts:
+                for day, cur, units in connection.execute(part):
+                    key = (month_of(day), cur)
+                    sold[key] = sold.get(key, 0) + int(units)
+        return sold
+
     def record(self, rows: Iterable[Mapping[str, object]]) -> None:
         """Adds or replaces daily figures: {day, sku, currency, category, units}."""
         rows = list(rows)

@@ -128,6 +128,9 @@ def test_the_return_rate_by_month_cuts_the_period_at_month_ends(march):
     per_month = sum(row["units_returned"] for row in report.rows)
     assert per_month == sum(row["units_returned"] for row in reports.return_rates(march, period, sold, "USD").rows)
     assert reports.report(march, reports.ReportName.return_rate_by_month, period, "USD").rows == report.rows
+    # a period not of whole days reads the detail rows, and says the same of its months
+    hours = reports.Period(at("2025-02-15 06:00"), at("2025-04-14 18:00"))
+    assert reports.return_rate_by_month(march, hours, sold, "USD").rows == report.rows
 
 
 def test_money_by_currency_for_returns_resolved_in_the_period(march):
