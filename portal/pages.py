@@ -652,9 +652,16 @@ async def _return(visit: Visit, token: str, error: str | None = None) -> Respons
         error=error,
         ship_by=status.deadlines.get("ship_by"),
         pickup_changeable=pickup_changeable(status),
-        pickup_windows=_pickup_windows(visit, status.deadlines.get("ship_by")) if pickup_changeable(status) else [],
+        pickup_windows=_other_windows(visit, status) if pickup_changeable(status) else [],
         zone=visit.pickup_zone,
     )
+
+
+def _other_windows(visit: Visit, status: ReturnStatus) -> list[PickupWindow]:
+    """The windows the shopper may move the pickup to: those on offer but the one asked for."""
+    wanted = status.pickup.wanted if status.pickup else None
+    offered = _pickup_windows(visit, status.deadlines.get("ship_by"))
+    return [w for w in offered if wanted is None or (w.start, w.end) != (wanted.start, wanted.end)]
 
 
 def pickup_changeable(status: ReturnStatus) -> bool:
@@ -750,8 +757,10 @@ async def move_pickup(request: Request, token: str) -> Response:
                 return await _return(visit, token, _("Choose one of the times offered."))
             change = PickupChange(actor=actor, reason="moved on the portal", window=window)
             await visit.returns.reschedule_pickup(return_id, change)
-    except (ReturnStateError, InvalidReturnInput):
+    except ReturnStateError:
         return await _return(visit, token, _("The pickup can't be changed any more."))
+    except InvalidReturnInput:
+        return await _return(visit, token, _("Choose one of the times offered."))
     log.info("portal pickup changed", return_id=return_id)
     await _after_its_next_step(visit.returns, return_id, lambda status: not is_moving(status))
     return visit.redirect(f"/portal/returns/{token}")

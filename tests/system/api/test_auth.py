@@ -23,6 +23,7 @@ pytestmark = pytest.mark.devserver
 
 STOREFRONT, WAREHOUSE, OPERATOR = ROLES
 ACTION = {"reason": "role matrix"}
+PICKUP_WINDOW = {"start": "2030-01-07T09:00:00+00:00", "end": "2030-01-07T12:00:00+00:00"}
 REQUEST_FIELDS = {"order_id": "ORD-none", "customer_id": "CUS-1", "currency": "USD", "payment_intent_id": "pi_x"}
 
 # (method, path, body, the roles admitted); {id} is a return nobody started.
@@ -33,6 +34,8 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/returns/{id}", None, {STOREFRONT, WAREHOUSE, OPERATOR}),
     ("GET", "/v1/returns/{id}/timeline", None, {STOREFRONT, WAREHOUSE, OPERATOR}),
     ("POST", "/v1/returns/{id}/cancel", ACTION, {STOREFRONT, OPERATOR}),
+    ("PUT", "/v1/returns/{id}/pickup", {**ACTION, "window": PICKUP_WINDOW}, {STOREFRONT, OPERATOR}),
+    ("DELETE", "/v1/returns/{id}/pickup", ACTION, {STOREFRONT, OPERATOR}),
     (
         "POST",
         "/v1/returns/{id}/receipts",
