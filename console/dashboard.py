@@ -49,6 +49,23 @@ def _duration(seconds: Any) -> str:
     return f"{seconds / 86_400:.2g} d"
 
 
+def _rated(report: Report) -> list[dict[str, Any]]:
+    """A return-rate report's rows that have a rate (something was sold)."""
+    return [row for row in report.rows if row["return_rate"] is not None]
+
+
+def _rate_bars(key: str, rows: list[dict[str, Any]]) -> list[Bar]:
+    """A bar per row of a return-rate report, named by `key` (category, month, SKU) and currency."""
+    return [
+        Bar(
+            f"{row[key]} ({row['currency']})",
+            row["return_rate"],
+            f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
+        )
+        for row in rows
+    ]
+
+
 CHARTS = (
     Chart(
         ReportName.returns_by_reason,
@@ -61,43 +78,19 @@ CHARTS = (
     Chart(
         ReportName.return_rate_by_category,
         "Return rate by category (units returned of units sold)",
-        lambda report: [
-            Bar(
-                f"{row['category']} ({row['currency']})",
-                row["return_rate"],
-                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
-            )
-            for row in report.rows
-            if row["return_rate"] is not None
-        ],
+        lambda report: _rate_bars("category", _rated(report)),
     ),
     Chart(
         ReportName.return_rate_by_month,
         "Return rate by month (units returned of units sold)",
-        lambda report: [
-            Bar(
-                f"{row['month']} ({row['currency']})",
-                row["return_rate"],
-                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
-            )
-            for row in report.rows
-            if row["return_rate"] is not None
-        ],
+        lambda report: _rate_bars("month", _rated(report)),
     ),
     Chart(
         ReportName.return_rate_by_sku,
         f"Return rate of the {TOP_SKUS} SKUs returned most (units returned of units sold)",
-        lambda report: [
-            Bar(
-                f"{row['sku']} ({row['currency']})",
-                row["return_rate"],
-                f"{row['return_rate']:.1%} · {row['units_returned']} of {row['units_sold']}",
-            )
-            for row in sorted(
-                (row for row in report.rows if row["return_rate"] is not None),
-                key=lambda row: (-row["units_returned"], row["sku"]),
-            )[:TOP_SKUS]
-        ],
+        lambda report: _rate_bars(
+            "sku", sorted(_rated(report), key=lambda row: (-row["units_returned"], row["sku"]))[:TOP_SKUS]
+        ),
     ),
     Chart(
         ReportName.money,
