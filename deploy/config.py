@@ -7,11 +7,11 @@ topology without being told its ports again.
 from __future__ import annotations
 
 import json
-import random
-import socket
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
+
+from devstack.ports import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".run" / "prod"
@@ -45,12 +45,10 @@ class Ports:
 
     @classmethod
     def free(cls, api_processes: int = 2, workers: int = 2) -> Ports:
-        """Ports free right now, all distinct (for tests). Drawn below the kernel's ephemeral range, for two
-        reasons: Temporal stores membership ports in a SMALLINT column (at most 32767), and a port from the
-        ephemeral range can be taken by some outgoing connection between choosing it and binding it."""
+        """Ports free right now, all distinct (for tests); devstack/ports.py says where they come from."""
         counts = {"api_processes": api_processes, "worker_health": workers, "sdk_metrics": workers + api_processes}
         singles = [f.name for f in fields(cls) if f.name not in counts]
-        numbers = iter(_free_ports(len(singles) + sum(counts.values())))
+        numbers = iter(free_ports(len(singles) + sum(counts.values())))
         chosen: dict[str, object] = {name: next(numbers) for name in singles}
         chosen.update({name: tuple(next(numbers) for _ in range(count)) for name, count in counts.items()})
         return cls(**chosen)  # type: ignore[arg-type]
@@ -60,26 +58,6 @@ class Ports:
         for value in vars(self).values():
             numbers.extend(value if isinstance(value, tuple) else [value])
         return numbers
-
-
-def _free_ports(count: int) -> list[int]:
-    try:
-        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 32768
-    ceiling = min(ephemeral_low, 32768)  # Temporal's SMALLINT
-    chosen: list[int] = []
-    for port in random.sample(range(20000, ceiling), k=ceiling - 20000):
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-        chosen.append(port)
-        if len(chosen) == count:
-            return chosen
-    raise RuntimeError(f"fewer than {count} free ports between 20000 and {ceiling}")
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import key_hash
+from devstack.ports import free_ports
 from integrations.settings import SANDBOX_HOST, ApiKeyGrant, Settings
 from integrations.temporal_client import register_search_attributes
-from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from store.store import EventStore
 from store.webhooks import Subscriptions
@@ -89,7 +89,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in fields(cls)))
+        return cls(*free_ports(len(fields(cls))))
 
 
 @dataclass
@@ -247,7 +247,7 @@ class LocalStack:
     async def start_api(self) -> subprocess.Popen:
         """Starts the HTTP API process; returns once it listens (it listens once connected to Temporal)."""
         process = self.spawn_api()
-        await self._wait_for_ports(("api",), log_name="api")
+        await self._wait_for_ports(("api",), log_name="api", process=process)
         return process
 
     def kill_api(self, sig: int = signal.SIGKILL) -> None:
@@ -288,10 +288,18 @@ class LocalStack:
         self._processes.append((name, process))
         return process
 
-    async def _wait_for_ports(self, names: tuple[str, ...], log_name: str, timeout: float = 30) -> None:
+    async def _wait_for_ports(
+        self, names: tuple[str, ...], log_name: str, timeout: float = 30, process: subprocess.Popen | None = None
+    ) -> None:
+        """Returns once each port listens. `process`: the one meant to listen, whose exit ends the wait
+        (a port some other process holds would otherwise look like it)."""
         deadline = asyncio.get_running_loop().time() + timeout
         for name in names:
             while True:
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(
+                        f"{log_name} exited with {process.returncode}; see {self.log_dir}/{log_name}.log"
+                    )
                 try:
                     _, writer = await asyncio.open_connection(SANDBOX_HOST, getattr(self.ports, name))
                     writer.close()

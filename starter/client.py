@@ -142,6 +142,10 @@ log = structlog.get_logger(__name__)
 REPORT_DAYS = 30  # a report's period when none is given
 # How a call that ran past its rpc_timeout comes back from the SDK's core.
 _TIMED_OUT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
+# A refused signal or update the caller should simply send again: no answer in time, too many updates
+# in flight, or an update the server aborted (UNAVAILABLE "workflow update was aborted": its workflow's
+# in-memory state was reset under load; an update's id makes a second try safe).
+_TRY_AGAIN = _TIMED_OUT | {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE}
 
 
 def actor_id(role: str, name: str, on_behalf_of: str | None = None) -> str:
@@ -799,8 +803,8 @@ class ReturnsClient:
         Messages go straight to the workflow (no describe first: one RPC per event); only
         when the server refuses one do we look at why: no such return, or a closed one.
         """
-        if error.status in _TIMED_OUT or error.status == RPCStatusCode.RESOURCE_EXHAUSTED:
-            return ReturnUnavailableError(return_id)  # no answer in time, or too many updates in flight: try again
+        if error.status in _TRY_AGAIN:
+            return ReturnUnavailableError(return_id)
         if error.status != RPCStatusCode.NOT_FOUND:
             return error
         try:

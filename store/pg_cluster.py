@@ -14,13 +14,14 @@ import glob
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from devstack.ports import free_port
 
 DATABASE = "returns_store"
 
@@ -37,12 +38,6 @@ def server_bin() -> Path | None:
             return Path(candidate)
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(command: list[str], as_postgres: bool) -> None:
@@ -66,7 +61,7 @@ def throwaway_postgres(settings: dict[str, str] | None = None, root: str | None 
     if as_postgres:
         shutil.chown(workdir, "postgres")
         shutil.chown(sockets, "postgres")
-    port = _free_port()
+    port = free_port()
     options = {"listen_addresses": "127.0.0.1", "port": str(port), "unix_socket_directories": str(sockets)}
     options |= {"fsync": "off", "full_page_writes": "off", **(settings or {})}  # throwaway: durability not needed
     server_options = " ".join(f"-c {name}={value}" for name, value in options.items())

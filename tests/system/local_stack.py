@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from devstack.ports import free_port
 from devstack.stack import LocalStack, Ports
-from sandboxes.server import free_port
 from starter.client import ReturnsClient
 from tests.system.api.doors import Doors, eventually
 

@@ -15,9 +15,9 @@ import pytest
 import stripe
 
 from devstack.checkout import charge_shopper
+from devstack.ports import free_port
 from integrations.settings import Settings
 from integrations.stripe_payments import StripePayments
-from sandboxes.server import free_port
 
 STRIPE_MOCK = os.environ.get("STRIPE_MOCK_PATH")
 pytestmark = pytest.mark.skipif(not STRIPE_MOCK, reason="stripe-mock not built (scripts/setup.sh needs Go)")

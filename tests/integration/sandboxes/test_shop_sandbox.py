@@ -12,10 +12,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.models import NotificationKind, OrderFacts, ShopperNotification
 from activities.shop import ShopActivities, order_facts
+from devstack.ports import free_port
 from integrations.errors import IntegrationError
 from integrations.settings import Settings
 from integrations.shop import ShopPlatform
-from sandboxes.server import free_port, serve_in_thread
+from sandboxes.server import serve_in_thread
 from sandboxes.shop_sandbox import create_app
 from workflows.vocabulary import Disposition
 

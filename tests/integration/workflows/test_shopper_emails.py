@@ -5,7 +5,6 @@ portal's status page; a return shipped early gets no reminder."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devstack.checkout import DEMO_GRADES, SHOPPER_EMAIL
+from devstack.ports import free_port
 from integrations.settings import Settings
 from portal.journey import pickup_windows
 from portal.session import Signer
@@ -39,9 +39,7 @@ def mail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def smtp_port(mail_dir: Path) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = smtp_sink.start("127.0.0.1", port, mail_dir)
     yield port
     controller.stop()

@@ -14,9 +14,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from pydantic import SecretStr
 
+from devstack.ports import free_port
 from devstack.stack import LocalStack, Ports
 from integrations.payload_codec import new_key
-from sandboxes.server import free_port
 
 CODEC_TOKEN = "codec-token-for-tests"
 UI_ORIGIN = "http://127.0.0.1:18233"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandboxes.server import free_port
+from devstack.ports import free_port
 from tests.system.ops.conftest import OpsStack, wait_for
 
 pytestmark = pytest.mark.devserver
