@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import TypeAdapter
@@ -36,6 +38,8 @@ ACTOR_HEADER = "X-Actor"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # The holder the old one-key-per-role settings (API_KEY_<ROLE>) act as.
 SHARED_HOLDER = "shared"
+
+log = structlog.get_logger(__name__)
 
 
 class Role(StrEnum):
@@ -81,31 +85,44 @@ class Caller:
 
 class KeyRing:
     """The configured keys, by hash. A lookup compares the presented key's hash with every
-    configured one (hmac.compare_digest), so its time tells nothing about which keys exist."""
+    configured one (hmac.compare_digest), so its time tells nothing about which keys exist.
 
-    def __init__(self, grants: dict[str, ApiKeyGrant]):
-        self._grants = grants
+    API_KEYS_FILE is read again whenever it changes (one stat per lookup), so a key added to it works,
+    and a key removed from it stops working, at the next request of every API process: no restart."""
+
+    def __init__(
+        self,
+        grants: dict[str, ApiKeyGrant],
+        keys_file: Path | None = None,
+        shared: dict[str, ApiKeyGrant] | None = None,
+    ):
+        self._configured = grants
+        self._shared = shared or {}
+        self._file = keys_file
+        self._file_version: tuple[int, int, int] | None = None
+        self._grants = {**grants, **self._shared}
+        if keys_file is not None:
+            self._file_version = _version(keys_file)  # before reading: a change meanwhile is read next time
+            self._grants = {**grants, **read_key_file(keys_file), **self._shared}  # a bad file stops the start
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        grants = dict(settings.api_keys)
-        if settings.api_keys_file:
-            text = Path(settings.api_keys_file).read_text()
-            grants |= TypeAdapter(dict[KeyHash, ApiKeyGrant]).validate_json(text)
+        shared = {}
         for role in Role:
-            shared = getattr(settings, f"api_key_{role.value}")
-            if shared is not None:
-                grants[key_hash(shared.get_secret_value())] = ApiKeyGrant(
+            key = getattr(settings, f"api_key_{role.value}")
+            if key is not None:
+                shared[key_hash(key.get_secret_value())] = ApiKeyGrant(
                     role=role.value, holder=SHARED_HOLDER, system=True
                 )
-        return cls(grants)
+        keys_file = Path(settings.api_keys_file) if settings.api_keys_file else None
+        return cls(dict(settings.api_keys), keys_file, shared)
 
     def caller(self, key: str | None) -> Caller | None:
         if not key:
             return None
         presented = key_hash(key).encode()
         found = None
-        for known, grant in self._grants.items():
+        for known, grant in self._current().items():
             if hmac.compare_digest(presented, known.encode()):
                 found = Caller(Role(grant.role), grant.holder, known[:12], grant.system, grant.shop)
         return found
@@ -116,14 +133,88 @@ class KeyRing:
         return any(
             known.startswith(caller.key_id)
             and Caller(Role(grant.role), grant.holder, known[:12], grant.system, grant.shop) == caller
-            for known, grant in self._grants.items()
+            for known, grant in self._current().items()
         )
+
+    def _current(self) -> dict[str, ApiKeyGrant]:
+        if self._file is None:
+            return self._grants
+        version = _version(self._file)
+        if version != self._file_version:
+            try:
+                from_file = read_key_file(self._file) if version is not None else {}
+            except (OSError, ValueError) as error:  # keep the keys last read rather than drop them all
+                log.error(
+                    "API keys file unreadable; keeping the keys last read", path=str(self._file), error=str(error)
+                )
+            else:
+                self._grants = {**self._configured, **from_file, **self._shared}
+                self._file_version = version
+                log.info("API keys file read", path=str(self._file), keys=len(from_file))
+        return self._grants
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file does (a replaced file has a new inode); None: no file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+_KEY_FILE = TypeAdapter(dict[KeyHash, ApiKeyGrant])
+
+
+def read_key_file(path: Path) -> dict[str, ApiKeyGrant]:
+    return _KEY_FILE.validate_json(path.read_text())
+
+
+class KeyFile:
+    """An API_KEYS_FILE edited in place: keys added and revoked by holder. It keeps hashes only; each
+    write replaces the file whole (a reader never sees half of one)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def grants(self) -> dict[str, ApiKeyGrant]:
+        return read_key_file(self.path) if self.path.exists() else {}
+
+    def add(self, role: Role, holder: str, *, system: bool = False, shop: str | None = None) -> str:
+        """A new key for `holder`, kept beside any they hold already (rotation: revoke the old one after);
+        answers the key itself, which nothing keeps."""
+        key, grant = _new_key(role, holder, system=system, shop=shop)
+        self._write({**self.grants(), key_hash(key): grant})
+        return key
+
+    def revoke(self, holder: str) -> int:
+        """Removes every key of `holder`; answers how many there were."""
+        kept = {known: grant for known, grant in self.grants().items() if grant.holder != holder}
+        removed = len(self.grants()) - len(kept)
+        if removed:
+            self._write(kept)
+        return removed
+
+    def ensure(self) -> None:
+        """Creates the file, holding no keys, if there is none."""
+        if not self.path.exists():
+            self._write({})
+
+    def _write(self, grants: dict[str, ApiKeyGrant]) -> None:
+        entries = {known: grant.model_dump(exclude_defaults=True) for known, grant in grants.items()}
+        fresh = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+        fresh.touch(mode=0o600)
+        fresh.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        os.replace(fresh, self.path)
+
+
+def _new_key(role: Role, holder: str, *, system: bool, shop: str | None) -> tuple[str, ApiKeyGrant]:
+    return secrets.token_urlsafe(32), ApiKeyGrant(role=role.value, holder=holder, system=system, shop=shop)
 
 
 def new_key_entry(role: Role, holder: str, *, system: bool = False, shop: str | None = None) -> tuple[str, str]:
     """A fresh random key and its API_KEYS entry (JSON): give the key to its holder, keep the entry."""
-    key = secrets.token_urlsafe(32)
-    grant = ApiKeyGrant(role=role.value, holder=holder, system=system, shop=shop)
+    key, grant = _new_key(role, holder, system=system, shop=shop)
     return key, json.dumps({key_hash(key): grant.model_dump(exclude_defaults=True)})
 
 

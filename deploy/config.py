@@ -42,6 +42,7 @@ class Ports:
     stripe: int = 13111
     shippo: int = 13112
     shop: int = 13113
+    redis: int = 16379  # the portal's lookup limits, shared by the API processes
 
     @classmethod
     def free(cls, api_processes: int = 2, workers: int = 2) -> Ports:

@@ -26,6 +26,7 @@ class Tools:
     server_files: Path  # schema/postgresql/v12/... and config/ of the same server version
     ui_server: Path | None
     postgres_bin: Path  # initdb, pg_ctl, psql
+    redis_server: Path  # the portal's shared lookup limits
     temporal_cli: Path | None
 
     @classmethod
@@ -45,6 +46,7 @@ class Tools:
             server_files=Path(found["TEMPORAL_SERVER_FILES"]),
             ui_server=Path(found["TEMPORAL_UI_SERVER_PATH"]) if found.get("TEMPORAL_UI_SERVER_PATH") else None,
             postgres_bin=Path(found["POSTGRES_BIN_DIR"]),
+            redis_server=Path(found["REDIS_SERVER_PATH"]),
             temporal_cli=Path(found["TEMPORAL_CLI_PATH"]) if found.get("TEMPORAL_CLI_PATH") else None,
         )
 
@@ -54,6 +56,7 @@ _REQUIRED = {
     "TEMPORAL_SQL_TOOL_PATH": "temporal-sql-tool",
     "TEMPORAL_SERVER_FILES": "the Temporal server's schemas",
     "POSTGRES_BIN_DIR": "PostgreSQL",
+    "REDIS_SERVER_PATH": "Redis",
 }
 
 _KNOWN = {*_REQUIRED, "TEMPORAL_UI_SERVER_PATH", "TEMPORAL_CLI_PATH"}

@@ -8,6 +8,7 @@
 Layout of the state directory (default `.run/prod/`):
 
     topology.json   the config it was brought up with     secrets.json  generated passwords and keys (0600)
+    api_keys.json   people's API keys, hashed (0600)
     postgres/       data directory and socket             temporal/     rendered server config
     tls/            CA and certificates (mTLS)            ui/           rendered Web UI config
     app/            the wheel, the return policy, and the working directory of the app's processes
@@ -31,6 +32,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from temporalio.client import Client
 
+from api.auth import KeyFile
 from deploy import app
 from deploy.config import HOST, ROOT, TopologyConfig
 from deploy.postgres import Postgres
@@ -54,12 +56,13 @@ _SECRET_NAMES = (
     "stripe_webhook_secret",
     "shippo_webhook_token",
     "shippo_webhook_hmac_secret",
+    "redis_password",
     "payload_keys",
     "codec_auth_token",
     "portal_secret",  # every API process signs the portal's and the console's cookies and links alike:
     "console_secret",  # behind the balancer, a session started on one is read by the other
 )
-_DATABASE_PASSWORDS = ("postgres_password", "store_password")  # the topology's to use, not settings
+_TOPOLOGY_ONLY = ("postgres_password", "store_password", "redis_password")  # the topology's to use, not settings
 STORE_DATABASE = "returns_store"  # the event store (store/), beside Temporal's databases
 STORE_ROLE = "returns"  # the app's own login: it can reach its store, not Temporal's databases
 PAYLOAD_KEY_ID = "prod1"  # the first payload key; rotate by listing a new one first (docs/deployment.md)
@@ -129,6 +132,12 @@ class Topology:
     def ui_url(self) -> str:
         return f"http://{HOST}:{self.config.ports.ui}"
 
+    @property
+    def people_keys(self) -> KeyFile:
+        """The API keys of people (and systems) given one with `python -m deploy key add`: every API
+        process reads the file again when it changes."""
+        return KeyFile(self.config.state_dir / "api_keys.json")
+
     def sandbox_url(self, vendor: str) -> str:
         return f"http://{HOST}:{getattr(self.config.ports, vendor)}"
 
@@ -169,10 +178,15 @@ class Topology:
             "health_host": HOST,
             "metrics_host": HOST,
             "log_format": "json",
+            "api_keys_file": str(self.people_keys.path),
+            # One count of a shopper's lookups for both API processes, not one each.
+            "portal_rate_limit_storage": SecretStr(
+                f"redis://:{keys['redis_password']}@{HOST}:{self.config.ports.redis}/0"
+            ),
             "event_store_url": SecretStr(
                 f"postgresql://{STORE_ROLE}:{keys['store_password']}@{HOST}:{self.config.ports.postgres}/{STORE_DATABASE}"
             ),
-            **{name: SecretStr(keys[name]) for name in _SECRET_NAMES if name not in _DATABASE_PASSWORDS},
+            **{name: SecretStr(keys[name]) for name in _SECRET_NAMES if name not in _TOPOLOGY_ONLY},
         }
 
     async def temporal_client(self) -> Client:
@@ -205,8 +219,10 @@ class Topology:
             if self.config.ui and tools.ui_server is not None:
                 self._start_if_stopped(ui_process(tools.ui_server, self.config, self.tls))
             self._start_if_stopped(self._sandboxes_process())
+            self._start_if_stopped(self._redis_process())
             for vendor in ("stripe", "shippo", "shop"):
                 await self._wait_listening("sandboxes", getattr(self.config.ports, vendor))
+            await self._wait_listening("redis", self.config.ports.redis)
         except BaseException:
             with contextlib.suppress(Exception):  # never leave the thread behind; the first error is the story
                 await app_ready
@@ -230,7 +246,7 @@ class Topology:
         """Stops every process (the app's first, so they finish their work while Temporal is still there)."""
         running = self.supervisor.running()
         app_processes = sorted(name for name in running if name.startswith(("api-", "worker-")))
-        order = ["balancer", *app_processes, "temporal-ui", "sandboxes", "temporal-server"]
+        order = ["balancer", *app_processes, "temporal-ui", "sandboxes", "redis", "temporal-server"]
         for name in order + sorted(set(running) - set(order)):
             await asyncio.to_thread(self.supervisor.stop, name)
         await asyncio.to_thread(self._postgres().stop)
@@ -238,7 +254,7 @@ class Topology:
 
     def process_names(self) -> list[str]:
         """Every long-running process of the topology (PostgreSQL aside, which runs under its own pg_ctl)."""
-        names = ["temporal-server", "sandboxes", "balancer"]
+        names = ["temporal-server", "sandboxes", "redis", "balancer"]
         names += [f"worker-{i}" for i in range(self.config.workers)]
         names += [f"api-{i}" for i in range(len(self.config.ports.api_processes))]
         if self.config.ui:
@@ -296,6 +312,7 @@ class Topology:
         (state / "logs").mkdir(exist_ok=True)
         self.config.save()
         self._secrets()
+        self.people_keys.ensure()
         if self.config.mtls:
             ensure_certificates(state / "tls", self.config.tls_server_name)
 
@@ -390,6 +407,27 @@ class Topology:
         for port in self.config.ports.api_processes:
             argv += ["--backend", f"{HOST}:{port}"]
         return ProcessSpec("balancer", argv, ROOT, base_environment())
+
+    def _redis_process(self) -> ProcessSpec:
+        """Redis for counters that expire within minutes: nothing saved to disk (a restart forgets at
+        most ten minutes of lookups). Its password is in a 0600 config file, not on the command line."""
+        directory = self.config.state_dir / "redis"
+        directory.mkdir(exist_ok=True)
+        config = directory / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        settings = {
+            "bind": HOST,
+            "port": self.config.ports.redis,
+            "protected-mode": "yes",
+            "requirepass": self._secrets()["redis_password"],
+            "save": '""',
+            "appendonly": "no",
+            "dir": directory,
+            "daemonize": "no",
+        }
+        config.write_text("".join(f"{name} {value}\n" for name, value in settings.items()))
+        return ProcessSpec("redis", [str(self.tools.redis_server), str(config)], directory, base_environment())
 
     def _sandboxes_process(self) -> ProcessSpec:
         # From the repo for now: the sandboxes stand in for the vendors and are no part of the deployed app.

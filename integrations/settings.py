@@ -215,10 +215,11 @@ class Settings(BaseSettings):
     # Order lookups allowed (the `limits` library's notation), per shopper address and per order.
     portal_lookups_per_address: str = "20/10 minutes"
     portal_lookups_per_order: str = "10/10 minutes"
-    # Where the lookups are counted (a `limits` storage URI). `memory://` counts per API process: with
-    # several behind a balancer, each allows the full number; point them all at one shared counter,
-    # e.g. `redis://redis:6379` (with the `limits[redis]` extra installed).
-    portal_rate_limit_storage: str = "memory://"
+    # Where the lookups are counted (a `limits` storage URI; secret: it may hold a password). `memory://`
+    # counts per API process: with several behind a balancer, each allows the full number; point them
+    # all at one shared counter, e.g. `redis://:<password>@redis:6379/0` (the production topology's).
+    # While that store is unreachable each process counts on its own (and logs it) rather than refuse.
+    portal_rate_limit_storage: SecretStr = SecretStr("memory://")
 
     # The operations console (console/, under /console of the API): people sign in with their own
     # API key (operator or warehouse). The secret signs its session cookies: give every API

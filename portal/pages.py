@@ -24,7 +24,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from limits import parse
-from limits.storage import storage_from_string
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
 
@@ -79,14 +80,38 @@ class PortalState:
         self.signer = Signer.from_settings(settings)
         self.photo_dir = Path(settings.portal_photo_dir) if settings.portal_photo_dir else None
         self.photo_max_bytes = settings.portal_photo_max_bytes
-        self._limiter = MovingWindowRateLimiter(storage_from_string(settings.portal_rate_limit_storage))
+        self._limits = LookupLimits(settings)
+
+    async def may_look_up(self, address: str, order_id: str) -> bool:
+        """Counts a lookup against the shopper's address and the order; False once either is spent."""
+        return await asyncio.to_thread(self._limits.hit, address, order_id)  # a shared store is a network call
+
+
+class LookupLimits:
+    """The lookup counts, in the storage the settings name (shared by every API process, e.g. Redis).
+    While that storage fails, this process counts on its own: shoppers keep a limit, and are not all
+    refused because a counter is away."""
+
+    def __init__(self, settings: Settings):
+        uri = settings.portal_rate_limit_storage.get_secret_value()
+        options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if uri.startswith(("redis", "rediss")) else {}
+        self._shared = MovingWindowRateLimiter(storage_from_string(uri, wrap_exceptions=True, **options))
+        self._own = MovingWindowRateLimiter(MemoryStorage())
         self._per_address = parse(settings.portal_lookups_per_address)
         self._per_order = parse(settings.portal_lookups_per_order)
 
-    def may_look_up(self, address: str, order_id: str) -> bool:
-        """Counts a lookup against the shopper's address and the order; False once either is spent."""
-        by_address = self._limiter.hit(self._per_address, "portal-lookup-address", address)
-        by_order = self._limiter.hit(self._per_order, "portal-lookup-order", order_id.casefold())
+    def hit(self, address: str, order_id: str) -> bool:
+        try:
+            return self._hit(self._shared, address, order_id)
+        except StorageError as error:
+            log.error(
+                "lookup limits' storage failed; counting in this process", error=type(error.storage_error).__name__
+            )
+            return self._hit(self._own, address, order_id)
+
+    def _hit(self, limiter: MovingWindowRateLimiter, address: str, order_id: str) -> bool:
+        by_address = limiter.hit(self._per_address, "portal-lookup-address", address)
+        by_order = limiter.hit(self._per_order, "portal-lookup-order", order_id.casefold())
         return by_address and by_order
 
 
@@ -213,7 +238,7 @@ async def lookup(request: Request) -> Response:
     order_id = str(form.get("order_number", "")).strip().lstrip("#")
     contact = str(form.get("contact", "")).strip()[:254]
     host = request.client.host if request.client else "-"
-    if not visit.portal.may_look_up(host, order_id):
+    if not await visit.portal.may_look_up(host, order_id):
         log.warning("portal lookup rate limited", order_id=order_id[:64])
         return visit.render("lookup.html", 429, error=_("Too many attempts. Please wait a few minutes and try again."))
     email, postal_code = (contact, None) if "@" in contact else (None, contact)

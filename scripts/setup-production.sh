@@ -8,6 +8,8 @@
 #                                             config template the launcher renders
 #   $RETURNS_CACHE/temporal-ui-server-<v>/temporal-ui-server   the Web UI server (go install)
 #   PostgreSQL 15                             Debian's `postgresql` package (apt), when missing
+#   Redis 7                                   Debian's `redis-server` package (apt), when missing: the
+#                                             portal's lookup limits, counted once for every API process
 #   .tools.production.env                     where those are, sourced by the Makefile and read by
 #                                             deploy/ and tests/deploy
 #
@@ -18,6 +20,7 @@ set -euo pipefail
 TEMPORAL_SERVER_VERSION=1.29.1   # the server the dev CLI (scripts/setup.sh) bundles
 TEMPORAL_UI_SERVER_VERSION=2.42.1 # the Web UI the dev CLI embeds
 POSTGRES_MAJOR=15                 # Debian 12's
+REDIS_MAJOR=7                     # Debian 12's (docker-compose.yml's image is the same major)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${RETURNS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/returns-on-temporal}
@@ -99,6 +102,25 @@ if [ ! -x "$pg_bin/initdb" ]; then
 fi
 if [ -x "$pg_bin/initdb" ]; then
   echo "export POSTGRES_BIN_DIR=$pg_bin" >>"$tools_env.tmp"
+fi
+
+# --- Redis -----------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's redis-server (first time only)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q redis-server >/dev/null 2>&1 ||
+      { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
+        apt-get -o DPkg::Lock::Timeout=600 install -y -q redis-server >/dev/null; } ||
+      log "apt could not install redis-server"
+    # Where an init system started the package's own server on 6379: the topology runs its own.
+    if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+  else
+    log "redis-server is missing and apt-get can't be run here (needs root)"
+  fi
+fi
+if command -v redis-server >/dev/null 2>&1; then
+  echo "export REDIS_SERVER_PATH=$(command -v redis-server)" >>"$tools_env.tmp"
 fi
 
 mv "$tools_env.tmp" "$tools_env"

@@ -32,6 +32,9 @@ COMPOSE_NAME_OF = {
 # What compose passes through from its operator that the native topology (sandbox mode, one shared key
 # per role) leaves unset: live vendors' keys, a tracing endpoint, per-holder API keys.
 PASSED_THROUGH = {"STRIPE_API_KEY", "SHIPPO_API_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT", "API_KEYS"}
+# What the native topology decides that compose takes from its operator instead: people's keys live in a
+# file `python -m deploy key` edits while the API runs; compose's operator sets API_KEYS.
+NATIVE_ONLY = {"API_KEYS_FILE"}
 CLI_TYPE = {
     "KEYWORD": "Keyword",
     "TEXT": "Text",
@@ -55,7 +58,11 @@ def native(tmp_path: Path) -> Topology:
 
 def _native_versions() -> dict[str, str]:
     script = (ROOT / "scripts" / "setup-production.sh").read_text()
-    return dict(re.findall(r"^(TEMPORAL_SERVER_VERSION|TEMPORAL_UI_SERVER_VERSION|POSTGRES_MAJOR)=(\S+)", script, re.M))
+    return dict(
+        re.findall(
+            r"^(TEMPORAL_SERVER_VERSION|TEMPORAL_UI_SERVER_VERSION|POSTGRES_MAJOR|REDIS_MAJOR)=(\S+)", script, re.M
+        )
+    )
 
 
 def _image(compose: dict, service: str) -> tuple[str, str]:
@@ -83,12 +90,14 @@ def test_same_versions(compose: dict) -> None:
     assert _image(compose, "temporal-ui") == ("temporalio/ui", versions["TEMPORAL_UI_SERVER_VERSION"])
     name, tag = _image(compose, "postgresql")
     assert (name, tag.split(".")[0]) == ("postgres", versions["POSTGRES_MAJOR"])
+    name, tag = _image(compose, "redis")
+    assert (name, tag.split(".")[0]) == ("redis", versions["REDIS_MAJOR"])
 
 
 def test_same_app_settings(compose: dict, native: Topology) -> None:
     decided = {name.upper() for name, value in native.decided_settings().items() if value is not None}
     per_process = set(native._worker_process(0).env) | set(native._api_process(0).env)
-    native_names = decided | (per_process - set(native.app_environment()))
+    native_names = (decided | (per_process - set(native.app_environment()))) - NATIVE_ONLY
     composed = set()
     for service in APP_SERVICES:
         composed |= set(compose["services"][service]["environment"])
@@ -102,6 +111,7 @@ def test_same_mode_and_secrets_are_required_not_defaulted(compose: dict) -> None
     environment = compose["services"]["worker"]["environment"]
     for name in ("VENDOR_MODE", "PAYLOAD_KEYS", "API_KEY_OPERATOR"):
         assert ":?" in environment[name], name  # compose stops with a message when it is unset
+    assert ":?" in compose["services"]["api"]["environment"]["PORTAL_RATE_LIMIT_STORAGE"]  # Redis's password
 
 
 def test_same_retention_and_shards(compose: dict) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,6 +118,53 @@ async def test_a_shopper_s_portal_session_holds_across_both_api_processes(topolo
         for _ in range(4):  # both processes, twice each
             items = await browser.get("/portal/items")
             assert items.status_code == 200 and request.order_id in items.text, items.text
+
+
+async def test_an_order_s_lookups_are_counted_once_for_both_api_processes(topology: Topology) -> None:
+    """The lookup limit (10 per order in 10 minutes) holds behind the balancer: counted in the topology's
+    Redis, not once in each API process (which would allow 20)."""
+    one_connection_per_request = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=topology.api_url, timeout=10, limits=one_connection_per_request) as browser:
+        form = (await browser.get("/portal")).raise_for_status().text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None, form
+        guess = {"csrf_token": token.group(1), "order_number": "PROD-GUESSED-1", "contact": "someone@example.com"}
+        answers = [(await browser.post("/portal/lookup", data=guess)).status_code for _ in range(11)]
+    assert answers == [404] * 10 + [429], answers
+
+
+def _deploy_key(topology: Topology, *command: str) -> str:
+    """`python -m deploy key ...` on the topology's state, as a person at its machine runs it; its output."""
+    argv = [sys.executable, "-m", "deploy", "key", *command, "--state-dir", str(topology.config.state_dir)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+async def test_a_person_s_key_added_while_running_signs_in_to_the_console_and_its_revocation_ends_it(
+    topology: Topology,
+) -> None:
+    """Per-person keys on the production topology: added with the deploy command, taken by both API
+    processes without a restart; revoked, the session ends at its next request on either."""
+    added = _deploy_key(topology, "add", "operator", "kim-prod")
+    key = added.rsplit(": ", 1)[1].strip()
+    assert key not in topology.people_keys.path.read_text() and "kim-prod" in _deploy_key(topology, "list")
+    one_connection_per_request = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=topology.api_url, timeout=10, limits=one_connection_per_request) as browser:
+        form = (await browser.get("/console/sign-in")).raise_for_status().text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None, form
+        signed_in = await browser.post("/console/sign-in", data={"csrf_token": token.group(1), "api_key": key})
+        assert signed_in.status_code == 303, signed_in.text
+        for _ in range(4):  # both API processes, twice each
+            queues = await browser.get("/console/queues")
+            assert queues.status_code == 200 and "kim-prod" in queues.text, queues.text
+
+        assert "revoked 1 key(s) of kim-prod" in _deploy_key(topology, "revoke", "kim-prod")
+        for _ in range(2):
+            ended = await browser.get("/console/queues")
+            assert (ended.status_code, ended.headers["location"]) == (303, "/console/sign-in")
+        refused = await browser.get("/v1/returns", headers={"X-API-Key": key})
+        assert refused.status_code == 401
 
 
 async def test_down_stops_everything_and_up_comes_back_with_the_same_data(topology: Topology) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from api.auth import SHARED_HOLDER, KeyRing, Role, key_hash, new_key_entry, update_id
+from api.auth import SHARED_HOLDER, KeyFile, KeyRing, Role, key_hash, new_key_entry, update_id
 from integrations.settings import ApiKeyGrant, Settings
 from starter.errors import InvalidReturnInput
 
@@ -76,6 +76,38 @@ def test_keys_come_from_the_environment_and_a_file(tmp_path: Path, monkeypatch: 
     assert dock is not None and dock.actor(None) == "warehouse:dock-3"
     assert acme is not None and (acme.shop, acme.system) == ("acme", True)
     assert key not in entry and json.loads(entry) == {key_hash(key): {"role": "warehouse", "holder": "dock-3"}}
+
+
+def test_a_key_added_to_the_file_works_and_a_revoked_one_stops_without_a_restart(tmp_path: Path) -> None:
+    people = KeyFile(tmp_path / "api_keys.json")
+    kim = people.add(Role.operator, "kim")
+    keys = KeyRing.from_settings(Settings(api_keys=GRANTS, api_keys_file=str(people.path)))
+    signed_in = keys.caller(kim)
+    assert signed_in is not None and signed_in.actor(None) == "operator:kim"
+
+    lee = people.add(Role.warehouse, "lee")  # while the ring is in use: read at the next lookup
+    kim_again = people.add(Role.operator, "kim")  # a second key of kim's, as in a rotation
+    found = keys.caller(lee)
+    assert found is not None and found.actor(None) == "warehouse:lee"
+    assert people.revoke("kim") == 2 and people.revoke("nobody") == 0
+
+    assert keys.caller(kim) is None and keys.caller(kim_again) is None
+    assert not keys.still_admits(signed_in)  # the console's session of that key ends
+    assert keys.caller(lee) is not None and keys.caller(WMS) is not None  # the others and the settings' stay
+    assert people.path.stat().st_mode & 0o777 == 0o600 and kim not in people.path.read_text()
+
+
+def test_a_file_that_goes_bad_keeps_the_keys_last_read(tmp_path: Path) -> None:
+    people = KeyFile(tmp_path / "api_keys.json")
+    kim = people.add(Role.operator, "kim")
+    keys = KeyRing.from_settings(Settings(api_keys_file=str(people.path)))
+    people.path.write_text('{"not a hash": ')
+    assert keys.caller(kim) is not None  # an editor's half-saved file locks nobody out
+    people.path.unlink()
+    assert keys.caller(kim) is None  # a removed file: its keys are gone
+    with pytest.raises(ValidationError):
+        (tmp_path / "bad.json").write_text('{"not a hash": {"role": "operator", "holder": "kim"}}')
+        KeyRing.from_settings(Settings(api_keys_file=str(tmp_path / "bad.json")))  # at the start: refused
 
 
 def test_the_shared_key_of_a_role_is_a_system_s_named_shared() -> None:
