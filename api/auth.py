@@ -13,11 +13,14 @@ hash), never the key.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -184,21 +187,31 @@ class KeyFile:
         """A new key for `holder`, kept beside any they hold already (rotation: revoke the old one after);
         answers the key itself, which nothing keeps."""
         key, grant = _new_key(role, holder, system=system, shop=shop)
-        self._write({**self.grants(), key_hash(key): grant})
+        with self._editing():
+            self._write({**self.grants(), key_hash(key): grant})
         return key
 
     def revoke(self, holder: str) -> int:
         """Removes every key of `holder`; answers how many there were."""
-        kept = {known: grant for known, grant in self.grants().items() if grant.holder != holder}
-        removed = len(self.grants()) - len(kept)
-        if removed:
-            self._write(kept)
-        return removed
+        with self._editing():
+            held = self.grants()
+            kept = {known: grant for known, grant in held.items() if grant.holder != holder}
+            if len(kept) < len(held):
+                self._write(kept)
+        return len(held) - len(kept)
 
     def ensure(self) -> None:
         """Creates the file, holding no keys, if there is none."""
-        if not self.path.exists():
-            self._write({})
+        with self._editing():
+            if not self.path.exists():
+                self._write({})
+
+    @contextmanager
+    def _editing(self) -> Iterator[None]:
+        """One editor at a time (two people adding keys at once must not lose one)."""
+        with self.path.with_name(f".{self.path.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _write(self, grants: dict[str, ApiKeyGrant]) -> None:
         entries = {known: grant.model_dump(exclude_defaults=True) for known, grant in grants.items()}

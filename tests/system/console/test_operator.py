@@ -152,6 +152,9 @@ async def test_a_bulk_retry_after_a_stripe_outage_refunds_each_return_once(
         await doors.wait_for(request.return_id, Stage.label_issued)
     stripe = doors.stack.sandbox_url("stripe")
     async with httpx.AsyncClient(timeout=10) as http:
+        # Refused rather than 5xx: a 5xx outage hands the step to an operator after its ten attempts'
+        # schedule, about six minutes of real time on this stack; that path, and one refund after the
+        # operator's retry, is tests/integration/workflows/test_lifecycle.py's, under time skipping.
         outage = {"method": "POST", "path": "/v1/refunds", "status": 400, "times": 50}
         (await http.post(f"{stripe}/_sandbox/faults", json=outage)).raise_for_status()
         for request in requests:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,14 @@ def test_a_key_added_to_the_file_works_and_a_revoked_one_stops_without_a_restart
     assert not keys.still_admits(signed_in)  # the console's session of that key ends
     assert keys.caller(lee) is not None and keys.caller(WMS) is not None  # the others and the settings' stay
     assert people.path.stat().st_mode & 0o777 == 0o600 and kim not in people.path.read_text()
+
+
+def test_keys_added_at_the_same_time_are_all_kept(tmp_path: Path) -> None:
+    people = KeyFile(tmp_path / "api_keys.json")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda n: people.add(Role.warehouse, f"dock-{n}"), range(24)))
+    ring = KeyRing.from_settings(Settings(api_keys_file=str(people.path)))
+    assert len(people.grants()) == 24 and all(ring.caller(key) is not None for key in keys)
 
 
 def test_a_file_that_goes_bad_keeps_the_keys_last_read(tmp_path: Path) -> None:
