@@ -253,7 +253,7 @@ async def test_an_event_about_a_closed_return_is_acknowledged_while_no_worker_ru
 ) -> None:
     """Found by the chaos run: telling "closed" apart used to query the closed return, which needs a
     worker to replay it; with none up the webhook was a 503 for as long as the outage lasted."""
-    too_late = {"delivered_at": (datetime.now(UTC) - timedelta(days=90)).isoformat()}
+    too_late = {"delivered_at": (datetime.now(UTC) - timedelta(days=90))}
     declined = await doors.started(Stage.declined, order_changes=too_late)
     handle = returns.temporal.get_workflow_handle(workflow_id_for(declined.return_id))
     await eventually(handle.describe, lambda described: described.status is not WorkflowExecutionStatus.RUNNING)
