@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from console.dashboard import CHARTS
 from devstack.stack import LOAD_SERVER_ARGS, LocalStack, Ports
 from store.bulk import bulk_load
 from store.generate import Synthetic
@@ -116,7 +117,7 @@ async def main(returns: int, requests: int) -> None:
         "queue: waiting for a decision": "/console/queues/waiting-for-a-decision",
         "search: a SKU (store)": f"/console/returns?sku={sku}",
         "search: method+reason (store)": "/console/returns?method=mail_label&reason=defective",
-        "dashboard (5 reports)": "/console/dashboard",
+        f"dashboard ({len(CHARTS)} reports)": "/console/dashboard",
     }
     async with LocalStack(ports=Ports.free(), ui=False, server_args=LOAD_SERVER_ARGS) as stack:
         await fill(stack, returns)
