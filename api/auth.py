@@ -103,10 +103,10 @@ class KeyRing:
         self._shared = shared or {}
         self._file = keys_file
         self._file_version: tuple[int, int, int] | None = None
-        self._grants = {**grants, **self._shared}
+        self._grants = self._merged({})
         if keys_file is not None:
             self._file_version = _version(keys_file)  # before reading: a change meanwhile is read next time
-            self._grants = {**grants, **read_key_file(keys_file), **self._shared}  # a bad file stops the start
+            self._grants = self._merged(read_key_file(keys_file))  # a bad file stops the start
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
@@ -139,6 +139,10 @@ class KeyRing:
             for known, grant in self._current().items()
         )
 
+    def _merged(self, from_file: dict[str, ApiKeyGrant]) -> dict[str, ApiKeyGrant]:
+        """The settings' keys, the file's over them, the shared per-role keys over both."""
+        return {**self._configured, **from_file, **self._shared}
+
     def _current(self) -> dict[str, ApiKeyGrant]:
         if self._file is None:
             return self._grants
@@ -151,7 +155,7 @@ class KeyRing:
                     "API keys file unreadable; keeping the keys last read", path=str(self._file), error=str(error)
                 )
             else:
-                self._grants = {**self._configured, **from_file, **self._shared}
+                self._grants = self._merged(from_file)
                 self._file_version = version
                 log.info("API keys file read", path=str(self._file), keys=len(from_file))
         return self._grants

@@ -91,6 +91,7 @@ INVALID_INPUT = "InvalidInput"  # the message itself is wrong; `details[0]` name
 
 # Activity failures the workflow has a declared branch for (the rest wait for an operator).
 ORDER_NOT_FOUND = "shop.order_not_found"
-PICKUP_REFUSED = "shippo.pickup_refused"  # the carrier won't come in that window: the shopper picks another
+# The carrier won't come in that window: the shopper picks another. (A name, not a call.)
+PICKUP_REFUSED = "shippo.pickup_refused"  # determinism-ok
 # An update that could not finish its vendor call in time: the doors answer "try again".
 UNAVAILABLE = "Unavailable"
