@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from starter.visibility import OPEN, in_stage_since_before
 from store.finder import ReturnsWanted
 from workflows.contract import workflow_id_for
 from workflows.policy import ReturnPolicy
@@ -17,14 +18,12 @@ from workflows.search_attributes import (
     NEEDS_ATTENTION,
     ORDER_ID,
     RETURN_STAGE,
-    STAGE_SINCE,
     TRACKING_NUMBER,
 )
 from workflows.vocabulary import Stage
 
 STUCK_DAYS = 7  # the default of "stuck in its stage for more than N days"
 LABELS_EXPIRING_WITHIN_DAYS = 3
-_RUNNING = "ExecutionStatus = 'Running'"
 # What a search term may be (ids, order numbers, tracking numbers): nothing that closes a quote.
 SEARCH_TERM = re.compile(r"[A-Za-z0-9_.:#-]{1,64}")
 
@@ -34,8 +33,8 @@ def _in_stage(stage: Stage) -> str:
 
 
 def _in_stage_since_before(stage: Stage | None, moment: datetime) -> str:
-    clauses = [_RUNNING, f"{STAGE_SINCE.name} < '{moment.isoformat()}'"]
-    return " AND ".join([_in_stage(stage), *clauses] if stage else clauses)
+    since = in_stage_since_before(moment, beside_a_stage=stage is not None)
+    return f"{_in_stage(stage)} AND {since}" if stage else since
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ QUEUES = (
         "needs-review",
         "Needs review",
         "An operator approves or rejects the request (the review reason is on each return).",
-        lambda now, policy, days: f"{_in_stage(Stage.needs_review)} AND {_RUNNING}",
+        lambda now, policy, days: f"{_in_stage(Stage.needs_review)} AND {OPEN}",
         attention=True,
         bulk="approve",
     ),
@@ -63,7 +62,7 @@ QUEUES = (
         "Needs attention",
         "A step failed for good or a decision is waiting (lost parcel, refund failed, instant-refund shortfall).",
         lambda now, policy, days: (
-            f"{NEEDS_ATTENTION.name} = 'true' AND {RETURN_STAGE.name} != '{Stage.needs_review.value}' AND {_RUNNING}"
+            f"{NEEDS_ATTENTION.name} = 'true' AND {RETURN_STAGE.name} != '{Stage.needs_review.value}' AND {OPEN}"
         ),
         attention=True,
         bulk="retry",

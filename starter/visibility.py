@@ -34,6 +34,11 @@ from workflows.search_attributes import (
 from workflows.vocabulary import Stage
 
 _RETURN_WORKFLOWS = f"WorkflowType = '{ReturnWorkflow.__name__}'"
+# An open return, as visibility finds it quickest: a running workflow has no close time yet. For
+# `ExecutionStatus = 'Running'` the dev server's SQLite (no planner statistics) reads its status
+# index, every open return, instead of a stage's: 39 ms against 6 ms at 10,000 returns.
+OPEN = "CloseTime IS NULL"
+_NO_LATER_THAN = "9999-12-31T00:00:00Z"
 _CHECKSUM_BYTES = 8
 _TRACKING_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -68,10 +73,10 @@ class ReturnFilter(BaseModel):
         ]
         if self.older_than_days is not None:
             started_before = now - timedelta(days=self.older_than_days)
-            clauses.append(f"ExecutionStatus = 'Running' AND StartTime < '{started_before.isoformat()}'")
+            clauses.append(f"{OPEN} AND StartTime < '{started_before.isoformat()}'")
         if self.stuck_for_days is not None:
             since = now - timedelta(days=self.stuck_for_days)
-            clauses.append(f"ExecutionStatus = 'Running' AND {STAGE_SINCE.name} < '{since.isoformat()}'")
+            clauses.append(in_stage_since_before(since, beside_a_stage=self.stage is not None))
         return " AND ".join(clauses)
 
 
@@ -95,6 +100,16 @@ class ReturnPage(BaseModel):
 
     returns: list[ReturnSummary]
     next_page_token: str | None = Field(description="pass as page_token for the next page; null: last page")
+
+
+def in_stage_since_before(moment: datetime, *, beside_a_stage: bool) -> str:
+    """Open and in its stage since before `moment`. Beside a stage's equality the range is said as
+    NOT BETWEEN, which SQLite can't read from an index, so it reads the stage's returns (hundreds)
+    rather than every return that entered a stage before `moment` (most): 10 ms against 36 ms at
+    10,000 returns. Alone, the range's index is the quicker read (31 ms against 70 ms)."""
+    if beside_a_stage:
+        return f"{OPEN} AND {STAGE_SINCE.name} NOT BETWEEN '{moment.isoformat()}' AND '{_NO_LATER_THAN}'"
+    return f"{OPEN} AND {STAGE_SINCE.name} < '{moment.isoformat()}'"
 
 
 def scoped(query: str) -> str:

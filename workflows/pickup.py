@@ -24,7 +24,7 @@ from activities.labels import LabelActivities
 from activities.models import NotificationKind, PickupBooking, PickupWindow
 from store.events import EventType
 from workflows.contract import PICKUP_REFUSED
-from workflows.steps import ReturnCancelled, ReturnSteps, failure_of, run_vendor_step
+from workflows.steps import ReturnCancelled, ReturnSteps, failure_of
 from workflows.vocabulary import Deadline
 
 MISSED = "carrier pickup missed"
@@ -86,7 +86,7 @@ class CarrierPickup(ReturnSteps):
             window=window,
         )
         try:
-            pickup = await run_vendor_step(LabelActivities.book_pickup, booking)
+            pickup = await self._vendor_call(LabelActivities.book_pickup, booking)
         except ActivityError as error:
             error_type, said = failure_of(error)
             if self._pickup_wanted == window:

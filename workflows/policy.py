@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.vocabulary import Deadline, Grade, ReturnMethod
 
@@ -80,6 +80,23 @@ class Deadlines(_Policy):
         return timedelta(days=days)
 
 
+class VendorOutage(_Policy):
+    """How long a step waits out a vendor's outage (Stripe, Shippo, the shop platform answering 5xx
+    or not at all) before an operator is asked: tried again after `first_retry_seconds`, each wait
+    twice the last up to `longest_wait_seconds`, `attempts` tries in all. The default: ten tries
+    over about six minutes (1, 2, 4 ... 64, then 120 s). A refusal (a 4xx) is not waited out."""
+
+    first_retry_seconds: float = Field(default=1, gt=0, le=3_600)
+    longest_wait_seconds: float = Field(default=120, gt=0, le=86_400)
+    attempts: int = Field(default=10, ge=1, le=1_000)
+
+    @model_validator(mode="after")
+    def _longest_is_not_shorter(self) -> VendorOutage:
+        if self.longest_wait_seconds < self.first_retry_seconds:
+            raise ValueError("longest_wait_seconds is shorter than first_retry_seconds")
+        return self
+
+
 class GradeOutcome(_Policy):
     """What an inspected line earns back: a share of what was paid for it, less a restocking fee."""
 
@@ -132,6 +149,7 @@ class ReturnPolicy(_Policy):
     refund_failure_fallback: RefundFailureFallback = RefundFailureFallback.operator
     exchange_out_of_stock: OutOfStockFallback = OutOfStockFallback.refund
     deadlines: Deadlines = Deadlines()
+    vendor_outage: VendorOutage = VendorOutage()
 
     def priced(self, amount: Priced, currency: str) -> int | None:
         """An amount of the policy in `currency`; None when the policy does not price that currency."""

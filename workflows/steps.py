@@ -30,6 +30,7 @@ from activities.models import NotificationKind, ShopperEmail, ShopperNotificatio
 from activities.shop import ShopActivities
 from store.events import STAGE_EVENTS, EventType, ReturnEvent
 from workflows.models import Attention, OperatorAction, TimelineEntry
+from workflows.policy import VendorOutage
 from workflows.search_attributes import NEEDS_ATTENTION, RETURN_STAGE, STAGE_SINCE
 from workflows.state import ReturnState
 from workflows.vocabulary import Deadline, Decision, Stage, Verdict, WayOut
@@ -37,14 +38,19 @@ from workflows.vocabulary import Deadline, Decision, Stage, Verdict, WayOut
 T = TypeVar("T")
 A = TypeVar("A")
 
-# Vendors have outages: retry with backoff for a few minutes, then hand the step to an
-# operator (needs_attention) instead of failing the return or hammering the vendor.
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=10,
-)
+
+def step_retry(outage: VendorOutage) -> RetryPolicy:
+    """Vendors have outages: a step is retried with backoff for as long as the policy waits one out,
+    then handed to an operator (needs_attention) instead of failing the return or hammering the vendor."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=outage.first_retry_seconds),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=outage.longest_wait_seconds),
+        maximum_attempts=outage.attempts,
+    )
+
+
+STEP_RETRY = step_retry(VendorOutage())  # the shipped policy's: ten tries over about six minutes
 STEP_TIMEOUT = timedelta(seconds=120)  # a label purchase is up to three Shippo calls
 # Activities heartbeat three times per this (activities/vendor_call.py): a worker that died is
 # noticed after this long, not after the whole STEP_TIMEOUT.
@@ -58,13 +64,6 @@ EVENTS_TIMEOUT = timedelta(seconds=10)  # an append takes milliseconds; a dead w
 LOCAL_APPEND_TIMEOUT = timedelta(seconds=3)
 LOCAL_APPEND_RETRY = RetryPolicy(maximum_attempts=1)
 EMAIL_TIMEOUT = timedelta(seconds=30)  # an order lookup and one SMTP exchange (SMTP_TIMEOUT_SECONDS each)
-
-
-def run_vendor_step(activity: Callable[[Any, A], Awaitable[T]], arg: A) -> Awaitable[T]:
-    """One step's activity, as every vendor call runs: retried with backoff for minutes, heartbeating."""
-    return workflow.execute_activity_method(
-        activity, arg, start_to_close_timeout=STEP_TIMEOUT, heartbeat_timeout=STEP_HEARTBEAT, retry_policy=STEP_RETRY
-    )
 
 
 def failure_of(error: ActivityError) -> tuple[str | None, str]:
@@ -105,6 +104,18 @@ class StepRefused(Exception):
 
 
 class ReturnSteps(ReturnState):
+    def _vendor_call(self, activity: Callable[[Any, A], Awaitable[T]], arg: A) -> Awaitable[T]:
+        """One step's activity, as every vendor call runs: heartbeating, a vendor's outage waited out
+        as the return's policy says (retries aren't commands: returns started before a policy
+        changed keep replaying)."""
+        return workflow.execute_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=STEP_TIMEOUT,
+            heartbeat_timeout=STEP_HEARTBEAT,
+            retry_policy=step_retry(self._policy.vendor_outage),
+        )
+
     async def _step(
         self,
         name: str,
@@ -126,7 +137,7 @@ class ReturnSteps(ReturnState):
             if self._cancel_pending():
                 raise ReturnCancelled
             try:
-                return await run_vendor_step(activity, arg)
+                return await self._vendor_call(activity, arg)
             except ActivityError as error:
                 error_type, message = failure_of(error)
                 if error_type in refusals and (refusals_since is None or workflow.patched(refusals_since)):

@@ -146,3 +146,7 @@ async def test_listing_returns_stuck_in_their_stage_for_some_days(doors: Doors) 
     await asyncio.sleep(1)
     assert await until_listed(doors, status.return_id, stuck_for_days=0.00001)  # 0.86 s in label_issued
     assert not await listed(doors, status.return_id, stuck_for_days=1)
+    # beside a stage the range is phrased otherwise (starter/visibility.py): the same returns
+    assert await listed(doors, status.return_id, stage="label_issued", stuck_for_days=0.00001)
+    assert not await listed(doors, status.return_id, stage="label_issued", stuck_for_days=1)
+    assert not await listed(doors, status.return_id, stage="in_transit", stuck_for_days=0.00001)

@@ -20,8 +20,10 @@ from workflows.policy import (
     PolicyError,
     ReturnPolicy,
     ReviewRule,
+    VendorOutage,
     load_policy,
 )
+from workflows.steps import STEP_RETRY, step_retry
 from workflows.vocabulary import (
     Deadline,
     DeclineReason,
@@ -329,6 +331,8 @@ def test_the_policy_shipped_in_the_package_loads_without_a_file_named() -> None:
         '{"version": ""}',
         '{"version": "x", "restocking_fee_bp_by_grade": {"B": 20000}}',
         '{"version": "x", "surprise": 1}',
+        '{"version": "x", "vendor_outage": {"first_retry_seconds": 60, "longest_wait_seconds": 5}}',
+        '{"version": "x", "vendor_outage": {"attempts": 0}}',
     ],
 )
 def test_a_broken_policy_file_is_refused(tmp_path: Path, broken: str) -> None:
@@ -489,3 +493,19 @@ def test_a_pickup_window_goes_with_method_pickup_only() -> None:
 
 def test_a_pickup_ships_a_parcel_and_pays_the_return_shipping_fee() -> None:
     assert rules.ships_a_parcel(ReturnMethod.pickup)
+
+
+def test_a_vendor_outage_is_waited_out_as_the_policy_says() -> None:
+    shipped = step_retry(load_return_policy(None).vendor_outage)
+    assert shipped == STEP_RETRY and shipped.maximum_attempts == 10
+    waits, wait = [], shipped.initial_interval.total_seconds()
+    for _ in range(shipped.maximum_attempts - 1):  # the waits between ten tries
+        waits.append(wait)
+        wait = min(wait * shipped.backoff_coefficient, shipped.maximum_interval.total_seconds())
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 120, 120]  # 367 s: about six minutes, then an operator
+    brief = step_retry(VendorOutage(first_retry_seconds=0.2, longest_wait_seconds=0.5, attempts=3))
+    assert (brief.initial_interval, brief.maximum_interval, brief.maximum_attempts) == (
+        timedelta(seconds=0.2),
+        timedelta(seconds=0.5),
+        3,
+    )
