@@ -52,7 +52,21 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     # No pool_pre_ping: it costs a round trip per call, a fifth of an append; connections are
     # recycled instead, and a dropped one fails that call (the activity retries it).
     options.setdefault("pool_recycle", 1800)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # psycopg prepares a statement run five times on a connection, and PostgreSQL then plans it
+        # once for any parameters (a generic plan). A report's best plan depends on its period: a
+        # year's returns per customer went from 0.4 s to 2.4 s at its eleventh call. Planned for its
+        # own parameters each time instead, which costs well under a millisecond.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

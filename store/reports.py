@@ -40,7 +40,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TextIO
 
-from sqlalchemy import Select, Subquery, Table, and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import Select, Subquery, Table, and_, case, func, literal_column, or_, select, text, union_all
 
 from store.db import is_sqlite
 from store.events import EventType
@@ -156,8 +156,12 @@ def _parameters(period: Period | None, currency: str | None, **extra: Any) -> di
     return base | extra
 
 
-def _run(store: EventStore, query: Select[Any]) -> list[dict[str, Any]]:
+def _run(store: EventStore, query: Select[Any], *, groups_in_index_order: bool = False) -> list[dict[str, Any]]:
+    """The query's rows. `groups_in_index_order`: on PostgreSQL, groups are counted as an index
+    hands them over in order (streaming), never in a hash table (for this transaction only)."""
     with store.reading() as reader:
+        if groups_in_index_order and not is_sqlite(store.engine):
+            reader.execute(text("SET LOCAL enable_hashagg = off"))
         return [{key: _number(value) for key, value in row.items()} for row in reader.execute(query).mappings()]
 
 
@@ -767,7 +771,11 @@ def returns_per_customer(store: EventStore, period: Period, currency: str | None
         .group_by(counted.c.returns)
         .order_by(counted.c.returns)
     )
-    return Report("returns_per_customer", ["returns", "customers"], _run(store, query), _parameters(period, currency))
+    # PostgreSQL underestimates how many customers a long period holds (a third of the 300,000 in a
+    # year of a million returns) and then counts them in a hash table: 1.19 s, and its plan changes
+    # as statistics do. Counted in the customer index's order instead: 0.53 s (docs/benchmarks.md).
+    rows = _run(store, query, groups_in_index_order=True)
+    return Report("returns_per_customer", ["returns", "customers"], rows, _parameters(period, currency))
 
 
 def top_repeat_returners(
